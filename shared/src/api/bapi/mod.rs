@@ -1,0 +1,63 @@
+//! The Backend API subset, for the app's servers: JSON bodies, and
+//! `Authorization: Bearer <secret key>` on every call.
+
+pub mod sessions;
+pub mod sign_in_tokens;
+pub mod users;
+
+use crate::error::ApiError;
+use crate::http::response::{self, Response};
+use crate::http::{Request, RequestExt};
+use crate::state::AppState;
+
+/// Checks the secret key before anything else happens.
+pub fn authorize(state: &AppState, req: &Request) -> Result<(), ApiError> {
+    let mut values = req.headers().get_all(http::header::AUTHORIZATION).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(ApiError::header_repeated("Authorization"));
+    }
+    let presented = first
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .unwrap_or("");
+    if state.secret_key_matches(presented) {
+        Ok(())
+    } else {
+        Err(ApiError::secret_key_invalid())
+    }
+}
+
+/// `GET /v1/jwks`: the same keys as the Frontend API's JWKS, where @clerk/backend's
+/// `verifyToken` looks for them.
+pub async fn jwks(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    authorize(state, &req)?;
+    Ok(response::ok(&state.keys.jwks()))
+}
+
+/// Parses `limit`/`offset` the way Clerk's list endpoints take them.
+pub(crate) fn page(req: &Request) -> Result<(usize, usize), ApiError> {
+    let number = |name: &str, default: usize, min: usize, max: usize| -> Result<usize, ApiError> {
+        match req.query_param(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|v| (min..=max).contains(v))
+                .ok_or_else(|| {
+                    ApiError::param_invalid(
+                        name,
+                        format!("{name} must be a whole number from {min} to {max}."),
+                    )
+                }),
+        }
+    };
+    Ok((
+        number("limit", 10, 1, 500)?,
+        number("offset", 0, 0, usize::MAX)?,
+    ))
+}

@@ -1,0 +1,107 @@
+//! `GET /v1/sessions`, `GET /v1/sessions/{id}`, `POST /v1/sessions/{id}/revoke`,
+//! `POST /v1/sessions/{id}/tokens`.
+
+use serde_json::{json, Value};
+
+use super::{authorize, page};
+use crate::api::fapi::sessions::mint;
+use crate::api::{landed, MAX_ATTEMPTS};
+use crate::domain::{Session, SessionAction, SessionStatus};
+use crate::error::ApiError;
+use crate::http::response::{self, Response};
+use crate::http::{Request, RequestExt};
+use crate::state::AppState;
+use crate::store::{SessionFilter, Write};
+use crate::wire;
+
+async fn find(state: &AppState, id: &str) -> Result<Session, ApiError> {
+    state
+        .store
+        .get_session(id)
+        .await?
+        .ok_or_else(|| ApiError::session_not_found(id))
+}
+
+/// Lists sessions, filtered by `client_id`, `user_id` and `status`. With `paginated=true`
+/// the answer is `{data, total_count}` (as @clerk/backend expects), else a bare array (as
+/// Clerk's Python SDK expects).
+pub async fn list(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    authorize(state, &req)?;
+    let status = match req.query_param("status").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(SessionStatus::parse(&s).ok_or_else(|| {
+            ApiError::param_invalid("status", "status must be one of active, pending, ended, removed, revoked, expired, abandoned.")
+        })?),
+    };
+    let (limit, offset) = page(&req)?;
+    let filter = SessionFilter {
+        client_id: req.query_param("client_id").filter(|s| !s.is_empty()),
+        user_id: req.query_param("user_id").filter(|s| !s.is_empty()),
+    };
+    let now = state.now();
+    let matching: Vec<Session> = state
+        .store
+        .list_sessions(&filter)
+        .await?
+        .into_iter()
+        .filter(|s| status.is_none_or(|st| s.status_at(now) == st))
+        .collect();
+    let data: Vec<Value> = matching
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|s| wire::backend_session(s, now))
+        .collect();
+    if req.query_param("paginated").as_deref() == Some("true") {
+        Ok(response::ok(
+            &json!({ "data": data, "total_count": matching.len() }),
+        ))
+    } else {
+        Ok(response::ok(&Value::Array(data)))
+    }
+}
+
+pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    authorize(state, &req)?;
+    let session = find(state, req.path_param("session_id")).await?;
+    Ok(response::ok(&wire::backend_session(&session, state.now())))
+}
+
+/// Revokes a signed-in session; its client stops pointing at it as the last active one.
+pub async fn revoke(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    authorize(state, &req)?;
+    let id = req.path_param("session_id");
+    for _ in 0..MAX_ATTEMPTS {
+        let session = find(state, id).await?;
+        let now = state.now();
+        let next = session
+            .apply(SessionAction::Revoke, now, state.lifetimes())
+            .map_err(|e| ApiError::from_transition(e, id))?;
+        let mut writes = vec![Write::session(next.clone())];
+        if let Some(mut cs) = state.store.get_client(&session.client_id).await? {
+            if cs.client.last_active_session_id.as_deref() == Some(id) {
+                cs.client.last_active_session_id = None;
+            }
+            cs.client.updated_at = now;
+            cs.client.version += 1;
+            writes.push(Write::client(cs.client));
+        }
+        if landed(state.store.commit(writes).await)? {
+            return Ok(response::ok(&wire::backend_session(&next, now)));
+        }
+    }
+    Err(ApiError::conflict("The session"))
+}
+
+/// Mints a session token for a signed-in session (no `azp`: there is no browser origin).
+pub async fn tokens(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    authorize(state, &req)?;
+    let id = req.path_param("session_id");
+    for _ in 0..MAX_ATTEMPTS {
+        let session = find(state, id).await?;
+        if let Some(jwt) = mint(state, &session, None).await? {
+            return Ok(response::ok(&wire::token_response(&jwt)));
+        }
+    }
+    Err(ApiError::conflict("The session"))
+}

@@ -1,0 +1,103 @@
+//! `/v1/client`, `/v1/dev_browser` and `DELETE /v1/client/sessions`.
+
+use serde_json::{json, Value};
+
+use super::{client_json, envelope};
+use crate::api::{landed, MAX_ATTEMPTS};
+use crate::domain::{Client, ClientState, SessionAction, SessionStatus};
+use crate::error::ApiError;
+use crate::http::auth::{self, ClientAuth};
+use crate::http::response::{self, Response};
+use crate::http::Request;
+use crate::state::AppState;
+use crate::store::Write;
+
+/// A new, empty client at version 1.
+pub(crate) fn new_client(state: &AppState) -> Client {
+    let now = state.now();
+    Client {
+        id: crate::ids::new_id("client"),
+        rotating_token: crate::ids::new_secret(),
+        last_active_session_id: None,
+        created_at: now,
+        updated_at: now,
+        expires_at: now + state.config.client_token_lifetime.as_millis() as i64,
+        version: 1,
+    }
+}
+
+async fn create(state: &AppState) -> Result<ClientState, ApiError> {
+    let client = new_client(state);
+    state
+        .store
+        .commit(vec![Write::client(client.clone())])
+        .await?;
+    Ok(ClientState {
+        client,
+        sessions: Vec::new(),
+    })
+}
+
+/// `POST /v1/client`: a new client; its token goes back as a cookie or `Authorization`.
+pub async fn post(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    let auth = auth::authenticate(state, &req)?;
+    let cs = create(state).await?;
+    let body = client_json(state, &cs).await?;
+    let mut resp = envelope(state, &auth, body, Value::Null, Some(&cs));
+    auth::deliver_client_token(state, auth.transport, &cs.client, &mut resp)?;
+    Ok(resp)
+}
+
+/// `GET /v1/client`: the caller's client, or `response: null` when it has none.
+pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    let auth = auth::authenticate(state, &req)?;
+    let cs = auth::load_client(state, &auth).await?;
+    let body = match &cs {
+        Some(cs) => client_json(state, cs).await?,
+        None => Value::Null,
+    };
+    Ok(envelope(state, &auth, body, Value::Null, cs.as_ref()))
+}
+
+/// `POST /v1/dev_browser`: a client for a development browser; its token is the answer's
+/// `id` and is then sent as the `__clerk_db_jwt` query parameter.
+pub async fn dev_browser(state: &AppState) -> Result<Response, ApiError> {
+    let cs = create(state).await?;
+    let token = state
+        .client_tokens
+        .issue(&cs.client, state.now())
+        .map_err(|_| ApiError::internal())?;
+    Ok(response::ok(
+        &json!({ "object": "dev_browser", "id": token }),
+    ))
+}
+
+/// `DELETE /v1/client/sessions` (clerk-js's sign-out): removes every session of the client.
+pub async fn remove_sessions(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    let auth: ClientAuth = auth::authenticate(state, &req)?;
+    for _ in 0..MAX_ATTEMPTS {
+        let mut cs = auth::require_client(state, &auth).await?;
+        let now = state.now();
+        let mut writes = Vec::new();
+        for session in cs
+            .sessions
+            .iter_mut()
+            .filter(|s| s.status != SessionStatus::Removed)
+        {
+            let next = session
+                .apply(SessionAction::Remove, now, state.lifetimes())
+                .map_err(|e| ApiError::from_transition(e, &session.id))?;
+            writes.push(Write::session(next.clone()));
+            *session = next;
+        }
+        cs.client.last_active_session_id = None;
+        cs.client.updated_at = now;
+        cs.client.version += 1;
+        writes.push(Write::client(cs.client.clone()));
+        if landed(state.store.commit(writes).await)? {
+            let body = client_json(state, &cs).await?;
+            return Ok(envelope(state, &auth, body.clone(), body, Some(&cs)));
+        }
+    }
+    Err(ApiError::conflict("The client"))
+}

@@ -1,0 +1,28 @@
+//! `GET /v1/environment`: the document clerk-js loads first. This service signs users in
+//! only with tickets made by the Backend API: no sign-up, passwords, social logins or
+//! organizations, and the document says so (first factor `ticket`, everything else off).
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::http::response::{self, Response};
+use crate::state::AppState;
+
+const TEMPLATE: &str = include_str!("environment.json");
+
+/// The document with this instance's name and URL, serialized once at start-up.
+pub fn document(config: &Config) -> String {
+    let quoted = |s: &str| serde_json::Value::String(s.to_string()).to_string();
+    TEMPLATE
+        .replace(
+            "\"{{APPLICATION_NAME}}\"",
+            &quoted(&config.application_name),
+        )
+        .replace(
+            "\"{{FRONTEND_API_URL}}\"",
+            &quoted(&config.frontend_api_url),
+        )
+}
+
+pub async fn get(state: &AppState) -> Result<Response, ApiError> {
+    Ok(response::ok_raw(state.environment_json.clone()))
+}

@@ -1,0 +1,48 @@
+//! The Frontend API: what Clerk's browser and mobile SDKs call.
+
+pub mod client;
+pub mod environment;
+pub mod sessions;
+pub mod sign_ins;
+
+use serde_json::{json, Value};
+
+use crate::domain::{ClientState, SessionStatus};
+use crate::error::ApiError;
+use crate::http::auth::{self, ClientAuth};
+use crate::http::response::{self, Response};
+use crate::state::AppState;
+use crate::wire;
+
+/// The client as the Frontend API shows it: non-removed sessions, each with its user.
+pub(crate) async fn client_json(state: &AppState, cs: &ClientState) -> Result<Value, ApiError> {
+    let users = super::users_by_id(
+        state,
+        cs.sessions
+            .iter()
+            .filter(|s| s.status != SessionStatus::Removed)
+            .map(|s| &s.user_id),
+    )
+    .await?;
+    Ok(wire::client(cs, &users, state.now()))
+}
+
+/// Clerk's `{"response", "client"}` envelope, with `__client_uat` kept current.
+pub(crate) fn envelope(
+    state: &AppState,
+    auth: &ClientAuth,
+    response: Value,
+    client: Value,
+    client_state: Option<&ClientState>,
+) -> Response {
+    let mut resp = response::ok(&json!({ "response": response, "client": client }));
+    auth::set_client_uat(state, auth.transport, client_state, &mut resp);
+    resp
+}
+
+/// `GET /.well-known/jwks.json`: the public keys that verify session tokens.
+pub async fn jwks(state: &AppState) -> Result<Response, ApiError> {
+    let mut resp = response::ok(&state.keys.jwks());
+    response::set_header(&mut resp, "cache-control", "public, max-age=300");
+    Ok(resp)
+}

@@ -1,0 +1,201 @@
+//! Every setting the service reads, in one place. Lambda functions and the local server read
+//! the same environment variables.
+
+use std::time::Duration;
+
+use crate::error::ConfigError;
+
+/// Where sessions are kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreBackend {
+    /// The embedded store: in memory, optionally persisted to a data file.
+    Embedded {
+        data_file: Option<std::path::PathBuf>,
+    },
+    /// DynamoDB, one table.
+    DynamoDb { table_name: String },
+}
+
+/// The Backend API secret key. Never printed by `Debug`, never logged.
+#[derive(Clone)]
+pub struct SecretKey(String);
+
+impl SecretKey {
+    pub fn parse(value: String) -> Result<Self, ConfigError> {
+        if value.len() < 16 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(ConfigError::Invalid {
+                name: "BACKEND_API_SECRET_KEY",
+                reason: "must be at least 16 characters without whitespace".into(),
+            });
+        }
+        Ok(Self(value))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretKey([redacted])")
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The Frontend API URL: the `iss` of session tokens, and the origin that is always allowed.
+    pub frontend_api_url: String,
+    /// Browser origins allowed to call the Frontend API with credentials (exact match).
+    pub allowed_origins: Vec<String>,
+    pub session_max_lifetime: Duration,
+    pub session_inactivity_timeout: Duration,
+    pub session_token_lifetime: Duration,
+    pub client_token_lifetime: Duration,
+    pub secret_key: SecretKey,
+    pub application_name: String,
+    pub store: StoreBackend,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests can pass a map instead of the environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let seconds = |name: &'static str,
+                       default: u64,
+                       min: u64|
+         -> Result<Duration, ConfigError> {
+            match get(name) {
+                None => Ok(Duration::from_secs(default)),
+                Some(raw) => match raw.trim().parse::<u64>() {
+                    Ok(v) if v >= min && v <= 10 * 365 * 24 * 3600 => Ok(Duration::from_secs(v)),
+                    _ => Err(ConfigError::Invalid {
+                        name,
+                        reason: format!("expected whole seconds from {min} to 315360000"),
+                    }),
+                },
+            }
+        };
+
+        let frontend_api_url = get("FRONTEND_API_URL")
+            .ok_or(ConfigError::Missing("FRONTEND_API_URL"))?
+            .trim()
+            .trim_end_matches('/')
+            .to_string();
+        if !(frontend_api_url.starts_with("https://") || frontend_api_url.starts_with("http://")) {
+            return Err(ConfigError::Invalid {
+                name: "FRONTEND_API_URL",
+                reason: "must start with https:// or http://".into(),
+            });
+        }
+        let allowed_origins = get("ALLOWED_ORIGINS")
+            .map(|raw| {
+                raw.split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_string())
+                    .filter(|o| !o.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let secret_key = SecretKey::parse(
+            get("BACKEND_API_SECRET_KEY").ok_or(ConfigError::Missing("BACKEND_API_SECRET_KEY"))?,
+        )?;
+        let store = match get("STORE_BACKEND").as_deref().unwrap_or("embedded") {
+            "embedded" => StoreBackend::Embedded {
+                data_file: get("EMBEDDED_STORE_PATH").map(Into::into),
+            },
+            "dynamodb" => StoreBackend::DynamoDb {
+                table_name: get("DYNAMODB_TABLE_NAME")
+                    .ok_or(ConfigError::Missing("DYNAMODB_TABLE_NAME"))?,
+            },
+            _ => {
+                return Err(ConfigError::Invalid {
+                    name: "STORE_BACKEND",
+                    reason: "expected `embedded` or `dynamodb`".into(),
+                })
+            }
+        };
+
+        Ok(Self {
+            frontend_api_url,
+            allowed_origins,
+            session_max_lifetime: seconds("SESSION_MAX_LIFETIME_SECONDS", 7 * 24 * 3600, 60)?,
+            session_inactivity_timeout: seconds(
+                "SESSION_INACTIVITY_TIMEOUT_SECONDS",
+                30 * 24 * 3600,
+                60,
+            )?,
+            session_token_lifetime: seconds("SESSION_TOKEN_LIFETIME_SECONDS", 60, 30)?,
+            client_token_lifetime: seconds("CLIENT_TOKEN_LIFETIME_SECONDS", 365 * 24 * 3600, 3600)?,
+            secret_key,
+            application_name: get("APPLICATION_NAME").unwrap_or_else(|| "Session service".into()),
+            store,
+        })
+    }
+
+    /// Secure cookies whenever the service is reached over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.frontend_api_url.starts_with("https://")
+    }
+
+    /// The origin of the Frontend API itself, which is always allowed.
+    pub fn frontend_api_origin(&self) -> &str {
+        // An origin is scheme://host[:port]; the configured URL may carry a path.
+        let after_scheme = self.frontend_api_url.find("://").map_or(0, |i| i + 3);
+        match self.frontend_api_url[after_scheme..].find('/') {
+            Some(i) => &self.frontend_api_url[..after_scheme + i],
+            None => &self.frontend_api_url,
+        }
+    }
+
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        origin == self.frontend_api_origin() || self.allowed_origins.iter().any(|o| o == origin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const BASE: [(&str, &str); 2] = [
+        ("FRONTEND_API_URL", "https://clerk.example.com/"),
+        ("BACKEND_API_SECRET_KEY", "sk_test_0123456789abcdef"),
+    ];
+
+    #[test]
+    fn defaults_follow_clerk() {
+        let c = config(&BASE).unwrap();
+        assert_eq!(c.frontend_api_url, "https://clerk.example.com");
+        assert_eq!(c.session_max_lifetime, Duration::from_secs(604_800));
+        assert_eq!(c.session_inactivity_timeout, Duration::from_secs(2_592_000));
+        assert_eq!(c.session_token_lifetime, Duration::from_secs(60));
+        assert!(c.secure_cookies());
+        assert!(c.origin_allowed("https://clerk.example.com"));
+        assert!(!c.origin_allowed("https://evil.example"));
+        assert_eq!(c.store, StoreBackend::Embedded { data_file: None });
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        assert!(config(&BASE[..1]).is_err());
+        let mut bad = BASE.to_vec();
+        bad.push(("SESSION_TOKEN_LIFETIME_SECONDS", "abc"));
+        assert!(config(&bad).is_err());
+        let short = [BASE[0], ("BACKEND_API_SECRET_KEY", "short")];
+        assert!(config(&short).is_err());
+        assert!(!format!("{:?}", config(&BASE).unwrap()).contains("sk_test"));
+    }
+}

@@ -1,0 +1,80 @@
+//! Plain types and rules, no I/O.
+
+pub mod session;
+pub mod user;
+
+pub use session::{Session, SessionAction, SessionStatus, TransitionError};
+pub use user::{EmailAddress, NewUser, PhoneNumber, User};
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Millis;
+
+/// A browser or app install, identified by its client token.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Client {
+    pub id: String,
+    /// Anti-fixation value inside the client token; rotated on every sign-in.
+    pub rotating_token: String,
+    pub last_active_session_id: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    /// When the client token (and its cookie) stops working.
+    pub expires_at: Millis,
+    /// Optimistic-concurrency version: every write names the version it read.
+    pub version: u64,
+}
+
+/// A client with every session ever created on it (removed ones included), oldest first.
+#[derive(Clone, Debug)]
+pub struct ClientState {
+    pub client: Client,
+    pub sessions: Vec<Session>,
+}
+
+impl ClientState {
+    pub fn session(&self, id: &str) -> Option<&Session> {
+        self.sessions.iter().find(|s| s.id == id)
+    }
+}
+
+/// A one-time sign-in ticket made by the Backend API. Only a hash of the ticket is kept.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SignInToken {
+    pub id: String,
+    pub user_id: String,
+    /// SHA-256 of the ticket, hex; the ticket itself is shown once and never stored.
+    pub ticket_hash: String,
+    pub status: SignInTokenStatus,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub expires_at: Millis,
+    pub version: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignInTokenStatus {
+    Pending,
+    Accepted,
+    Revoked,
+}
+
+impl SignInToken {
+    /// The status a reader sees: a pending ticket past its expiry reports `expired`.
+    pub fn wire_status(&self, now: Millis) -> &'static str {
+        match self.status {
+            SignInTokenStatus::Pending if now >= self.expires_at => "expired",
+            SignInTokenStatus::Pending => "pending",
+            SignInTokenStatus::Accepted => "accepted",
+            SignInTokenStatus::Revoked => "revoked",
+        }
+    }
+}
+
+/// Lifetimes that shape a new session, from configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct Lifetimes {
+    pub session_max_ms: Millis,
+    pub inactivity_ms: Millis,
+}

@@ -1,0 +1,117 @@
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::clock::Millis;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EmailAddress {
+    pub id: String,
+    pub email_address: String,
+    pub verified: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PhoneNumber {
+    pub id: String,
+    pub phone_number: String,
+    pub verified: bool,
+}
+
+/// A user, created through the Backend API.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub external_id: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub username: Option<String>,
+    pub image_url: Option<String>,
+    pub email_addresses: Vec<EmailAddress>,
+    pub phone_numbers: Vec<PhoneNumber>,
+    pub primary_email_address_id: Option<String>,
+    pub primary_phone_number_id: Option<String>,
+    pub public_metadata: Map<String, Value>,
+    pub private_metadata: Map<String, Value>,
+    pub unsafe_metadata: Map<String, Value>,
+    pub last_sign_in_at: Option<Millis>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub version: u64,
+}
+
+/// What the Backend API accepts to create a user, already checked.
+#[derive(Clone, Debug, Default)]
+pub struct NewUser {
+    pub external_id: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub username: Option<String>,
+    pub image_url: Option<String>,
+    pub email_addresses: Vec<String>,
+    pub phone_numbers: Vec<String>,
+    pub public_metadata: Map<String, Value>,
+    pub private_metadata: Map<String, Value>,
+    pub unsafe_metadata: Map<String, Value>,
+}
+
+impl User {
+    pub fn create(new: NewUser, now: Millis) -> Self {
+        let email_addresses: Vec<EmailAddress> = new
+            .email_addresses
+            .into_iter()
+            .map(|email_address| EmailAddress {
+                id: crate::ids::new_id("idn"),
+                email_address,
+                // Addresses given by the Backend API are trusted as verified, as in Clerk.
+                verified: true,
+            })
+            .collect();
+        let phone_numbers: Vec<PhoneNumber> = new
+            .phone_numbers
+            .into_iter()
+            .map(|phone_number| PhoneNumber {
+                id: crate::ids::new_id("idn"),
+                phone_number,
+                verified: true,
+            })
+            .collect();
+        Self {
+            id: crate::ids::new_id("user"),
+            external_id: new.external_id,
+            first_name: new.first_name,
+            last_name: new.last_name,
+            username: new.username,
+            image_url: new.image_url,
+            primary_email_address_id: email_addresses.first().map(|e| e.id.clone()),
+            primary_phone_number_id: phone_numbers.first().map(|p| p.id.clone()),
+            email_addresses,
+            phone_numbers,
+            public_metadata: new.public_metadata,
+            private_metadata: new.private_metadata,
+            unsafe_metadata: new.unsafe_metadata,
+            last_sign_in_at: None,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+
+    pub fn primary_email(&self) -> Option<&EmailAddress> {
+        let id = self.primary_email_address_id.as_deref()?;
+        self.email_addresses.iter().find(|e| e.id == id)
+    }
+
+    pub fn primary_phone(&self) -> Option<&PhoneNumber> {
+        let id = self.primary_phone_number_id.as_deref()?;
+        self.phone_numbers.iter().find(|p| p.id == id)
+    }
+
+    /// What Clerk shows as the user's identifier: primary email, else username, else phone.
+    pub fn identifier(&self) -> String {
+        self.primary_email()
+            .map(|e| e.email_address.clone())
+            .or_else(|| self.username.clone())
+            .or_else(|| self.primary_phone().map(|p| p.phone_number.clone()))
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,286 @@
+//! Every error a caller can see, rendered in one place as Clerk's `ClerkErrors` body.
+
+use http::StatusCode;
+use serde_json::{json, Map, Value};
+
+use crate::domain::{SessionAction, TransitionError};
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("missing required setting {0}")]
+    Missing(&'static str),
+    #[error("invalid setting {name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// An error answered to a caller. `message`s never carry secrets, tokens or keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub long_message: String,
+    pub meta: Map<String, Value>,
+    /// Seconds, for 429/503 answers.
+    pub retry_after: Option<u32>,
+}
+
+impl ApiError {
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+        long_message: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            long_message: long_message.into(),
+            meta: Map::new(),
+            retry_after: None,
+        }
+    }
+
+    pub fn with_meta(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.meta.insert(key.to_string(), value.into());
+        self
+    }
+
+    pub fn with_param(self, param: &str) -> Self {
+        self.with_meta("param_name", param)
+    }
+
+    // ----- the catalogue this service answers with (see docs/api.md) -----
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "resource_not_found",
+            format!("{what} not found"),
+            format!("{what} not found"),
+        )
+    }
+
+    pub fn session_not_found(id: &str) -> Self {
+        Self::not_found("Session").with_meta("session_id", id)
+    }
+
+    pub fn route_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "resource_not_found",
+            "not found",
+            "The requested resource does not exist",
+        )
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "method not allowed",
+            "The HTTP method is not allowed on this resource",
+        )
+    }
+
+    /// A request that needs a signed-in client came without one.
+    pub fn signed_out() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "signed_out",
+            "You are signed out",
+            "You are signed out. Sign in to continue.",
+        )
+    }
+
+    /// A client token that is forged, tampered with, expired or superseded.
+    pub fn authentication_invalid(why: &str) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication_invalid",
+            "Invalid authentication",
+            format!("Unable to authenticate the request: {why}."),
+        )
+    }
+
+    /// The Backend API secret key is missing or wrong.
+    pub fn secret_key_invalid() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication_invalid",
+            "Invalid authentication",
+            "The Authorization header must carry the Backend API secret key as a Bearer token.",
+        )
+    }
+
+    pub fn origin_invalid() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "origin_invalid",
+            "Invalid origin",
+            "The Origin of this request is not allowed to act on this client.",
+        )
+    }
+
+    pub fn header_repeated(header: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "multiple_authorization_header_values_forbidden",
+            "Multiple header values",
+            format!("The {header} header must be sent once."),
+        )
+    }
+
+    pub fn invalid_action(action: SessionAction, session_id: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_action_for_session",
+            "Invalid action",
+            format!("Unable to {} session {session_id}", action.verb()),
+        )
+        .with_meta("session_id", session_id)
+    }
+
+    pub fn from_transition(err: TransitionError, session_id: &str) -> Self {
+        match err {
+            TransitionError::NotAllowed { action, .. } => Self::invalid_action(action, session_id),
+            TransitionError::SignedOut => Self::signed_out().with_meta("session_id", session_id),
+        }
+    }
+
+    pub fn organization_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "organization_not_found_or_unauthorized",
+            "Organization not found or unauthorized",
+            "Organizations are not supported by this service yet.",
+        )
+    }
+
+    pub fn param_missing(param: &str) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "form_param_missing",
+            format!("{param} is missing"),
+            format!("{param} must be included."),
+        )
+        .with_param(param)
+    }
+
+    pub fn param_invalid(param: &str, why: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "form_param_value_invalid",
+            format!("{param} is invalid"),
+            why,
+        )
+        .with_param(param)
+    }
+
+    pub fn malformed(why: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_request_parameters",
+            "Malformed request parameters",
+            why,
+        )
+    }
+
+    pub fn body_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request_body_too_large",
+            "Request body too large",
+            format!("The request body must be at most {limit} bytes."),
+        )
+    }
+
+    pub fn unsupported_content_type(expected: &str) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_content_type",
+            "Unsupported content type",
+            format!("The request body must be {expected}."),
+        )
+    }
+
+    pub fn ticket_invalid(why: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "ticket_invalid",
+            "Invalid ticket",
+            why.to_string(),
+        )
+        .with_param("ticket")
+    }
+
+    pub fn ticket_expired() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "ticket_expired",
+            "Ticket expired",
+            "This sign-in ticket has expired. Ask for a new one.",
+        )
+        .with_param("ticket")
+    }
+
+    pub fn conflict(what: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "resource_conflict",
+            "Conflict",
+            format!("{what} was changed by another request; try again."),
+        )
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_clerk_error",
+            "Oops, an unexpected error occurred",
+            "There was an internal error on our servers. Nothing was changed.",
+        )
+    }
+
+    pub fn unavailable(retry_after: u32) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "Service temporarily unavailable",
+            "The session store is not answering right now. Nothing was changed; try again.",
+        );
+        e.retry_after = Some(retry_after);
+        e
+    }
+
+    /// The `ClerkErrors` JSON body.
+    pub fn body(&self, trace_id: &str) -> Value {
+        let mut error = json!({
+            "message": self.message,
+            "long_message": self.long_message,
+            "code": self.code,
+        });
+        if !self.meta.is_empty() {
+            error["meta"] = Value::Object(self.meta.clone());
+        }
+        json!({ "errors": [error], "clerk_trace_id": trace_id })
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(_) => {
+                tracing::error!(error = %err, "store unavailable");
+                ApiError::unavailable(1)
+            }
+            StoreError::Conflict => ApiError::conflict("The resource"),
+            StoreError::Fault(_) => {
+                tracing::error!(error = %err, "store fault");
+                ApiError::internal()
+            }
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! The one route table. The local server mounts all of it; each Lambda function serves
+//! the rows with its name; a test holds it equal to `template.yaml`.
+
+use http::{header, HeaderValue, Method};
+use tracing::Instrument;
+
+use crate::api::{bapi, fapi};
+use crate::error::ApiError;
+use crate::http::request::MAX_BODY_BYTES;
+use crate::http::response::{self, Response};
+use crate::http::{auth, cors, PathParams, Request, RequestExt};
+use crate::state::AppState;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    CreateClient,
+    GetClient,
+    RemoveClientSessions,
+    CreateDevBrowser,
+    CreateSignIn,
+    GetEnvironment,
+    FrontendJwks,
+    GetSession,
+    TouchSession,
+    EndSession,
+    RemoveSession,
+    CreateSessionToken,
+    CreateSessionTokenFromTemplate,
+    CreateUser,
+    GetUser,
+    CreateSignInToken,
+    ListSessions,
+    GetBackendSession,
+    RevokeSession,
+    CreateBackendSessionToken,
+    BackendJwks,
+}
+
+impl Endpoint {
+    /// Frontend API endpoints are called by browsers and apps; the rest by servers.
+    pub fn is_frontend(self) -> bool {
+        !matches!(
+            self,
+            Self::CreateUser
+                | Self::GetUser
+                | Self::CreateSignInToken
+                | Self::ListSessions
+                | Self::GetBackendSession
+                | Self::RevokeSession
+                | Self::CreateBackendSessionToken
+                | Self::BackendJwks
+        )
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Route {
+    pub method: Method,
+    /// `{name}` segments are path parameters.
+    pub path: &'static str,
+    pub endpoint: Endpoint,
+    /// The Lambda function (binary) that serves this route.
+    pub function: &'static str,
+}
+
+const fn route(
+    method: Method,
+    path: &'static str,
+    endpoint: Endpoint,
+    function: &'static str,
+) -> Route {
+    Route {
+        method,
+        path,
+        endpoint,
+        function,
+    }
+}
+
+pub const ROUTES: &[Route] = &[
+    route(
+        Method::POST,
+        "/v1/client",
+        Endpoint::CreateClient,
+        "fapi-client",
+    ),
+    route(
+        Method::GET,
+        "/v1/client",
+        Endpoint::GetClient,
+        "fapi-client",
+    ),
+    route(
+        Method::DELETE,
+        "/v1/client/sessions",
+        Endpoint::RemoveClientSessions,
+        "fapi-client",
+    ),
+    route(
+        Method::POST,
+        "/v1/dev_browser",
+        Endpoint::CreateDevBrowser,
+        "fapi-dev-browser",
+    ),
+    route(
+        Method::POST,
+        "/v1/client/sign_ins",
+        Endpoint::CreateSignIn,
+        "fapi-sign-ins",
+    ),
+    route(
+        Method::GET,
+        "/v1/environment",
+        Endpoint::GetEnvironment,
+        "fapi-environment",
+    ),
+    route(
+        Method::GET,
+        "/.well-known/jwks.json",
+        Endpoint::FrontendJwks,
+        "fapi-jwks",
+    ),
+    route(
+        Method::GET,
+        "/v1/client/sessions/{session_id}",
+        Endpoint::GetSession,
+        "fapi-session-get",
+    ),
+    route(
+        Method::POST,
+        "/v1/client/sessions/{session_id}/touch",
+        Endpoint::TouchSession,
+        "fapi-session-touch",
+    ),
+    route(
+        Method::POST,
+        "/v1/client/sessions/{session_id}/end",
+        Endpoint::EndSession,
+        "fapi-session-end",
+    ),
+    route(
+        Method::POST,
+        "/v1/client/sessions/{session_id}/remove",
+        Endpoint::RemoveSession,
+        "fapi-session-remove",
+    ),
+    route(
+        Method::POST,
+        "/v1/client/sessions/{session_id}/tokens",
+        Endpoint::CreateSessionToken,
+        "fapi-session-tokens",
+    ),
+    route(
+        Method::POST,
+        "/v1/client/sessions/{session_id}/tokens/{template_name}",
+        Endpoint::CreateSessionTokenFromTemplate,
+        "fapi-session-template-tokens",
+    ),
+    route(Method::POST, "/v1/users", Endpoint::CreateUser, "bapi"),
+    route(
+        Method::GET,
+        "/v1/users/{user_id}",
+        Endpoint::GetUser,
+        "bapi",
+    ),
+    route(
+        Method::POST,
+        "/v1/sign_in_tokens",
+        Endpoint::CreateSignInToken,
+        "bapi",
+    ),
+    route(Method::GET, "/v1/sessions", Endpoint::ListSessions, "bapi"),
+    route(
+        Method::GET,
+        "/v1/sessions/{session_id}",
+        Endpoint::GetBackendSession,
+        "bapi",
+    ),
+    route(
+        Method::POST,
+        "/v1/sessions/{session_id}/revoke",
+        Endpoint::RevokeSession,
+        "bapi",
+    ),
+    route(
+        Method::POST,
+        "/v1/sessions/{session_id}/tokens",
+        Endpoint::CreateBackendSessionToken,
+        "bapi",
+    ),
+    route(Method::GET, "/v1/jwks", Endpoint::BackendJwks, "bapi"),
+];
+
+/// Every function name in the table, once each.
+pub fn functions() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = ROUTES.iter().map(|r| r.function).collect();
+    names.dedup();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// The (method, path, function) triples API Gateway must route. clerk-js tunnels DELETE
+/// through POST with `_method=DELETE`, so a DELETE route also needs its POST twin.
+pub fn gateway_routes() -> Vec<(String, &'static str, &'static str)> {
+    let mut out = Vec::new();
+    for r in ROUTES {
+        out.push((r.method.to_string(), r.path, r.function));
+        if r.method == Method::DELETE {
+            out.push((Method::POST.to_string(), r.path, r.function));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Matches `path` against a pattern, collecting `{name}` segments. Parameters are ids:
+/// non-empty, at most 128 bytes, no characters outside `[A-Za-z0-9_.-]`.
+fn match_path(pattern: &'static str, path: &str) -> Option<PathParams> {
+    let mut params = Vec::new();
+    let mut pattern_segments = pattern.split('/');
+    let mut path_segments = path.split('/');
+    loop {
+        match (pattern_segments.next(), path_segments.next()) {
+            (None, None) => return Some(PathParams(params)),
+            (Some(p), Some(s)) => {
+                if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                    let valid = !s.is_empty()
+                        && s.len() <= 128
+                        && s.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+                    if !valid {
+                        return None;
+                    }
+                    params.push((name, s.to_string()));
+                } else if p != s {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// The method a request means: clerk-js sends PATCH and DELETE as POST with `_method`.
+fn effective_method(req: &Request) -> Method {
+    if req.method() == Method::POST {
+        if let Some(m) = req.query_param("_method") {
+            match m.to_ascii_uppercase().as_str() {
+                "DELETE" => return Method::DELETE,
+                "PATCH" => return Method::PATCH,
+                _ => {}
+            }
+        }
+    }
+    req.method().clone()
+}
+
+/// Routes a request to its handler, among the routes of `function` (all when `None`),
+/// and turns every error into a ClerkErrors answer.
+pub async fn dispatch(state: &AppState, req: Request, function: Option<&str>) -> Response {
+    let method = effective_method(&req);
+    let path = req.uri().path().to_string();
+    let request_id = req.request_id().to_string();
+    let span =
+        tracing::info_span!("request", request_id = %request_id, method = %method, path = %path);
+    async move {
+        let routes = ROUTES
+            .iter()
+            .filter(|r| function.is_none_or(|f| r.function == f));
+        let mut path_matched = false;
+        let mut allowed: Vec<Method> = Vec::new();
+        let mut found = None;
+        for r in routes {
+            if let Some(params) = match_path(r.path, &path) {
+                path_matched = true;
+                allowed.push(r.method.clone());
+                if r.method == method {
+                    found = Some((r, params));
+                }
+            }
+        }
+        let result = match found {
+            _ if method == Method::OPTIONS && path_matched => Ok(cors::preflight(state, &req)),
+            Some((route, params)) => {
+                handle(state, route.endpoint, req, params, method.clone()).await
+            }
+            None if path_matched => {
+                let allow = allowed
+                    .iter()
+                    .map(Method::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let mut resp = response::error(&ApiError::method_not_allowed(), &request_id);
+                if let Ok(v) = HeaderValue::from_str(&allow) {
+                    resp.headers_mut().insert(header::ALLOW, v);
+                }
+                Ok(resp)
+            }
+            None => Err(ApiError::route_not_found()),
+        };
+        let resp = result.unwrap_or_else(|err| response::error(&err, &request_id));
+        let status = resp.status();
+        if status.is_server_error() {
+            tracing::error!(status = status.as_u16(), "answered");
+        } else {
+            tracing::info!(status = status.as_u16(), "answered");
+        }
+        resp
+    }
+    .instrument(span)
+    .await
+}
+
+async fn handle(
+    state: &AppState,
+    endpoint: Endpoint,
+    mut req: Request,
+    params: PathParams,
+    method: Method,
+) -> Result<Response, ApiError> {
+    if req.body().len() > MAX_BODY_BYTES {
+        return Err(ApiError::body_too_large(MAX_BODY_BYTES));
+    }
+    req.extensions_mut().insert(params);
+    if !endpoint.is_frontend() {
+        return backend(state, endpoint, req).await;
+    }
+    let origin = req.header_str("origin").map(str::to_string);
+    let request_id = req.request_id().to_string();
+    let mut resp = match cors::check_origin(state, &req, &method, auth::is_native(&req)) {
+        Ok(()) => frontend(state, endpoint, req).await,
+        Err(e) => Err(e),
+    }
+    .unwrap_or_else(|err| response::error(&err, &request_id));
+    cors::decorate(state, origin.as_deref(), &mut resp);
+    Ok(resp)
+}
+
+async fn frontend(
+    state: &AppState,
+    endpoint: Endpoint,
+    req: Request,
+) -> Result<Response, ApiError> {
+    match endpoint {
+        Endpoint::CreateClient => fapi::client::post(state, req).await,
+        Endpoint::GetClient => fapi::client::get(state, req).await,
+        Endpoint::RemoveClientSessions => fapi::client::remove_sessions(state, req).await,
+        Endpoint::CreateDevBrowser => fapi::client::dev_browser(state).await,
+        Endpoint::CreateSignIn => fapi::sign_ins::create(state, req).await,
+        Endpoint::GetEnvironment => fapi::environment::get(state).await,
+        Endpoint::FrontendJwks => fapi::jwks(state).await,
+        Endpoint::GetSession => fapi::sessions::get(state, req).await,
+        Endpoint::TouchSession => fapi::sessions::touch(state, req).await,
+        Endpoint::EndSession => fapi::sessions::end(state, req).await,
+        Endpoint::RemoveSession => fapi::sessions::remove(state, req).await,
+        Endpoint::CreateSessionToken => fapi::sessions::tokens(state, req).await,
+        Endpoint::CreateSessionTokenFromTemplate => {
+            fapi::sessions::template_token(state, req).await
+        }
+        _ => Err(ApiError::route_not_found()),
+    }
+}
+
+async fn backend(state: &AppState, endpoint: Endpoint, req: Request) -> Result<Response, ApiError> {
+    match endpoint {
+        Endpoint::CreateUser => bapi::users::create(state, req).await,
+        Endpoint::GetUser => bapi::users::get(state, req).await,
+        Endpoint::CreateSignInToken => bapi::sign_in_tokens::create(state, req).await,
+        Endpoint::ListSessions => bapi::sessions::list(state, req).await,
+        Endpoint::GetBackendSession => bapi::sessions::get(state, req).await,
+        Endpoint::RevokeSession => bapi::sessions::revoke(state, req).await,
+        Endpoint::CreateBackendSessionToken => bapi::sessions::tokens(state, req).await,
+        Endpoint::BackendJwks => bapi::jwks(state, req).await,
+        _ => Err(ApiError::route_not_found()),
+    }
+}

@@ -1,0 +1,101 @@
+//! What a process builds once at start-up and shares with every request.
+
+use std::sync::Arc;
+
+use crate::clock::{Clock, Millis, SystemClock};
+use crate::config::{Config, StoreBackend};
+use crate::domain::Lifetimes;
+use crate::store::{EmbeddedStore, Store, StoreError};
+use crate::tokens::client_token::ClientTokenKeys;
+use crate::tokens::{InstanceKeys, KeyError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] crate::error::ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("the {0} store is not available in this build")]
+    Unsupported(&'static str),
+}
+
+pub struct AppState {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub keys: InstanceKeys,
+    pub client_tokens: ClientTokenKeys,
+    /// The `GET /v1/environment` document, serialized once.
+    pub environment_json: String,
+    secret_key_digest: aws_lc_rs::digest::Digest,
+}
+
+impl AppState {
+    /// Builds the store named by the configuration, then the state.
+    pub async fn from_config(config: Config) -> Result<Self, StartupError> {
+        let store: Arc<dyn Store> = match &config.store {
+            StoreBackend::Embedded {
+                data_file: Some(path),
+            } => Arc::new(EmbeddedStore::open(path)?),
+            StoreBackend::Embedded { data_file: None } => Arc::new(EmbeddedStore::in_memory()),
+            StoreBackend::DynamoDb { .. } => return Err(StartupError::Unsupported("DynamoDB")),
+        };
+        Self::new(config, store, Arc::new(SystemClock)).await
+    }
+
+    /// Loads the instance keys from the store, creating them on the first start.
+    pub async fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartupError> {
+        let record = match store.instance_keys().await? {
+            Some(record) => record,
+            None => {
+                let fresh = InstanceKeys::generate_record(clock.now_ms())?;
+                // If another process raced us, the store answers its keys and we use those.
+                store.create_instance_keys(fresh).await?
+            }
+        };
+        let keys = InstanceKeys::from_record(&record)?;
+        let client_tokens = ClientTokenKeys::new(&keys);
+        let environment_json = crate::api::fapi::environment::document(&config);
+        let secret_key_digest = aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            config.secret_key.expose().as_bytes(),
+        );
+        Ok(Self {
+            config,
+            store,
+            clock,
+            keys,
+            client_tokens,
+            environment_json,
+            secret_key_digest,
+        })
+    }
+
+    pub fn now(&self) -> Millis {
+        self.clock.now_ms()
+    }
+
+    pub fn lifetimes(&self) -> Lifetimes {
+        Lifetimes {
+            session_max_ms: self.config.session_max_lifetime.as_millis() as Millis,
+            inactivity_ms: self.config.session_inactivity_timeout.as_millis() as Millis,
+        }
+    }
+
+    /// Compares a presented Backend API key with ours in constant time (over digests, so
+    /// not even the length leaks).
+    pub fn secret_key_matches(&self, presented: &str) -> bool {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, presented.as_bytes());
+        aws_lc_rs::constant_time::verify_slices_are_equal(
+            digest.as_ref(),
+            self.secret_key_digest.as_ref(),
+        )
+        .is_ok()
+    }
+}

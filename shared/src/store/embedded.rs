@@ -1,0 +1,259 @@
+//! The embedded store: everything in memory under one lock, optionally persisted to a
+//! JSON data file after every commit (written to a temporary file, then renamed, so the
+//! file is always a whole snapshot).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::{Expect, InstanceKeysRecord, SessionFilter, Store, StoreError, Write};
+use crate::domain::{Client, ClientState, Session, SignInToken, User};
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct Data {
+    keys: Option<InstanceKeysRecord>,
+    users: BTreeMap<String, User>,
+    clients: BTreeMap<String, Client>,
+    sessions: BTreeMap<String, Session>,
+    /// Keyed by ticket hash.
+    sign_in_tokens: BTreeMap<String, SignInToken>,
+    /// Derived index: a client's session ids, oldest first. Rebuilt on load.
+    #[serde(skip)]
+    sessions_by_client: HashMap<String, Vec<String>>,
+}
+
+impl Data {
+    fn rebuild_index(&mut self) {
+        let mut sessions: Vec<&Session> = self.sessions.values().collect();
+        sessions.sort_by_key(|s| (s.created_at, s.id.clone()));
+        self.sessions_by_client.clear();
+        for s in sessions {
+            self.sessions_by_client
+                .entry(s.client_id.clone())
+                .or_default()
+                .push(s.id.clone());
+        }
+    }
+
+    fn version_matches(current: Option<u64>, expect: Expect) -> bool {
+        match (current, expect) {
+            (None, Expect::Absent) => true,
+            (Some(v), Expect::Version(want)) => v == want,
+            _ => false,
+        }
+    }
+
+    fn check(&self, write: &Write) -> bool {
+        match write {
+            Write::User(u, e) => {
+                Self::version_matches(self.users.get(&u.id).map(|x| x.version), *e)
+            }
+            Write::Client(c, e) => {
+                Self::version_matches(self.clients.get(&c.id).map(|x| x.version), *e)
+            }
+            Write::Session(s, e) => {
+                Self::version_matches(self.sessions.get(&s.id).map(|x| x.version), *e)
+            }
+            Write::SignInToken(t, e) => Self::version_matches(
+                self.sign_in_tokens.get(&t.ticket_hash).map(|x| x.version),
+                *e,
+            ),
+        }
+    }
+
+    fn apply(&mut self, write: Write) {
+        match write {
+            Write::User(u, _) => {
+                self.users.insert(u.id.clone(), u);
+            }
+            Write::Client(c, _) => {
+                self.clients.insert(c.id.clone(), c);
+            }
+            Write::Session(s, _) => {
+                if !self.sessions.contains_key(&s.id) {
+                    self.sessions_by_client
+                        .entry(s.client_id.clone())
+                        .or_default()
+                        .push(s.id.clone());
+                }
+                self.sessions.insert(s.id.clone(), s);
+            }
+            Write::SignInToken(t, _) => {
+                self.sign_in_tokens.insert(t.ticket_hash.clone(), t);
+            }
+        }
+    }
+}
+
+pub struct EmbeddedStore {
+    data: Mutex<Data>,
+    file: Option<PathBuf>,
+}
+
+impl EmbeddedStore {
+    /// A throwaway store that lives in memory only.
+    pub fn in_memory() -> Self {
+        Self {
+            data: Mutex::new(Data::default()),
+            file: None,
+        }
+    }
+
+    /// A store persisted to `path`, loading what is there.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut data = match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice::<Data>(&bytes).map_err(|e| {
+                StoreError::Fault(format!("data file {} is not readable: {e}", path.display()))
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Data::default(),
+            Err(e) => return Err(StoreError::Fault(format!("{}: {e}", path.display()))),
+        };
+        data.rebuild_index();
+        Ok(Self {
+            data: Mutex::new(data),
+            file: Some(path.to_path_buf()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Data> {
+        // A panic while holding the lock cannot leave a half-applied commit (writes are
+        // checked before any is applied), so a poisoned lock is safe to keep using.
+        self.data
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn persist(path: &Path, data: &Data) -> Result<(), StoreError> {
+        let fault = |e: std::io::Error| StoreError::Fault(format!("{}: {e}", path.display()));
+        let bytes = serde_json::to_vec(data).map_err(|e| StoreError::Fault(e.to_string()))?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(fault)?;
+        }
+        let tmp = path.with_extension("tmp");
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            // The file holds the instance's private key.
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&tmp).map_err(fault)?;
+        std::io::Write::write_all(&mut file, &bytes).map_err(fault)?;
+        file.sync_all().map_err(fault)?;
+        std::fs::rename(&tmp, path).map_err(fault)
+    }
+
+    /// Applies writes to the locked data, persisting first when there is a file, so that a
+    /// failed write to disk leaves memory unchanged too.
+    fn commit_locked(&self, data: &mut Data, writes: Vec<Write>) -> Result<(), StoreError> {
+        if !writes.iter().all(|w| data.check(w)) {
+            return Err(StoreError::Conflict);
+        }
+        match &self.file {
+            None => writes.into_iter().for_each(|w| data.apply(w)),
+            Some(path) => {
+                let mut next = data.clone();
+                writes.into_iter().for_each(|w| next.apply(w));
+                Self::persist(path, &next)?;
+                *data = next;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn instance_keys(&self) -> Result<Option<InstanceKeysRecord>, StoreError> {
+        Ok(self.lock().keys.clone())
+    }
+
+    async fn create_instance_keys(
+        &self,
+        keys: InstanceKeysRecord,
+    ) -> Result<InstanceKeysRecord, StoreError> {
+        let mut data = self.lock();
+        if let Some(existing) = &data.keys {
+            return Ok(existing.clone());
+        }
+        match &self.file {
+            None => data.keys = Some(keys.clone()),
+            Some(path) => {
+                let mut next = data.clone();
+                next.keys = Some(keys.clone());
+                Self::persist(path, &next)?;
+                *data = next;
+            }
+        }
+        Ok(keys)
+    }
+
+    async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        Ok(self.lock().users.get(id).cloned())
+    }
+
+    async fn get_users(&self, ids: &[String]) -> Result<Vec<User>, StoreError> {
+        let data = self.lock();
+        Ok(ids
+            .iter()
+            .filter_map(|id| data.users.get(id).cloned())
+            .collect())
+    }
+
+    async fn get_sign_in_token(
+        &self,
+        ticket_hash: &str,
+    ) -> Result<Option<SignInToken>, StoreError> {
+        Ok(self.lock().sign_in_tokens.get(ticket_hash).cloned())
+    }
+
+    async fn get_client(&self, id: &str) -> Result<Option<ClientState>, StoreError> {
+        let data = self.lock();
+        let Some(client) = data.clients.get(id) else {
+            return Ok(None);
+        };
+        let sessions = data
+            .sessions_by_client
+            .get(id)
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|sid| data.sessions.get(sid).cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Some(ClientState {
+            client: client.clone(),
+            sessions,
+        }))
+    }
+
+    async fn get_session(&self, id: &str) -> Result<Option<Session>, StoreError> {
+        Ok(self.lock().sessions.get(id).cloned())
+    }
+
+    async fn list_sessions(&self, filter: &SessionFilter) -> Result<Vec<Session>, StoreError> {
+        let data = self.lock();
+        let mut out: Vec<Session> = data
+            .sessions
+            .values()
+            .filter(|s| filter.client_id.as_ref().is_none_or(|c| &s.client_id == c))
+            .filter(|s| filter.user_id.as_ref().is_none_or(|u| &s.user_id == u))
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| b.id.cmp(&a.id))
+        });
+        Ok(out)
+    }
+
+    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let mut data = self.lock();
+        self.commit_locked(&mut data, writes)
+    }
+}

@@ -1,0 +1,132 @@
+//! The store: the operations the domain needs, as a trait with two implementations.
+//!
+//! Reads return records with a `version`; every write names the version it read
+//! ([`Expect`]) and a batch of writes commits all-or-nothing. That is exactly what
+//! DynamoDB gives with conditional writes in one `TransactWriteItems`, and what the
+//! embedded store gives under one lock. A lost race is [`StoreError::Conflict`]; the
+//! caller re-reads and re-applies the domain rule, so the loser gets the same answer it
+//! would have got had it come second.
+
+pub mod embedded;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Millis;
+use crate::domain::{Client, ClientState, Session, SignInToken, User};
+
+pub use embedded::EmbeddedStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A write's expectation did not hold: another request changed the record first.
+    #[error("write conflict")]
+    Conflict,
+    /// The store did not answer in time (throttled or down); safe to retry later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: corrupt data, I/O failure.
+    #[error("store fault: {0}")]
+    Fault(String),
+}
+
+/// What a write expects to find.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// The record must not exist yet.
+    Absent,
+    /// The record must still be at this version.
+    Version(u64),
+}
+
+impl Expect {
+    /// The expectation for writing `new_version` over what was read at `new_version - 1`.
+    pub fn for_next(new_version: u64) -> Self {
+        if new_version <= 1 {
+            Expect::Absent
+        } else {
+            Expect::Version(new_version - 1)
+        }
+    }
+}
+
+/// One conditional write. The record carries its new version.
+#[derive(Clone, Debug)]
+pub enum Write {
+    User(User, Expect),
+    Client(Client, Expect),
+    Session(Session, Expect),
+    SignInToken(SignInToken, Expect),
+}
+
+impl Write {
+    /// A write of a record read at `version - 1` (or a new record at version 1).
+    pub fn client(c: Client) -> Self {
+        let e = Expect::for_next(c.version);
+        Write::Client(c, e)
+    }
+    pub fn session(s: Session) -> Self {
+        let e = Expect::for_next(s.version);
+        Write::Session(s, e)
+    }
+    pub fn user(u: User) -> Self {
+        let e = Expect::for_next(u.version);
+        Write::User(u, e)
+    }
+    pub fn sign_in_token(t: SignInToken) -> Self {
+        let e = Expect::for_next(t.version);
+        Write::SignInToken(t, e)
+    }
+}
+
+/// The instance's keys: the RSA session-token key and the client-token HMAC secret.
+/// Created once, on the first start that finds none.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct InstanceKeysRecord {
+    pub kid: String,
+    /// PKCS#8 DER of the RSA-2048 private key, base64.
+    pub rsa_pkcs8_b64: String,
+    /// The client-token HMAC secret, base64.
+    pub client_token_secret_b64: String,
+    pub created_at: Millis,
+}
+
+impl std::fmt::Debug for InstanceKeysRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstanceKeysRecord")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which sessions the Backend API lists. Status filtering happens above the store,
+/// because a status depends on the clock.
+#[derive(Clone, Debug, Default)]
+pub struct SessionFilter {
+    pub client_id: Option<String>,
+    pub user_id: Option<String>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn instance_keys(&self) -> Result<Option<InstanceKeysRecord>, StoreError>;
+    /// Stores `keys` unless keys exist already; answers the keys that are stored.
+    async fn create_instance_keys(
+        &self,
+        keys: InstanceKeysRecord,
+    ) -> Result<InstanceKeysRecord, StoreError>;
+
+    async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError>;
+    /// Users by id; unknown ids are left out.
+    async fn get_users(&self, ids: &[String]) -> Result<Vec<User>, StoreError>;
+    async fn get_sign_in_token(&self, ticket_hash: &str)
+        -> Result<Option<SignInToken>, StoreError>;
+    /// A client and all its sessions, oldest first.
+    async fn get_client(&self, id: &str) -> Result<Option<ClientState>, StoreError>;
+    async fn get_session(&self, id: &str) -> Result<Option<Session>, StoreError>;
+    /// Sessions matching `filter`, newest first.
+    async fn list_sessions(&self, filter: &SessionFilter) -> Result<Vec<Session>, StoreError>;
+
+    /// Applies every write or none: all expectations are checked first.
+    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+}

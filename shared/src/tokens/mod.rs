@@ -1,0 +1,8 @@
+//! Signing keys, session tokens and client tokens.
+
+pub mod client_token;
+pub mod keys;
+pub mod session_token;
+
+pub use client_token::{ClientTokenClaims, ClientTokenError};
+pub use keys::{InstanceKeys, KeyError};
