@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use lambda_http::request::RequestContext;
 use lambda_http::{service_fn, Body, RequestExt};
 use shared::http::RequestId;
 use shared::routes;

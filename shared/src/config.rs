@@ -22,10 +22,10 @@ pub struct SecretKey(String);
 
 impl SecretKey {
     pub fn parse(value: String) -> Result<Self, ConfigError> {
-        if value.len() < 16 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if value.len() < 32 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(ConfigError::Invalid {
                 name: "BACKEND_API_SECRET_KEY",
-                reason: "must be at least 16 characters without whitespace".into(),
+                reason: "must be at least 32 characters without whitespace".into(),
             });
         }
         Ok(Self(value))
@@ -172,7 +172,10 @@ mod tests {
 
     const BASE: [(&str, &str); 2] = [
         ("FRONTEND_API_URL", "https://clerk.example.com/"),
-        ("BACKEND_API_SECRET_KEY", "sk_test_0123456789abcdef"),
+        (
+            "BACKEND_API_SECRET_KEY",
+            "sk_test_0123456789abcdef0123456789",
+        ),
     ];
 
     #[test]

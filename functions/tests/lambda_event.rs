@@ -1,0 +1,111 @@
+//! API Gateway HTTP API (payload 2.0) events, parsed by lambda_http itself, reach the
+//! shared handlers through the Lambda adapter, and each function serves only its routes.
+
+use std::sync::Arc;
+
+use lambda_http::Body;
+use serde_json::{json, Value};
+use shared::clock::SystemClock;
+use shared::config::Config;
+use shared::state::AppState;
+use shared::store::EmbeddedStore;
+
+async fn state() -> AppState {
+    let config = Config::from_lookup(|k| match k {
+        "FRONTEND_API_URL" => Some("https://clerk.example.com".into()),
+        "BACKEND_API_SECRET_KEY" => Some("sk_test_lambda_event_secret_0123456789".into()),
+        _ => None,
+    })
+    .unwrap();
+    AppState::new(
+        config,
+        Arc::new(EmbeddedStore::in_memory()),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap()
+}
+
+fn v2_event(
+    method: &str,
+    raw_path: &str,
+    raw_query: &str,
+    body: Option<&str>,
+) -> lambda_http::Request {
+    let event = json!({
+        "version": "2.0",
+        "routeKey": format!("{method} {raw_path}"),
+        "rawPath": raw_path,
+        "rawQueryString": raw_query,
+        "cookies": ["__client=not-a-token"],
+        "headers": {"host": "abc123.execute-api.eu-west-1.amazonaws.com", "content-type": "application/x-www-form-urlencoded"},
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "abc123", "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
+            "domainPrefix": "abc123", "requestId": "req-lambda-1", "routeKey": format!("{method} {raw_path}"),
+            "stage": "$default", "time": "26/Nov/2026:12:00:00 +0000", "timeEpoch": 1795694400000u64,
+            "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "test"}
+        },
+        "body": body,
+        "isBase64Encoded": false
+    });
+    lambda_http::request::from_str(&event.to_string()).expect("lambda_http parses the v2 event")
+}
+
+fn json_body(resp: &http::Response<Body>) -> Value {
+    match resp.body() {
+        Body::Text(t) => serde_json::from_str(t).unwrap(),
+        other => panic!("expected a text body, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn jwks_function_answers_its_route() {
+    let state = state().await;
+    let resp = functions::handle(
+        &state,
+        "fapi-jwks",
+        v2_event("GET", "/.well-known/jwks.json", "", None),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(json_body(&resp)["keys"][0]["kty"], "RSA");
+}
+
+#[tokio::test]
+async fn cookie_from_the_event_is_verified_and_refused() {
+    let state = state().await;
+    let event = v2_event(
+        "GET",
+        "/v1/client/sessions/sess_abc",
+        "__clerk_api_version=2026-05-12",
+        None,
+    );
+    let resp = functions::handle(&state, "fapi-session-get", event).await;
+    assert_eq!(resp.status(), 401);
+    let body = json_body(&resp);
+    assert_eq!(body["errors"][0]["code"], "authentication_invalid");
+    assert_eq!(body["clerk_trace_id"], "req-lambda-1");
+}
+
+#[tokio::test]
+async fn a_function_does_not_serve_another_functions_route() {
+    let state = state().await;
+    let resp = functions::handle(
+        &state,
+        "fapi-jwks",
+        v2_event("POST", "/v1/client", "", Some("")),
+    )
+    .await;
+    assert_eq!(resp.status(), 404);
+    let resp = functions::handle(
+        &state,
+        "fapi-client",
+        v2_event("POST", "/v1/client", "_is_native=1", Some("")),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers().contains_key("authorization"),
+        "native callers get the client token in Authorization"
+    );
+}

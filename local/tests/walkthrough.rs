@@ -1,0 +1,312 @@
+//! End to end: starts the real `local-api` binary on a free port and walks the README's
+//! curl walk-through over real HTTP.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{json, Value};
+
+struct Server {
+    child: Child,
+    url: String,
+    secret: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(args: &[&str]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_local-api"))
+        .args(["--port", "0"])
+        .args(args)
+        .env_remove("FRONTEND_API_URL")
+        .env_remove("BACKEND_API_SECRET_KEY")
+        .env_remove("STORE_BACKEND")
+        .env_remove("EMBEDDED_STORE_PATH")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("local-api starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (mut url, mut secret) = (String::new(), String::new());
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("ready line");
+        if let Some(s) = line.split("secret key: ").nth(1) {
+            secret = s.trim().to_string();
+        }
+        if let Some(u) = line.split("ready on ").nth(1) {
+            url = u.trim().to_string();
+            break;
+        }
+    }
+    assert!(url.starts_with("http://127.0.0.1:"), "no ready line");
+    assert!(secret.starts_with("sk_local_"));
+    Server { child, url, secret }
+}
+
+struct Http(Client<HttpConnector, Full<Bytes>>);
+
+struct Answer {
+    status: u16,
+    headers: http::HeaderMap,
+    body: Value,
+}
+
+impl Http {
+    fn new() -> Self {
+        Self(Client::builder(TokioExecutor::new()).build_http())
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, String)>,
+    ) -> Answer {
+        let mut b = http::Request::builder().method(method).uri(url);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let payload = match body {
+            Some((ct, text)) => {
+                b = b.header("content-type", ct);
+                Bytes::from(text)
+            }
+            None => Bytes::new(),
+        };
+        let resp = self
+            .0
+            .request(b.body(Full::new(payload)).expect("request"))
+            .await
+            .expect("response");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).expect("JSON")
+        };
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+fn client_cookie(a: &Answer) -> String {
+    a.headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("__client="))
+        .and_then(|c| c.split(';').next())
+        .map(|v| format!("__client={v}"))
+        .expect("__client cookie")
+}
+
+#[tokio::test]
+async fn readme_walkthrough_over_http() {
+    let server = start(&["--in-memory"]);
+    let http = Http::new();
+    let (base, bearer) = (server.url.clone(), format!("Bearer {}", server.secret));
+    let sk = [("authorization", bearer.as_str())];
+
+    // 1. A user, and a sign-in token for it (Backend API).
+    let user = http
+        .send(
+            "POST",
+            &format!("{base}/v1/users"),
+            &sk,
+            Some((
+                "application/json",
+                json!({"first_name": "Ada", "email_address": ["ada@example.com"]}).to_string(),
+            )),
+        )
+        .await;
+    assert_eq!(user.status, 200, "{}", user.body);
+    let user_id = user.body["id"].as_str().unwrap().to_string();
+    let sit = http
+        .send(
+            "POST",
+            &format!("{base}/v1/sign_in_tokens"),
+            &sk,
+            Some(("application/json", json!({"user_id": user_id}).to_string())),
+        )
+        .await;
+    let ticket = sit.body["token"].as_str().unwrap().to_string();
+
+    // 2. A browser client, then sign in with the ticket; the cookie rotates.
+    let client = http
+        .send("POST", &format!("{base}/v1/client"), &[], None)
+        .await;
+    assert_eq!(client.status, 200);
+    let cookie = client_cookie(&client);
+    let sign_in = http
+        .send(
+            "POST",
+            &format!("{base}/v1/client/sign_ins"),
+            &[("cookie", cookie.as_str())],
+            Some((
+                "application/x-www-form-urlencoded",
+                format!("strategy=ticket&ticket={ticket}"),
+            )),
+        )
+        .await;
+    assert_eq!(sign_in.status, 200, "{}", sign_in.body);
+    assert_eq!(sign_in.body["response"]["status"], "complete");
+    let sid = sign_in.body["response"]["created_session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let new_cookie = client_cookie(&sign_in);
+    assert_ne!(new_cookie, cookie);
+    let old = http
+        .send(
+            "GET",
+            &format!("{base}/v1/client/sessions/{sid}"),
+            &[("cookie", cookie.as_str())],
+            None,
+        )
+        .await;
+    assert_eq!(old.status, 401, "the pre-sign-in cookie must stop working");
+    let cookie = [("cookie", new_cookie.as_str())];
+
+    // 3. Read the session, mint a token, verify it against the JWKS.
+    let session = http
+        .send(
+            "GET",
+            &format!("{base}/v1/client/sessions/{sid}"),
+            &cookie,
+            None,
+        )
+        .await;
+    assert_eq!(session.status, 200);
+    assert_eq!(session.body["response"]["status"], "active");
+    assert_eq!(session.body["response"]["user"]["id"], user_id.as_str());
+    let token = http
+        .send(
+            "POST",
+            &format!("{base}/v1/client/sessions/{sid}/tokens"),
+            &cookie,
+            None,
+        )
+        .await;
+    assert_eq!(token.status, 200, "{}", token.body);
+    let jwt = token.body["jwt"].as_str().unwrap();
+    let jwks = http
+        .send("GET", &format!("{base}/.well-known/jwks.json"), &[], None)
+        .await;
+    let key = &jwks.body["keys"][0];
+    let decoding =
+        DecodingKey::from_rsa_components(key["n"].as_str().unwrap(), key["e"].as_str().unwrap())
+            .unwrap();
+    let claims = jsonwebtoken::decode::<Value>(jwt, &decoding, &Validation::new(Algorithm::RS256))
+        .expect("verifies")
+        .claims;
+    assert_eq!(claims["sid"], sid.as_str());
+    assert_eq!(claims["sub"], user_id.as_str());
+    assert_eq!(claims["iss"], base.as_str());
+
+    // 4. Touch, end; an ended session mints nothing.
+    let touch = http
+        .send(
+            "POST",
+            &format!("{base}/v1/client/sessions/{sid}/touch"),
+            &cookie,
+            Some((
+                "application/x-www-form-urlencoded",
+                "active_organization_id=".into(),
+            )),
+        )
+        .await;
+    assert_eq!(touch.status, 200);
+    assert_eq!(touch.body["client"]["last_active_session_id"], sid.as_str());
+    let end = http
+        .send(
+            "POST",
+            &format!("{base}/v1/client/sessions/{sid}/end"),
+            &cookie,
+            None,
+        )
+        .await;
+    assert_eq!(end.status, 200);
+    assert_eq!(end.body["response"]["status"], "ended");
+    let after = http
+        .send(
+            "POST",
+            &format!("{base}/v1/client/sessions/{sid}/tokens"),
+            &cookie,
+            None,
+        )
+        .await;
+    assert_eq!(after.status, 401);
+    assert_eq!(after.body["errors"][0]["code"], "signed_out");
+}
+
+#[tokio::test]
+async fn data_file_survives_a_restart() {
+    let dir = std::env::temp_dir().join(format!("local-api-test-{}", std::process::id()));
+    let file = dir.join("store.json");
+    let file_arg = file.to_str().unwrap();
+    let http = Http::new();
+
+    let (user_id, kid) = {
+        let server = start(&["--data-file", file_arg]);
+        let bearer = format!("Bearer {}", server.secret);
+        let user = http
+            .send(
+                "POST",
+                &format!("{}/v1/users", server.url),
+                &[("authorization", bearer.as_str())],
+                Some(("application/json", "{}".into())),
+            )
+            .await;
+        let jwks = http
+            .send(
+                "GET",
+                &format!("{}/.well-known/jwks.json", server.url),
+                &[],
+                None,
+            )
+            .await;
+        (
+            user.body["id"].as_str().unwrap().to_string(),
+            jwks.body["keys"][0]["kid"].clone(),
+        )
+    };
+
+    let server = start(&["--data-file", file_arg]);
+    let bearer = format!("Bearer {}", server.secret);
+    let user = http
+        .send(
+            "GET",
+            &format!("{}/v1/users/{user_id}", server.url),
+            &[("authorization", bearer.as_str())],
+            None,
+        )
+        .await;
+    assert_eq!(user.status, 200, "the user is still there after a restart");
+    let jwks = http
+        .send(
+            "GET",
+            &format!("{}/.well-known/jwks.json", server.url),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(jwks.body["keys"][0]["kid"], kid, "the signing key is kept");
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
