@@ -30,10 +30,15 @@ pub async fn handle(
     function: &str,
     event: lambda_http::Request,
 ) -> http::Response<Body> {
-    let request_id = event
-        .lambda_context_ref()
-        .map(|c| c.request_id.clone())
-        .unwrap_or_default();
+    // API Gateway's request id ties an answer's `clerk_trace_id` to the access log; the
+    // Lambda request id is the fallback.
+    let request_id = match event.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.clone(),
+        _ => None,
+    }
+    .or_else(|| event.lambda_context_ref().map(|c| c.request_id.clone()))
+    .unwrap_or_default();
     // raw_http_path has no REST stage prefix (`/Prod`), unlike uri().path().
     let path_and_query = match event.uri().query() {
         Some(q) => format!("{}?{q}", event.raw_http_path()),
