@@ -38,7 +38,12 @@ pub fn check_origin(
     if native || method == Method::GET || method == Method::HEAD {
         return Ok(());
     }
-    match origin(req)? {
+    let sent = origin(req)?;
+    // `Origin: null` (sandboxed frames, some redirects) is an opaque origin: never allowed.
+    if req.header_str("origin").is_some_and(|o| o.trim() == "null") {
+        return Err(ApiError::origin_invalid());
+    }
+    match sent {
         Some(o) if !state.config.origin_allowed(o) => Err(ApiError::origin_invalid()),
         _ => Ok(()),
     }

@@ -149,6 +149,9 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
         } else {
             path
         };
+        if inner.starts_with("missing field") {
+            return ApiError::param_missing(&param);
+        }
         let long = inner
             .split(" at line")
             .next()
@@ -207,6 +210,7 @@ mod tests {
     fn json_errors_name_the_param() {
         let missing = json_body::<Body>(&req(Some("application/json"), "{}")).unwrap_err();
         assert_eq!(missing.meta["param_name"], "user_id");
+        assert_eq!(missing.code, "form_param_missing");
         let wrong = json_body::<Body>(&req(
             Some("application/json"),
             r#"{"user_id":"u","expires_in_seconds":"x"}"#,

@@ -80,7 +80,7 @@ impl TestResponse {
             self.body
         );
         if self.status >= 400 {
-            self.assert_error(self.status, &self.error_code().to_string());
+            self.assert_error(self.status, self.error_code());
         }
     }
     pub fn error_code(&self) -> &str {
