@@ -194,7 +194,6 @@ pub const ROUTES: &[Route] = &[
 /// Every function name in the table, once each.
 pub fn functions() -> Vec<&'static str> {
     let mut names: Vec<&'static str> = ROUTES.iter().map(|r| r.function).collect();
-    names.dedup();
     names.sort_unstable();
     names.dedup();
     names
@@ -324,12 +323,12 @@ async fn handle(
     }
     req.extensions_mut().insert(params);
     if !endpoint.is_frontend() {
-        return backend(state, endpoint, req).await;
+        return call(state, endpoint, req).await;
     }
     let origin = req.header_str("origin").map(str::to_string);
     let request_id = req.request_id().to_string();
     let mut resp = match cors::check_origin(state, &req, &method, auth::is_native(&req)) {
-        Ok(()) => frontend(state, endpoint, req).await,
+        Ok(()) => call(state, endpoint, req).await,
         Err(e) => Err(e),
     }
     .unwrap_or_else(|err| response::error(&err, &request_id));
@@ -337,11 +336,7 @@ async fn handle(
     Ok(resp)
 }
 
-async fn frontend(
-    state: &AppState,
-    endpoint: Endpoint,
-    req: Request,
-) -> Result<Response, ApiError> {
+async fn call(state: &AppState, endpoint: Endpoint, req: Request) -> Result<Response, ApiError> {
     match endpoint {
         Endpoint::CreateClient => fapi::client::post(state, req).await,
         Endpoint::GetClient => fapi::client::get(state, req).await,
@@ -358,12 +353,6 @@ async fn frontend(
         Endpoint::CreateSessionTokenFromTemplate => {
             fapi::sessions::template_token(state, req).await
         }
-        _ => Err(ApiError::route_not_found()),
-    }
-}
-
-async fn backend(state: &AppState, endpoint: Endpoint, req: Request) -> Result<Response, ApiError> {
-    match endpoint {
         Endpoint::CreateUser => bapi::users::create(state, req).await,
         Endpoint::GetUser => bapi::users::get(state, req).await,
         Endpoint::CreateSignInToken => bapi::sign_in_tokens::create(state, req).await,
@@ -372,6 +361,5 @@ async fn backend(state: &AppState, endpoint: Endpoint, req: Request) -> Result<R
         Endpoint::RevokeSession => bapi::sessions::revoke(state, req).await,
         Endpoint::CreateBackendSessionToken => bapi::sessions::tokens(state, req).await,
         Endpoint::BackendJwks => bapi::jwks(state, req).await,
-        _ => Err(ApiError::route_not_found()),
     }
 }

@@ -7,7 +7,11 @@ use crate::error::ApiError;
 pub type Response = http::Response<String>;
 
 pub fn json(status: StatusCode, body: &Value) -> Response {
-    let mut resp = http::Response::new(body.to_string());
+    json_text(status, body.to_string())
+}
+
+fn json_text(status: StatusCode, body: String) -> Response {
+    let mut resp = http::Response::new(body);
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -24,9 +28,7 @@ pub fn ok(body: &Value) -> Response {
 
 /// A pre-serialized JSON body (for documents built once at start-up).
 pub fn ok_raw(body: String) -> Response {
-    let mut resp = json(StatusCode::OK, &Value::Null);
-    *resp.body_mut() = body;
-    resp
+    json_text(StatusCode::OK, body)
 }
 
 pub fn error(err: &ApiError, trace_id: &str) -> Response {

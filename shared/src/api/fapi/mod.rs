@@ -7,23 +7,26 @@ pub mod sign_ins;
 
 use serde_json::{json, Value};
 
-use crate::domain::{ClientState, SessionStatus};
+use std::collections::HashMap;
+
+use crate::domain::{ClientState, User};
 use crate::error::ApiError;
 use crate::http::auth::{self, ClientAuth};
 use crate::http::response::{self, Response};
 use crate::state::AppState;
 use crate::wire;
 
+/// The users behind every session of the client, in one store read.
+pub(crate) async fn client_users(
+    state: &AppState,
+    cs: &ClientState,
+) -> Result<HashMap<String, User>, ApiError> {
+    super::users_by_id(state, cs.sessions.iter().map(|s| &s.user_id)).await
+}
+
 /// The client as the Frontend API shows it: non-removed sessions, each with its user.
 pub(crate) async fn client_json(state: &AppState, cs: &ClientState) -> Result<Value, ApiError> {
-    let users = super::users_by_id(
-        state,
-        cs.sessions
-            .iter()
-            .filter(|s| s.status != SessionStatus::Removed)
-            .map(|s| &s.user_id),
-    )
-    .await?;
+    let users = client_users(state, cs).await?;
     Ok(wire::client(cs, &users, state.now()))
 }
 

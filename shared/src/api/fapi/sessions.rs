@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::{client_json, envelope};
+use super::{client_users, envelope};
 use crate::api::{landed, MAX_ATTEMPTS};
 use crate::domain::{ClientState, Session, SessionAction};
 use crate::error::ApiError;
@@ -38,10 +38,11 @@ async fn answer(
     with_client: bool,
 ) -> Result<Response, ApiError> {
     let session = session_of(cs, id)?;
-    let users = crate::api::users_by_id(state, std::iter::once(&session.user_id)).await?;
-    let session_json = wire::session(session, users.get(&session.user_id), state.now());
+    let users = client_users(state, cs).await?;
+    let now = state.now();
+    let session_json = wire::session(session, users.get(&session.user_id), now);
     let client = if with_client {
-        client_json(state, cs).await?
+        wire::client(cs, &users, now)
     } else {
         Value::Null
     };
