@@ -14,7 +14,7 @@ use shared::state::AppState;
 pub async fn run(function: &'static str) -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let config = shared::config::Config::from_env()?;
-    let state = Arc::new(AppState::from_config(config).await?);
+    let state = Arc::new(AppState::from_config(config, false).await?);
     tracing::info!(function, "ready");
     lambda_http::run(service_fn(move |event: lambda_http::Request| {
         let state = Arc::clone(&state);

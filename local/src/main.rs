@@ -91,10 +91,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 None => "embedded store, in memory (nothing is kept)".to_string(),
             }
         }
-        StoreBackend::DynamoDb { table_name } => format!("DynamoDB table {table_name}"),
+        StoreBackend::DynamoDb { table_name } => {
+            format!("DynamoDB table {table_name} (created if missing)")
+        }
     };
     let secret = config.secret_key.expose().to_string();
-    let state = Arc::new(AppState::from_config(config).await?);
+    let state = Arc::new(AppState::from_config(config, true).await?);
 
     println!("local-api: {store_line}");
     println!("local-api: Backend API secret key: {secret}");

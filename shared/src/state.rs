@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::clock::{Clock, Millis, SystemClock};
 use crate::config::{Config, StoreBackend};
 use crate::domain::Lifetimes;
-use crate::store::{EmbeddedStore, Store, StoreError};
+use crate::store::{DynamoDbStore, EmbeddedStore, Store, StoreError};
 use crate::tokens::client_token::ClientTokenKeys;
 use crate::tokens::{InstanceKeys, KeyError};
 
@@ -17,8 +17,6 @@ pub enum StartupError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Keys(#[from] KeyError),
-    #[error("the {0} store is not available in this build")]
-    Unsupported(&'static str),
 }
 
 pub struct AppState {
@@ -33,14 +31,21 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the store named by the configuration, then the state.
-    pub async fn from_config(config: Config) -> Result<Self, StartupError> {
+    /// Builds the store named by the configuration, then the state. On Lambda the table
+    /// comes from `template.yaml`; the local server asks to `create_table` when missing.
+    pub async fn from_config(config: Config, create_table: bool) -> Result<Self, StartupError> {
         let store: Arc<dyn Store> = match &config.store {
             StoreBackend::Embedded {
                 data_file: Some(path),
             } => Arc::new(EmbeddedStore::open(path)?),
             StoreBackend::Embedded { data_file: None } => Arc::new(EmbeddedStore::in_memory()),
-            StoreBackend::DynamoDb { .. } => return Err(StartupError::Unsupported("DynamoDB")),
+            StoreBackend::DynamoDb { table_name } => {
+                let store = DynamoDbStore::from_env(table_name.clone()).await;
+                if create_table {
+                    store.ensure_table().await?;
+                }
+                Arc::new(store)
+            }
         };
         Self::new(config, store, Arc::new(SystemClock)).await
     }

@@ -7,6 +7,7 @@
 //! caller re-reads and re-applies the domain rule, so the loser gets the same answer it
 //! would have got had it come second.
 
+pub mod dynamodb;
 pub mod embedded;
 
 use async_trait::async_trait;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Millis;
 use crate::domain::{Client, ClientState, Session, SignInToken, User};
 
+pub use dynamodb::DynamoDbStore;
 pub use embedded::EmbeddedStore;
 
 #[derive(Debug, thiserror::Error)]

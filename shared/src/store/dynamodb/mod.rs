@@ -1,0 +1,551 @@
+//! The DynamoDB store: one table, designed in `docs/dynamodb.md`.
+//!
+//! Every record is one item holding the record as JSON (`data`) and its `version`; a
+//! write's expectation becomes a condition on `version` (or on the item not existing), and
+//! a commit of several writes is one `TransactWriteItems`. Reads are strongly consistent.
+
+pub mod calls;
+pub mod table;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use self::calls::CallCounter;
+use self::table::{GSI1, GSI1_PK, GSI1_SK, PK, SK, TTL};
+use super::{Expect, InstanceKeysRecord, SessionFilter, Store, StoreError, Write};
+use crate::domain::{Client as ClientRecord, ClientState, Session, SignInToken, User};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// How long an expired item is kept before DynamoDB's TTL may delete it, in seconds.
+/// Reads never rely on the deletion: expiry is decided by the domain from the record.
+const RETENTION_SECS: i64 = 24 * 3600;
+
+pub struct DynamoDbStore {
+    client: Client,
+    table: String,
+    calls: CallCounter,
+}
+
+impl DynamoDbStore {
+    /// A store on `table`, with region, credentials and endpoint from the standard AWS
+    /// environment (`AWS_ENDPOINT_URL_DYNAMODB` points it at a local server). Throttling
+    /// and unavailability are retried by the SDK's standard retry mode, within a bounded
+    /// time; past that a call fails as [`StoreError::Unavailable`].
+    pub async fn from_env(table: String) -> Self {
+        Self::new(table, None).await
+    }
+
+    /// Like [`DynamoDbStore::from_env`], with an explicit endpoint (tests, local servers).
+    pub async fn new(table: String, endpoint: Option<String>) -> Self {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(url) = endpoint {
+            loader = loader.endpoint_url(url);
+        }
+        let sdk = loader
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(1))
+                    .operation_attempt_timeout(Duration::from_secs(2))
+                    .operation_timeout(Duration::from_secs(5))
+                    .build(),
+            )
+            .load()
+            .await;
+        let calls = CallCounter::default();
+        let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(calls.clone())
+            .build();
+        Self {
+            client: Client::from_conf(config),
+            table,
+            calls,
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Creates the table unless it exists (local endpoints and tests).
+    pub async fn ensure_table(&self) -> Result<(), StoreError> {
+        table::ensure_table(&self.client, &self.table).await
+    }
+
+    /// The operations made so far, by name, and a fresh count.
+    pub fn take_calls(&self) -> std::collections::BTreeMap<String, u32> {
+        self.calls.take()
+    }
+
+    fn key(pk: String, sk: &str) -> Item {
+        HashMap::from([
+            (PK.to_string(), AttributeValue::S(pk)),
+            (SK.to_string(), AttributeValue::S(sk.to_string())),
+        ])
+    }
+
+    async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.item)
+    }
+
+    /// Every item of a query, following pages.
+    async fn query_all(
+        &self,
+        index: Option<&str>,
+        key_condition: &str,
+        values: Vec<(&str, String)>,
+        newest_first: bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(key_condition)
+                .scan_index_forward(!newest_first)
+                .set_exclusive_start_key(start.take());
+            for (name, value) in &values {
+                q = q.expression_attribute_values(*name, AttributeValue::S(value.clone()));
+            }
+            // DynamoDB refuses names the expression does not use.
+            for (alias, attribute) in [("#pk", PK), ("#sk", SK), ("#gpk", GSI1_PK)] {
+                if key_condition.contains(alias) {
+                    q = q.expression_attribute_names(alias, attribute);
+                }
+            }
+            q = match index {
+                Some(index) => q.index_name(index),
+                None => q.consistent_read(true),
+            };
+            let out = q.send().await.map_err(classify)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    async fn scan_sessions(&self) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(#sk, :session)")
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":session", AttributeValue::S("SESSION#".into()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+}
+
+// ----- items -----
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn record_item<T: Serialize>(
+    pk: String,
+    sk: String,
+    record: &T,
+    version: u64,
+    ttl_ms: Option<i64>,
+) -> Result<Item, StoreError> {
+    let data = serde_json::to_string(record).map_err(|e| StoreError::Fault(e.to_string()))?;
+    let mut item = HashMap::from([
+        (PK.to_string(), s(pk)),
+        (SK.to_string(), s(sk)),
+        ("data".to_string(), s(data)),
+        ("version".to_string(), n(version as i64)),
+    ]);
+    if let Some(ms) = ttl_ms {
+        item.insert(TTL.to_string(), n(ms / 1000 + RETENTION_SECS));
+    }
+    Ok(item)
+}
+
+fn parse<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
+    match item.get("data") {
+        Some(AttributeValue::S(data)) => serde_json::from_str(data)
+            .map_err(|e| StoreError::Fault(format!("unreadable item: {e}"))),
+        _ => Err(StoreError::Fault("item without data".into())),
+    }
+}
+
+fn session_sk(id: &str) -> String {
+    format!("SESSION#{id}")
+}
+
+/// The items one write puts: the record, and for a new session its id pointer.
+fn items_for(write: &Write) -> Result<Vec<(Item, Expect)>, StoreError> {
+    Ok(match write {
+        Write::User(u, e) => vec![(
+            record_item(format!("USER#{}", u.id), "USER".into(), u, u.version, None)?,
+            *e,
+        )],
+        Write::Client(c, e) => vec![(
+            record_item(
+                format!("CLIENT#{}", c.id),
+                "CLIENT".into(),
+                c,
+                c.version,
+                Some(c.expires_at),
+            )?,
+            *e,
+        )],
+        Write::SignInToken(t, e) => vec![(
+            record_item(
+                format!("TICKET#{}", t.ticket_hash),
+                "TICKET".into(),
+                t,
+                t.version,
+                Some(t.expires_at),
+            )?,
+            *e,
+        )],
+        Write::Session(sess, e) => {
+            let mut item = record_item(
+                format!("CLIENT#{}", sess.client_id),
+                session_sk(&sess.id),
+                sess,
+                sess.version,
+                Some(sess.expire_at),
+            )?;
+            item.insert(GSI1_PK.into(), s(format!("USER#{}", sess.user_id)));
+            item.insert(
+                GSI1_SK.into(),
+                s(format!("SESSION#{:016}#{}", sess.created_at, sess.id)),
+            );
+            let mut out = vec![(item, *e)];
+            if *e == Expect::Absent {
+                // Lets the Backend API find a session by id alone.
+                let pointer = HashMap::from([
+                    (PK.to_string(), s(format!("SESSION#{}", sess.id))),
+                    (SK.to_string(), s("SESSION")),
+                    ("client_id".to_string(), s(sess.client_id.clone())),
+                    (TTL.to_string(), n(sess.expire_at / 1000 + RETENTION_SECS)),
+                ]);
+                out.push((pointer, Expect::Absent));
+            }
+            out
+        }
+    })
+}
+
+/// The condition expression for an expectation, with its names and values.
+fn condition(
+    expect: Expect,
+) -> (
+    &'static str,
+    HashMap<String, String>,
+    Option<HashMap<String, AttributeValue>>,
+) {
+    match expect {
+        Expect::Absent => (
+            "attribute_not_exists(#pk)",
+            HashMap::from([("#pk".into(), PK.into())]),
+            None,
+        ),
+        Expect::Version(v) => (
+            "#version = :expected",
+            HashMap::from([("#version".into(), "version".into())]),
+            Some(HashMap::from([(":expected".into(), n(v as i64))])),
+        ),
+    }
+}
+
+/// Sorts an SDK failure: a condition that did not hold is a conflict; throttling, time-outs
+/// and an unreachable service are unavailability; anything else is a fault.
+pub(crate) fn classify<E>(err: SdkError<E, aws_smithy_runtime_api::http::Response>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    const THROTTLED: [&str; 6] = [
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "LimitExceededException",
+    ];
+    let code = err.code().map(str::to_string);
+    match (&err, code.as_deref()) {
+        (_, Some("ConditionalCheckFailedException")) => StoreError::Conflict,
+        (SdkError::TimeoutError(_) | SdkError::DispatchFailure(_), _) => {
+            StoreError::Unavailable(DisplayErrorContext(&err).to_string())
+        }
+        (_, Some(code)) if THROTTLED.contains(&code) => StoreError::Unavailable(code.to_string()),
+        _ => StoreError::Fault(DisplayErrorContext(&err).to_string()),
+    }
+}
+
+#[async_trait]
+impl Store for DynamoDbStore {
+    async fn instance_keys(&self) -> Result<Option<InstanceKeysRecord>, StoreError> {
+        self.get(Self::key("INSTANCE".into(), "KEYS"))
+            .await?
+            .map(|i| parse(&i))
+            .transpose()
+    }
+
+    async fn create_instance_keys(
+        &self,
+        keys: InstanceKeysRecord,
+    ) -> Result<InstanceKeysRecord, StoreError> {
+        let item = record_item("INSTANCE".into(), "KEYS".into(), &keys, 1, None)?;
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .send()
+            .await;
+        match put.map_err(classify) {
+            Ok(_) => Ok(keys),
+            // Another process stored its keys first: use those.
+            Err(StoreError::Conflict) => self
+                .instance_keys()
+                .await?
+                .ok_or_else(|| StoreError::Fault("instance keys vanished".into())),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        self.get(Self::key(format!("USER#{id}"), "USER"))
+            .await?
+            .map(|i| parse(&i))
+            .transpose()
+    }
+
+    async fn get_users(&self, ids: &[String]) -> Result<Vec<User>, StoreError> {
+        let mut users = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(100) {
+            let keys: Vec<Item> = chunk
+                .iter()
+                .map(|id| Self::key(format!("USER#{id}"), "USER"))
+                .collect();
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Fault(e.to_string()))?,
+            );
+            // Unprocessed keys are retried a few times, then the store is "unavailable".
+            for _ in 0..5 {
+                let Some(request) = pending.take() else { break };
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                if let Some(items) = out.responses.as_ref().and_then(|r| r.get(&self.table)) {
+                    for item in items {
+                        users.push(parse(item)?);
+                    }
+                }
+                pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table));
+            }
+            if pending.is_some() {
+                return Err(StoreError::Unavailable(
+                    "BatchGetItem left keys unprocessed".into(),
+                ));
+            }
+        }
+        Ok(users)
+    }
+
+    async fn get_sign_in_token(
+        &self,
+        ticket_hash: &str,
+    ) -> Result<Option<SignInToken>, StoreError> {
+        self.get(Self::key(format!("TICKET#{ticket_hash}"), "TICKET"))
+            .await?
+            .map(|i| parse(&i))
+            .transpose()
+    }
+
+    async fn get_client(&self, id: &str) -> Result<Option<ClientState>, StoreError> {
+        let items = self
+            .query_all(
+                None,
+                "#pk = :pk",
+                vec![(":pk", format!("CLIENT#{id}"))],
+                false,
+            )
+            .await?;
+        let mut client: Option<ClientRecord> = None;
+        let mut sessions: Vec<Session> = Vec::new();
+        for item in &items {
+            match item.get(SK) {
+                Some(AttributeValue::S(sk)) if sk == "CLIENT" => client = Some(parse(item)?),
+                Some(AttributeValue::S(sk)) if sk.starts_with("SESSION#") => {
+                    sessions.push(parse(item)?)
+                }
+                _ => {}
+            }
+        }
+        sessions.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(client.map(|client| ClientState { client, sessions }))
+    }
+
+    async fn get_session(&self, id: &str) -> Result<Option<Session>, StoreError> {
+        let Some(pointer) = self
+            .get(Self::key(format!("SESSION#{id}"), "SESSION"))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(AttributeValue::S(client_id)) = pointer.get("client_id") else {
+            return Err(StoreError::Fault(
+                "session pointer without client_id".into(),
+            ));
+        };
+        self.get(Self::key(format!("CLIENT#{client_id}"), &session_sk(id)))
+            .await?
+            .map(|i| parse(&i))
+            .transpose()
+    }
+
+    async fn list_sessions(&self, filter: &SessionFilter) -> Result<Vec<Session>, StoreError> {
+        let items = match (&filter.client_id, &filter.user_id) {
+            (Some(client_id), _) => {
+                self.query_all(
+                    None,
+                    "#pk = :pk AND begins_with(#sk, :session)",
+                    vec![
+                        (":pk", format!("CLIENT#{client_id}")),
+                        (":session", "SESSION#".into()),
+                    ],
+                    true,
+                )
+                .await?
+            }
+            (None, Some(user_id)) => {
+                self.query_all(
+                    Some(GSI1),
+                    "#gpk = :pk",
+                    vec![(":pk", format!("USER#{user_id}"))],
+                    true,
+                )
+                .await?
+            }
+            (None, None) => self.scan_sessions().await?,
+        };
+        let mut sessions: Vec<Session> = items.iter().map(parse).collect::<Result<_, _>>()?;
+        sessions.retain(|s: &Session| filter.user_id.as_ref().is_none_or(|u| &s.user_id == u));
+        sessions.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| b.id.cmp(&a.id))
+        });
+        Ok(sessions)
+    }
+
+    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let mut puts = Vec::new();
+        for write in &writes {
+            puts.extend(items_for(write)?);
+        }
+        if let [(item, expect)] = puts.as_slice() {
+            let (expr, names, values) = condition(*expect);
+            return self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()))
+                .condition_expression(expr)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(values)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(classify);
+        }
+        let mut items = Vec::with_capacity(puts.len());
+        for (item, expect) in puts {
+            let (expr, names, values) = condition(expect);
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression(expr)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(values)
+                .build()
+                .map_err(|e| StoreError::Fault(e.to_string()))?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                // A cancelled transaction wrote nothing. It lost a race when a condition
+                // failed or another transaction held an item.
+                if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
+                    err.as_service_error()
+                {
+                    let lost_race = cancel.cancellation_reasons().iter().any(|r| {
+                        matches!(
+                            r.code(),
+                            Some("ConditionalCheckFailed" | "TransactionConflict")
+                        )
+                    });
+                    if lost_race {
+                        return Err(StoreError::Conflict);
+                    }
+                }
+                Err(classify(err))
+            }
+        }
+    }
+}
