@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every check and test. Needs only Rust and Python 3; installs the rest into .venv.
+# Runs every check and test. Needs only Rust and Python 3; installs the rest into .venv
+# and starts a DynamoDB-compatible server (moto) on a free 127.0.0.1 port for the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,9 +17,30 @@ fi
 echo "== template.yaml (cfn-lint)"
 .venv/bin/cfn-lint template.yaml
 
-echo "== cargo tests"
+echo "== DynamoDB-compatible server (moto)"
+port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+moto_log=$(mktemp)
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+.venv/bin/moto_server -H 127.0.0.1 -p "$port" >"$moto_log" 2>&1 &
+moto_pid=$!
+trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; rm -f "$log" "$moto_log"' EXIT
+for _ in $(seq 1 100); do
+  if .venv/bin/python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/')" 2>/dev/null; then
+    break
+  fi
+  if ! kill -0 "$moto_pid" 2>/dev/null; then
+    cat "$moto_log"; echo "moto did not start"; exit 1
+  fi
+  sleep 0.1
+done
+echo "moto on 127.0.0.1:$port"
+export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
+export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+unset AWS_PROFILE AWS_SESSION_TOKEN
+# The DynamoDB tests fail rather than skip when this is set.
+export REQUIRE_DYNAMODB=1
+
+echo "== cargo tests"
 cargo test --workspace --locked 2>&1 | tee "$log"
 # One closing line for the whole run (cargo prints one per test binary).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f; exit (f > 0 || p == 0) }' "$log"

@@ -12,8 +12,20 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::StoreError;
 
-/// How many times a handler re-reads and re-applies its rule after losing a write race.
-pub(crate) const MAX_ATTEMPTS: usize = 5;
+/// How many times a handler reads and applies its rule before giving up on a record that
+/// keeps changing under it.
+pub(crate) const MAX_ATTEMPTS: usize = 8;
+
+/// Before attempt `attempt` (from 0): nothing the first time, then a short random pause
+/// that grows with each lost race, so racing requests stop colliding.
+pub(crate) async fn pause_before(attempt: usize) {
+    if attempt == 0 {
+        return;
+    }
+    let cap_ms = 2u64 << attempt.min(5);
+    let jitter = u64::from(crate::ids::random_bytes::<1>()[0]) % cap_ms;
+    tokio::time::sleep(std::time::Duration::from_millis(1 + jitter)).await;
+}
 
 /// `Ok(true)` when the writes landed, `Ok(false)` when another request won the race and
 /// the handler should re-read and decide again.

@@ -209,20 +209,13 @@ impl TestApp {
     }
 
     pub async fn with_env(extra: &[(&str, &str)]) -> Self {
-        let mut env: HashMap<String, String> = [
-            ("FRONTEND_API_URL", FAPI_URL),
-            ("BACKEND_API_SECRET_KEY", SECRET),
-            ("ALLOWED_ORIGINS", APP_ORIGIN),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        for (k, v) in extra {
-            env.insert(k.to_string(), v.to_string());
-        }
-        let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test config");
         let store: Arc<dyn Store> = Arc::new(EmbeddedStore::in_memory());
-        Self::with_store(config, store).await
+        Self::with_store(test_config(extra), store).await
+    }
+
+    /// The harness on `store`, with the default test configuration.
+    pub async fn on(store: Arc<dyn Store>) -> Self {
+        Self::with_store(test_config(&[]), store).await
     }
 
     pub async fn with_store(config: Config, store: Arc<dyn Store>) -> Self {
@@ -415,4 +408,47 @@ impl TestApp {
             .to_string();
         (token, sid)
     }
+}
+
+/// The test configuration, with `extra` settings on top.
+pub fn test_config(extra: &[(&str, &str)]) -> Config {
+    let mut env: HashMap<String, String> = [
+        ("FRONTEND_API_URL", FAPI_URL),
+        ("BACKEND_API_SECRET_KEY", SECRET),
+        ("ALLOWED_ORIGINS", APP_ORIGIN),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in extra {
+        env.insert(k.to_string(), v.to_string());
+    }
+    Config::from_lookup(|k| env.get(k).cloned()).expect("test config")
+}
+
+/// The DynamoDB-compatible endpoint the test command started. Without one the DynamoDB
+/// tests fail when `REQUIRE_DYNAMODB` (set by `scripts/test.sh`) or `CI` is set, and
+/// otherwise say loudly that they were skipped.
+pub fn dynamodb_endpoint() -> Option<String> {
+    match std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("REQUIRE_DYNAMODB").is_some() || std::env::var_os("CI").is_some() => {
+            panic!(
+                "AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests with `bash scripts/test.sh`"
+            )
+        }
+        _ => {
+            eprintln!("SKIPPED: no DynamoDB endpoint (run `bash scripts/test.sh` to start one)");
+            None
+        }
+    }
+}
+
+/// A DynamoDB store on a fresh table of its own, so tests never see each other's items.
+pub async fn dynamodb_store() -> Option<Arc<shared::store::DynamoDbStore>> {
+    let endpoint = dynamodb_endpoint()?;
+    let table = shared::ids::new_id("test");
+    let store = shared::store::DynamoDbStore::new(table, Some(endpoint)).await;
+    store.ensure_table().await.expect("create the test table");
+    Some(Arc::new(store))
 }

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::{authorize, page};
 use crate::api::fapi::sessions::mint;
-use crate::api::{landed, MAX_ATTEMPTS};
+use crate::api::{landed, pause_before, MAX_ATTEMPTS};
 use crate::domain::{Session, SessionAction, SessionStatus};
 use crate::error::ApiError;
 use crate::http::response::{self, Response};
@@ -71,7 +71,8 @@ pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {
 pub async fn revoke(state: &AppState, req: Request) -> Result<Response, ApiError> {
     authorize(state, &req)?;
     let id = req.path_param("session_id");
-    for _ in 0..MAX_ATTEMPTS {
+    for attempt in 0..MAX_ATTEMPTS {
+        pause_before(attempt).await;
         let session = find(state, id).await?;
         let now = state.now();
         let next = session
@@ -97,7 +98,8 @@ pub async fn revoke(state: &AppState, req: Request) -> Result<Response, ApiError
 pub async fn tokens(state: &AppState, req: Request) -> Result<Response, ApiError> {
     authorize(state, &req)?;
     let id = req.path_param("session_id");
-    for _ in 0..MAX_ATTEMPTS {
+    for attempt in 0..MAX_ATTEMPTS {
+        pause_before(attempt).await;
         let session = find(state, id).await?;
         if let Some(jwt) = mint(state, &session, None).await? {
             return Ok(response::ok(&wire::token_response(&jwt)));

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::{client_json, envelope};
-use crate::api::{landed, MAX_ATTEMPTS};
+use crate::api::{landed, pause_before, MAX_ATTEMPTS};
 use crate::domain::{Client, ClientState, SessionAction, SessionStatus};
 use crate::error::ApiError;
 use crate::http::auth::{self, ClientAuth};
@@ -75,7 +75,8 @@ pub async fn dev_browser(state: &AppState) -> Result<Response, ApiError> {
 /// `DELETE /v1/client/sessions` (clerk-js's sign-out): removes every session of the client.
 pub async fn remove_sessions(state: &AppState, req: Request) -> Result<Response, ApiError> {
     let auth: ClientAuth = auth::authenticate(state, &req)?;
-    for _ in 0..MAX_ATTEMPTS {
+    for attempt in 0..MAX_ATTEMPTS {
+        pause_before(attempt).await;
         let mut cs = auth::require_client(state, &auth).await?;
         let now = state.now();
         let mut writes = Vec::new();

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use super::{client_users, envelope};
-use crate::api::{landed, MAX_ATTEMPTS};
+use crate::api::{landed, pause_before, MAX_ATTEMPTS};
 use crate::domain::{ClientState, Session, SessionAction};
 use crate::error::ApiError;
 use crate::http::auth::{self, ClientAuth};
@@ -65,7 +65,8 @@ async fn change(
     id: &str,
     action: SessionAction,
 ) -> Result<ClientState, ApiError> {
-    for _ in 0..MAX_ATTEMPTS {
+    for attempt in 0..MAX_ATTEMPTS {
+        pause_before(attempt).await;
         let mut cs = auth::require_client(state, auth).await?;
         let now = state.now();
         let next = session_of(&cs, id)?
@@ -167,7 +168,8 @@ pub async fn tokens(state: &AppState, req: Request) -> Result<Response, ApiError
     refuse_organization(form.get("organization_id"))?;
     let origin = cors::origin(&req)?;
     let id = req.path_param("session_id");
-    for _ in 0..MAX_ATTEMPTS {
+    for attempt in 0..MAX_ATTEMPTS {
+        pause_before(attempt).await;
         let cs = auth::require_client(state, &auth).await?;
         if let Some(jwt) = mint(state, session_of(&cs, id)?, origin).await? {
             return Ok(response::ok(&wire::token_response(&jwt)));

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::{client::new_client, client_json};
-use crate::api::{landed, MAX_ATTEMPTS};
+use crate::api::{landed, pause_before, MAX_ATTEMPTS};
 use crate::domain::{ClientState, Session, SignInTokenStatus};
 use crate::error::ApiError;
 use crate::http::auth;
@@ -43,7 +43,8 @@ pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError
     }
     let hash = ticket_hash(ticket);
 
-    for _ in 0..MAX_ATTEMPTS {
+    for attempt in 0..MAX_ATTEMPTS {
+        pause_before(attempt).await;
         let now = state.now();
         let existing = auth::load_client(state, &auth).await?;
         let token = state

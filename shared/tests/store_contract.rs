@@ -1,0 +1,414 @@
+//! One contract for the store trait, run against both stores: the same cases and the same
+//! expectations. The DynamoDB runs use the server the test command starts (moto).
+
+mod support;
+
+use std::sync::Arc;
+
+use serde_json::json;
+use shared::domain::{
+    Client, Lifetimes, NewUser, Session, SessionStatus, SignInToken, SignInTokenStatus, User,
+};
+use shared::store::{Expect, SessionFilter, Store, StoreError, Write};
+use support::*;
+
+const LIFE: Lifetimes = Lifetimes {
+    session_max_ms: 7 * 86_400_000,
+    inactivity_ms: 30 * 86_400_000,
+};
+
+fn client(now: i64) -> Client {
+    Client {
+        id: shared::ids::new_id("client"),
+        rotating_token: shared::ids::new_secret(),
+        last_active_session_id: None,
+        created_at: now,
+        updated_at: now,
+        expires_at: now + 86_400_000,
+        version: 1,
+    }
+}
+
+fn user(now: i64) -> User {
+    User::create(
+        NewUser {
+            first_name: Some("Ada".into()),
+            ..NewUser::default()
+        },
+        now,
+    )
+}
+
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(std::sync::Arc::new(shared::store::EmbeddedStore::in_memory())).await;
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    if let Some(store) = crate::support::dynamodb_store().await {
+                        super::$case(store).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    instance_keys_first_writer_wins,
+    users_round_trip_and_batch,
+    writes_check_their_expectations,
+    a_failed_commit_writes_nothing,
+    client_reads_its_sessions_in_one_call,
+    sessions_are_found_by_id_and_listed,
+    sign_in_tokens_round_trip,
+    racing_session_actions_keep_the_invariants,
+    racing_ticket_redemptions_sign_in_once,
+);
+
+async fn instance_keys_first_writer_wins(store: Arc<dyn Store>) {
+    assert!(store.instance_keys().await.unwrap().is_none());
+    let first = shared::tokens::InstanceKeys::generate_record(START_MS).unwrap();
+    let second = shared::tokens::InstanceKeys::generate_record(START_MS).unwrap();
+    assert_eq!(
+        store.create_instance_keys(first.clone()).await.unwrap().kid,
+        first.kid
+    );
+    assert_eq!(
+        store.create_instance_keys(second).await.unwrap().kid,
+        first.kid
+    );
+    assert_eq!(store.instance_keys().await.unwrap().unwrap().kid, first.kid);
+}
+
+async fn users_round_trip_and_batch(store: Arc<dyn Store>) {
+    let mut u = user(START_MS);
+    u.public_metadata
+        .insert("plan".into(), json!({"tier": "pro", "seats": [1, 2]}));
+    store.commit(vec![Write::user(u.clone())]).await.unwrap();
+    assert_eq!(store.get_user(&u.id).await.unwrap(), Some(u.clone()));
+    assert_eq!(store.get_user("user_unknown").await.unwrap(), None);
+
+    // More ids than one BatchGetItem takes, with unknown ones among them.
+    let mut ids = vec![u.id.clone()];
+    let mut writes = Vec::new();
+    for _ in 0..104 {
+        let other = user(START_MS);
+        ids.push(other.id.clone());
+        writes.push(Write::user(other));
+    }
+    for chunk in writes.chunks(25) {
+        store.commit(chunk.to_vec()).await.unwrap();
+    }
+    ids.push("user_unknown".into());
+    let found = store.get_users(&ids).await.unwrap();
+    assert_eq!(found.len(), 105);
+    assert!(found.contains(&u));
+}
+
+async fn writes_check_their_expectations(store: Arc<dyn Store>) {
+    let c = client(START_MS);
+    store.commit(vec![Write::client(c.clone())]).await.unwrap();
+    // A second create of the same record is a conflict.
+    assert!(matches!(
+        store
+            .commit(vec![Write::Client(c.clone(), Expect::Absent)])
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    // An update names the version it read.
+    let mut next = c.clone();
+    next.version = 2;
+    next.last_active_session_id = Some("sess_x".into());
+    store
+        .commit(vec![Write::client(next.clone())])
+        .await
+        .unwrap();
+    // A stale writer (also at version 1) loses.
+    let mut stale = c.clone();
+    stale.version = 2;
+    assert!(matches!(
+        store.commit(vec![Write::client(stale)]).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(store.get_client(&c.id).await.unwrap().unwrap().client, next);
+    // Updating a record that does not exist is a conflict too.
+    let mut ghost = client(START_MS);
+    ghost.version = 5;
+    assert!(matches!(
+        store.commit(vec![Write::client(ghost.clone())]).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(store.get_client(&ghost.id).await.unwrap().is_none());
+}
+
+async fn a_failed_commit_writes_nothing(store: Arc<dyn Store>) {
+    let c = client(START_MS);
+    let u = user(START_MS);
+    store
+        .commit(vec![Write::client(c.clone()), Write::user(u.clone())])
+        .await
+        .unwrap();
+    let session = Session::start(&c.id, &u.id, START_MS, LIFE);
+    let mut moved = c.clone();
+    moved.version = 2;
+    moved.last_active_session_id = Some(session.id.clone());
+    let mut stale_user = u.clone();
+    stale_user.version = 3; // expects version 2, the store has 1
+    let result = store
+        .commit(vec![
+            Write::session(session.clone()),
+            Write::client(moved),
+            Write::user(stale_user),
+        ])
+        .await;
+    assert!(matches!(result, Err(StoreError::Conflict)));
+    let state = store.get_client(&c.id).await.unwrap().unwrap();
+    assert_eq!(state.client, c, "the client is unchanged");
+    assert!(state.sessions.is_empty(), "no session was created");
+    assert!(store.get_session(&session.id).await.unwrap().is_none());
+    assert_eq!(store.get_user(&u.id).await.unwrap(), Some(u));
+}
+
+async fn client_reads_its_sessions_in_one_call(store: Arc<dyn Store>) {
+    let c = client(START_MS);
+    let u = user(START_MS);
+    store
+        .commit(vec![Write::client(c.clone()), Write::user(u.clone())])
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let s = Session::start(&c.id, &u.id, START_MS + i, LIFE);
+        ids.push(s.id.clone());
+        store.commit(vec![Write::session(s)]).await.unwrap();
+    }
+    // A removed session is still the client's (the wire hides it, not the store).
+    let mut removed = store.get_session(&ids[1]).await.unwrap().unwrap();
+    removed = removed
+        .apply(shared::domain::SessionAction::Remove, START_MS + 10, LIFE)
+        .unwrap();
+    store.commit(vec![Write::session(removed)]).await.unwrap();
+    let other = client(START_MS);
+    store
+        .commit(vec![Write::client(other.clone())])
+        .await
+        .unwrap();
+
+    let state = store.get_client(&c.id).await.unwrap().unwrap();
+    assert_eq!(
+        state
+            .sessions
+            .iter()
+            .map(|s| s.id.clone())
+            .collect::<Vec<_>>(),
+        ids,
+        "oldest first"
+    );
+    assert_eq!(state.sessions[1].status, SessionStatus::Removed);
+    assert!(store
+        .get_client(&other.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .sessions
+        .is_empty());
+    assert!(store.get_client("client_unknown").await.unwrap().is_none());
+}
+
+async fn sessions_are_found_by_id_and_listed(store: Arc<dyn Store>) {
+    let (c1, c2) = (client(START_MS), client(START_MS));
+    let (u1, u2) = (user(START_MS), user(START_MS));
+    store
+        .commit(vec![
+            Write::client(c1.clone()),
+            Write::client(c2.clone()),
+            Write::user(u1.clone()),
+            Write::user(u2.clone()),
+        ])
+        .await
+        .unwrap();
+    let a = Session::start(&c1.id, &u1.id, START_MS, LIFE);
+    let b = Session::start(&c1.id, &u2.id, START_MS + 1, LIFE);
+    let c = Session::start(&c2.id, &u1.id, START_MS + 2, LIFE);
+    for s in [&a, &b, &c] {
+        store.commit(vec![Write::session(s.clone())]).await.unwrap();
+    }
+    assert_eq!(store.get_session(&b.id).await.unwrap(), Some(b.clone()));
+    assert_eq!(store.get_session("sess_unknown").await.unwrap(), None);
+
+    let ids = |v: Vec<Session>| v.into_iter().map(|s| s.id).collect::<Vec<_>>();
+    let by_client = SessionFilter {
+        client_id: Some(c1.id.clone()),
+        user_id: None,
+    };
+    assert_eq!(
+        ids(store.list_sessions(&by_client).await.unwrap()),
+        [b.id.clone(), a.id.clone()],
+        "newest first"
+    );
+    let by_user = SessionFilter {
+        client_id: None,
+        user_id: Some(u1.id.clone()),
+    };
+    assert_eq!(
+        ids(store.list_sessions(&by_user).await.unwrap()),
+        [c.id.clone(), a.id.clone()]
+    );
+    let both = SessionFilter {
+        client_id: Some(c1.id.clone()),
+        user_id: Some(u1.id.clone()),
+    };
+    assert_eq!(
+        ids(store.list_sessions(&both).await.unwrap()),
+        vec![a.id.clone()]
+    );
+    let all = store
+        .list_sessions(&SessionFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(ids(all), [c.id.clone(), b.id.clone(), a.id.clone()]);
+}
+
+async fn sign_in_tokens_round_trip(store: Arc<dyn Store>) {
+    let token = SignInToken {
+        id: shared::ids::new_id("sit"),
+        user_id: "user_1".into(),
+        ticket_hash: "ab".repeat(32),
+        status: SignInTokenStatus::Pending,
+        created_at: START_MS,
+        updated_at: START_MS,
+        expires_at: START_MS + 60_000,
+        version: 1,
+    };
+    store
+        .commit(vec![Write::sign_in_token(token.clone())])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_sign_in_token(&token.ticket_hash).await.unwrap(),
+        Some(token.clone())
+    );
+    assert_eq!(
+        store.get_sign_in_token(&"cd".repeat(32)).await.unwrap(),
+        None
+    );
+    let mut used = token.clone();
+    used.status = SignInTokenStatus::Accepted;
+    used.version = 2;
+    store
+        .commit(vec![Write::sign_in_token(used.clone())])
+        .await
+        .unwrap();
+    // A second redemption that read the pending ticket loses.
+    assert!(matches!(
+        store.commit(vec![Write::sign_in_token(used)]).await,
+        Err(StoreError::Conflict)
+    ));
+}
+
+/// Many requests race end, remove, touch, revoke and token minting on one session. Each
+/// answer is one a sequential run could give, and the end state agrees with the answers.
+async fn racing_session_actions_keep_the_invariants(store: Arc<dyn Store>) {
+    let app = Arc::new(TestApp::on(store).await);
+    let (token, sid, _) = app.native_session().await;
+    let mut tasks = Vec::new();
+    for round in 0..3 {
+        for action in ["end", "remove", "touch", "revoke", "tokens", "tokens"] {
+            let (app, token, sid) = (Arc::clone(&app), token.clone(), sid.clone());
+            tasks.push(tokio::spawn(async move {
+                let resp = if action == "revoke" {
+                    app.send(Req::post(format!("/v1/sessions/{sid}/revoke")).secret())
+                        .await
+                } else {
+                    app.send(
+                        Req::post(format!("/v1/client/sessions/{sid}/{action}")).native(&token),
+                    )
+                    .await
+                };
+                (round, action, resp.status, resp.error_code().to_string())
+            }));
+        }
+    }
+    let mut wins = std::collections::HashMap::<&str, usize>::new();
+    for task in tasks {
+        let (_, action, status, code) = task.await.unwrap();
+        match (action, status) {
+            (_, 200) => *wins.entry(action).or_default() += 1,
+            ("tokens", 401) => assert_eq!(code, "signed_out"),
+            ("end" | "remove" | "touch" | "revoke", 400) => {
+                assert_eq!(code, "invalid_action_for_session")
+            }
+            _ => panic!("{action}: unexpected {status} {code}"),
+        }
+    }
+    let ended = wins.get("end").copied().unwrap_or(0);
+    let revoked = wins.get("revoke").copied().unwrap_or(0);
+    let removed = wins.get("remove").copied().unwrap_or(0);
+    assert!(
+        ended + revoked <= 1,
+        "only one of end/revoke can leave active: {wins:?}"
+    );
+    assert_eq!(removed, 1, "exactly one remove succeeds: {wins:?}");
+
+    let session = app.stored_session(&sid).await;
+    assert_eq!(session.status, SessionStatus::Removed);
+    let state = app
+        .store
+        .get_client(&session.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(state.client.last_active_session_id, None);
+    // Nothing mints for it any more.
+    let resp = app
+        .send(Req::post(format!("/v1/client/sessions/{sid}/tokens")).native(&token))
+        .await;
+    resp.assert_error(401, "signed_out");
+}
+
+/// One ticket redeemed by many requests at once signs in exactly once.
+async fn racing_ticket_redemptions_sign_in_once(store: Arc<dyn Store>) {
+    let app = Arc::new(TestApp::on(store).await);
+    let user = app.create_user().await;
+    let ticket = app.ticket(&user).await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (app, ticket) = (Arc::clone(&app), ticket.clone());
+        tasks.push(tokio::spawn(async move {
+            let resp = app
+                .send(
+                    Req::post("/v1/client/sign_ins?_is_native=1")
+                        .form(&format!("strategy=ticket&ticket={ticket}")),
+                )
+                .await;
+            (resp.status, resp.error_code().to_string())
+        }));
+    }
+    let mut ok = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            (200, _) => ok += 1,
+            (400, code) => assert_eq!(code, "ticket_invalid"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(ok, 1);
+    let sessions = app
+        .store
+        .list_sessions(&SessionFilter {
+            client_id: None,
+            user_id: Some(user),
+        })
+        .await
+        .unwrap();
+    assert_eq!(sessions.len(), 1, "one session, whatever the race");
+}
