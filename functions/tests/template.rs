@@ -93,3 +93,126 @@ fn every_function_has_a_binary_and_a_template_resource() {
         );
     }
 }
+
+/// `{session_id}`, `{id}`, `{template}`… all become `{}`, so paths compare by shape.
+fn path_shape(path: &str) -> String {
+    path.split('/')
+        .map(|seg| if seg.starts_with('{') { "{}" } else { seg })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The calls table of docs/dynamodb.md: (method, path shape) → operations.
+fn documented_calls() -> std::collections::BTreeMap<(String, String), BTreeSet<String>> {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/dynamodb.md"))
+            .expect("docs/dynamodb.md");
+    let table = doc
+        .split("<!-- calls:start -->")
+        .nth(1)
+        .and_then(|r| r.split("<!-- calls:end -->").next())
+        .expect("markers");
+    let mut out: std::collections::BTreeMap<(String, String), BTreeSet<String>> =
+        Default::default();
+    for line in table.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let endpoint = cells[1].trim_matches('`');
+        let endpoint = endpoint.split(" (").next().unwrap_or(endpoint);
+        let (method, path) = endpoint.split_once(' ').expect("METHOD path");
+        let path = path.split('?').next().unwrap_or(path);
+        let ops = out
+            .entry((method.to_string(), path_shape(path)))
+            .or_default();
+        for part in cells[2]
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty() && *p != "none")
+        {
+            ops.insert(part.rsplit_once(' ').expect("Operation N").0.to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn the_table_matches_its_single_definition() {
+    let t = template();
+    let table = &t["Resources"]["SessionTable"];
+    assert_eq!(table["Type"].as_str(), Some("AWS::DynamoDB::Table"));
+    let properties: serde_json::Value = serde_json::to_value(&table["Properties"]).expect("JSON");
+    let definition = shared::store::dynamodb::table::cloudformation_properties();
+    for (key, expected) in definition.as_object().expect("object") {
+        assert_eq!(&properties[key], expected, "SessionTable.Properties.{key}");
+    }
+}
+
+/// Least privilege, checked: each function may call exactly the DynamoDB actions its
+/// endpoints make (per docs/dynamodb.md, itself held to the code by a test) plus the
+/// start-up reads and writes of the instance keys.
+#[test]
+fn each_functions_iam_actions_are_what_its_code_calls() {
+    let t = template();
+    let calls = documented_calls();
+    for (name, resource) in t["Resources"].as_mapping().expect("Resources") {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let name = name.as_str().unwrap_or_default();
+        let mut needed: BTreeSet<String> = ["dynamodb:GetItem", "dynamodb:PutItem"]
+            .map(String::from)
+            .into();
+        let mut index_needed = false;
+        for (_, event) in resource["Properties"]["Events"]
+            .as_mapping()
+            .expect("Events")
+        {
+            let method = event["Properties"]["Method"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let path = path_shape(event["Properties"]["Path"].as_str().unwrap_or_default());
+            let ops = calls
+                .get(&(method.clone(), path.clone()))
+                .or_else(|| {
+                    (method == "POST")
+                        .then(|| calls.get(&("DELETE".to_string(), path.clone())))
+                        .flatten()
+                })
+                .unwrap_or_else(|| panic!("docs/dynamodb.md has no calls row for {method} {path}"));
+            for op in ops {
+                // Items in a transaction are authorised by their own action; ours are puts.
+                let action = if op == "TransactWriteItems" {
+                    "PutItem"
+                } else {
+                    op.as_str()
+                };
+                needed.insert(format!("dynamodb:{action}"));
+            }
+            index_needed |= path == "/v1/sessions" && method == "GET";
+        }
+        let mut granted = BTreeSet::new();
+        let mut index_granted = false;
+        for policy in resource["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            for statement in policy["Statement"].as_sequence().into_iter().flatten() {
+                let on_index = serde_json::to_string(&statement["Resource"])
+                    .unwrap_or_default()
+                    .contains("/index/");
+                for action in statement["Action"].as_sequence().into_iter().flatten() {
+                    let action = action.as_str().unwrap_or_default().to_string();
+                    if on_index {
+                        assert_eq!(action, "dynamodb:Query", "{name}: only Query on indexes");
+                        index_granted = true;
+                    } else {
+                        granted.insert(action);
+                    }
+                }
+            }
+        }
+        assert_eq!(granted, needed, "{name}: IAM actions on the table");
+        assert_eq!(index_granted, index_needed, "{name}: Query on gsi1");
+    }
+}

@@ -24,6 +24,22 @@ pub(crate) async fn client_users(
     super::users_by_id(state, cs.sessions.iter().map(|s| &s.user_id)).await
 }
 
+/// Like [`client_users`] when one user is already in hand: no read when it is the only one.
+pub(crate) async fn client_users_with(
+    state: &AppState,
+    cs: &ClientState,
+    known: &User,
+) -> Result<HashMap<String, User>, ApiError> {
+    let others = cs
+        .sessions
+        .iter()
+        .map(|s| &s.user_id)
+        .filter(|id| **id != known.id);
+    let mut users = super::users_by_id(state, others).await?;
+    users.insert(known.id.clone(), known.clone());
+    Ok(users)
+}
+
 /// The client as the Frontend API shows it: non-removed sessions, each with its user.
 pub(crate) async fn client_json(state: &AppState, cs: &ClientState) -> Result<Value, ApiError> {
     let users = client_users(state, cs).await?;

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{client::new_client, client_json};
+use super::{client::new_client, client_users_with};
 use crate::api::{landed, pause_before, MAX_ATTEMPTS};
 use crate::domain::{ClientState, Session, SignInTokenStatus};
 use crate::error::ApiError;
@@ -109,7 +109,8 @@ pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError
             &user,
             session.abandon_at,
         );
-        let client_body = client_json(state, &cs).await?;
+        let users = client_users_with(state, &cs, &user).await?;
+        let client_body = wire::client(&cs, &users, now);
         let mut resp = response::ok(&json!({ "response": sign_in, "client": client_body }));
         auth::set_client_uat(state, auth.transport, Some(&cs), &mut resp);
         auth::deliver_client_token(state, auth.transport, &cs.client, &mut resp)?;

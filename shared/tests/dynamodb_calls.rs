@@ -1,0 +1,255 @@
+//! Holds every endpoint to the DynamoDB calls that `docs/dynamodb.md` says it makes: the
+//! table between the `calls:start` and `calls:end` markers is parsed and compared with what
+//! an SDK interceptor counted, so a change that adds a round trip fails here.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::json;
+use shared::store::DynamoDbStore;
+use support::*;
+
+type Calls = BTreeMap<String, u32>;
+
+/// The documented calls: endpoint (as written in the doc's first column) → calls.
+fn documented() -> BTreeMap<String, Calls> {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/dynamodb.md"))
+        .expect("docs/dynamodb.md");
+    let table = doc
+        .split("<!-- calls:start -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- calls:end -->").next())
+        .expect("the calls table markers");
+    let mut out = BTreeMap::new();
+    for line in table.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let endpoint = cells[1].trim_matches('`').to_string();
+        let mut calls = Calls::new();
+        for part in cells[2]
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty() && *p != "none")
+        {
+            let (op, count) = part.rsplit_once(' ').expect("`Operation N`");
+            calls.insert(op.to_string(), count.parse().expect("a count"));
+        }
+        out.insert(endpoint, calls);
+    }
+    out
+}
+
+struct Run {
+    app: TestApp,
+    store: Arc<DynamoDbStore>,
+    measured: BTreeMap<String, Calls>,
+}
+
+impl Run {
+    /// Sends `req` and records the calls it made under `endpoint`.
+    async fn measure(&mut self, endpoint: &str, req: Req) -> TestResponse {
+        self.store.take_calls();
+        let resp = self.app.send(req).await;
+        assert!(
+            resp.status < 500,
+            "{endpoint}: {} {}",
+            resp.status,
+            resp.body
+        );
+        self.measured
+            .insert(endpoint.to_string(), self.store.take_calls());
+        resp
+    }
+}
+
+#[tokio::test]
+async fn every_endpoint_makes_the_documented_calls() {
+    let Some(store) = dynamodb_store().await else {
+        return;
+    };
+    let app = TestApp::on(store.clone()).await;
+    let mut run = Run {
+        app,
+        store,
+        measured: BTreeMap::new(),
+    };
+
+    let resp = run
+        .measure(
+            "POST /v1/users",
+            Req::post("/v1/users")
+                .secret()
+                .json(&json!({"first_name": "Ada", "email_address": ["ada@example.com"]})),
+        )
+        .await;
+    let user = resp.body["id"].as_str().unwrap().to_string();
+    run.measure(
+        "GET /v1/users/{id}",
+        Req::get(format!("/v1/users/{user}")).secret(),
+    )
+    .await;
+    let resp = run
+        .measure(
+            "POST /v1/sign_in_tokens",
+            Req::post("/v1/sign_in_tokens")
+                .secret()
+                .json(&json!({"user_id": user})),
+        )
+        .await;
+    let ticket = resp.body["token"].as_str().unwrap().to_string();
+
+    let resp = run
+        .measure("POST /v1/client", Req::post("/v1/client?_is_native=1"))
+        .await;
+    let token = resp.header("authorization").unwrap().to_string();
+    run.measure(
+        "GET /v1/client (no session)",
+        Req::get("/v1/client").native(&token),
+    )
+    .await;
+    run.measure("POST /v1/dev_browser", Req::post("/v1/dev_browser"))
+        .await;
+    let resp = run
+        .measure(
+            "POST /v1/client/sign_ins (ticket, new client)",
+            Req::post("/v1/client/sign_ins?_is_native=1")
+                .form(&format!("strategy=ticket&ticket={ticket}")),
+        )
+        .await;
+    let token = resp.header("authorization").unwrap().to_string();
+    let sid = resp.body["response"]["created_session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ticket = run.app.ticket(&user).await;
+    let resp = run
+        .measure(
+            "POST /v1/client/sign_ins (ticket, existing client)",
+            Req::post("/v1/client/sign_ins")
+                .native(&token)
+                .form(&format!("strategy=ticket&ticket={ticket}")),
+        )
+        .await;
+    let token = resp.header("authorization").unwrap().to_string();
+    let second = resp.body["response"]["created_session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A second user on the same client: the answer also needs the first user.
+    let other = run.app.create_user().await;
+    let ticket = run.app.ticket(&other).await;
+    let resp = run
+        .measure(
+            "POST /v1/client/sign_ins (ticket, client with another user)",
+            Req::post("/v1/client/sign_ins")
+                .native(&token)
+                .form(&format!("strategy=ticket&ticket={ticket}")),
+        )
+        .await;
+    let token = resp.header("authorization").unwrap().to_string();
+
+    run.measure("GET /v1/client", Req::get("/v1/client").native(&token))
+        .await;
+    run.measure(
+        "GET /v1/client/sessions/{id}",
+        Req::get(format!("/v1/client/sessions/{sid}")).native(&token),
+    )
+    .await;
+    run.measure(
+        "POST /v1/client/sessions/{id}/touch",
+        Req::post(format!("/v1/client/sessions/{sid}/touch"))
+            .native(&token)
+            .form("intent=select_session"),
+    )
+    .await;
+    run.measure(
+        "POST /v1/client/sessions/{id}/tokens",
+        Req::post(format!("/v1/client/sessions/{sid}/tokens")).native(&token),
+    )
+    .await;
+    run.measure(
+        "POST /v1/client/sessions/{id}/tokens/{template}",
+        Req::post(format!("/v1/client/sessions/{sid}/tokens/hasura")).native(&token),
+    )
+    .await;
+    run.measure(
+        "POST /v1/client/sessions/{id}/end",
+        Req::post(format!("/v1/client/sessions/{sid}/end")).native(&token),
+    )
+    .await;
+    run.measure(
+        "POST /v1/client/sessions/{id}/remove",
+        Req::post(format!("/v1/client/sessions/{sid}/remove")).native(&token),
+    )
+    .await;
+    run.measure("GET /v1/environment", Req::get("/v1/environment"))
+        .await;
+    run.measure(
+        "GET /.well-known/jwks.json",
+        Req::get("/.well-known/jwks.json"),
+    )
+    .await;
+
+    run.measure(
+        "GET /v1/sessions?user_id=",
+        Req::get(format!("/v1/sessions?user_id={user}")).secret(),
+    )
+    .await;
+    run.measure(
+        "GET /v1/sessions?client_id=",
+        Req::get(format!(
+            "/v1/sessions?client_id={}",
+            run.app.stored_session(&second).await.client_id
+        ))
+        .secret(),
+    )
+    .await;
+    run.measure("GET /v1/sessions", Req::get("/v1/sessions").secret())
+        .await;
+    run.measure(
+        "GET /v1/sessions/{id}",
+        Req::get(format!("/v1/sessions/{second}")).secret(),
+    )
+    .await;
+    run.measure(
+        "POST /v1/sessions/{id}/tokens",
+        Req::post(format!("/v1/sessions/{second}/tokens")).secret(),
+    )
+    .await;
+    run.measure(
+        "POST /v1/sessions/{id}/revoke",
+        Req::post(format!("/v1/sessions/{second}/revoke")).secret(),
+    )
+    .await;
+    run.measure("GET /v1/jwks", Req::get("/v1/jwks").secret())
+        .await;
+    run.measure(
+        "DELETE /v1/client/sessions",
+        Req::post("/v1/client/sessions?_method=DELETE").native(&token),
+    )
+    .await;
+
+    if std::env::var_os("PRINT_CALLS").is_some() {
+        for (endpoint, calls) in &run.measured {
+            let text: Vec<String> = calls.iter().map(|(op, n)| format!("{op} {n}")).collect();
+            println!(
+                "| `{endpoint}` | {} |",
+                if text.is_empty() {
+                    "none".into()
+                } else {
+                    text.join(", ")
+                }
+            );
+        }
+    }
+    let documented = documented();
+    assert_eq!(
+        documented.keys().collect::<Vec<_>>(),
+        run.measured.keys().collect::<Vec<_>>(),
+        "the doc's table and this test must name the same endpoints"
+    );
+    for (endpoint, calls) in &run.measured {
+        assert_eq!(&documented[endpoint], calls, "DynamoDB calls of {endpoint}");
+    }
+}
