@@ -1,0 +1,103 @@
+//! When DynamoDB does not answer, requests fail with 503 ClerkErrors and `Retry-After`
+//! after the SDK's bounded retries, and the process keeps serving.
+
+mod support;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use shared::domain::{Client, ClientState, Session, SignInToken, User};
+use shared::store::{
+    DynamoDbStore, EmbeddedStore, InstanceKeysRecord, SessionFilter, Store, StoreError, Write,
+};
+use support::*;
+
+/// Instance keys from a working store (they are read once, at start-up); everything else
+/// from a DynamoDB endpoint where nothing listens.
+struct DeadTable {
+    keys: EmbeddedStore,
+    table: DynamoDbStore,
+}
+
+#[async_trait]
+impl Store for DeadTable {
+    async fn instance_keys(&self) -> Result<Option<InstanceKeysRecord>, StoreError> {
+        self.keys.instance_keys().await
+    }
+    async fn create_instance_keys(
+        &self,
+        k: InstanceKeysRecord,
+    ) -> Result<InstanceKeysRecord, StoreError> {
+        self.keys.create_instance_keys(k).await
+    }
+    async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        self.table.get_user(id).await
+    }
+    async fn get_users(&self, ids: &[String]) -> Result<Vec<User>, StoreError> {
+        self.table.get_users(ids).await
+    }
+    async fn get_sign_in_token(&self, h: &str) -> Result<Option<SignInToken>, StoreError> {
+        self.table.get_sign_in_token(h).await
+    }
+    async fn get_client(&self, id: &str) -> Result<Option<ClientState>, StoreError> {
+        self.table.get_client(id).await
+    }
+    async fn get_session(&self, id: &str) -> Result<Option<Session>, StoreError> {
+        self.table.get_session(id).await
+    }
+    async fn list_sessions(&self, f: &SessionFilter) -> Result<Vec<Session>, StoreError> {
+        self.table.list_sessions(f).await
+    }
+    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.table.commit(writes).await
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_table_is_503_with_retry_after_and_the_process_keeps_serving() {
+    // Region and credentials come from the environment the test command sets up.
+    if dynamodb_endpoint().is_none() {
+        return;
+    }
+    // A port that was free a moment ago: connections to it are refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let table =
+        DynamoDbStore::new("sessions".into(), Some(format!("http://127.0.0.1:{port}"))).await;
+    let app = TestApp::on(Arc::new(DeadTable {
+        keys: EmbeddedStore::in_memory(),
+        table,
+    }))
+    .await;
+
+    let client = Client {
+        id: shared::ids::new_id("client"),
+        rotating_token: "rot".into(),
+        last_active_session_id: None,
+        created_at: START_MS,
+        updated_at: START_MS,
+        expires_at: START_MS + 3_600_000,
+        version: 1,
+    };
+    let token = app.state.client_tokens.issue(&client, START_MS).unwrap();
+
+    for req in [
+        Req::get("/v1/client").native(&token),
+        Req::post("/v1/client?_is_native=1"),
+        Req::post("/v1/users").secret().json(&serde_json::json!({})),
+    ] {
+        let resp = app.send(req).await;
+        resp.assert_error(503, "service_unavailable");
+        assert_eq!(resp.header("retry-after"), Some("1"));
+    }
+
+    // Routes that need no table still answer.
+    assert_eq!(app.send(Req::get("/v1/environment")).await.status, 200);
+    assert_eq!(
+        app.send(Req::get("/.well-known/jwks.json")).await.status,
+        200
+    );
+}
