@@ -25,14 +25,20 @@ impl Drop for Server {
 }
 
 fn start(args: &[&str]) -> Server {
+    start_with(args, &[])
+}
+
+fn start_with(args: &[&str], env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_local-api"))
         .args(["--port", "0"])
         .args(args)
         .env_remove("FRONTEND_API_URL")
         .env_remove("BACKEND_API_SECRET_KEY")
         .env_remove("STORE_BACKEND")
+        .env_remove("DYNAMODB_TABLE_NAME")
         .env_remove("EMBEDDED_STORE_PATH")
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .spawn()
         .expect("local-api starts");
@@ -118,7 +124,34 @@ fn client_cookie(a: &Answer) -> String {
 
 #[tokio::test]
 async fn readme_walkthrough_over_http() {
-    let server = start(&["--in-memory"]);
+    walkthrough(&start(&["--in-memory"])).await;
+}
+
+/// The same walk-through with the local server on DynamoDB (the moto server that
+/// `scripts/test.sh` starts), on a table the server creates.
+#[tokio::test]
+async fn readme_walkthrough_on_dynamodb() {
+    let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") else {
+        assert!(
+            std::env::var_os("REQUIRE_DYNAMODB").is_none() && std::env::var_os("CI").is_none(),
+            "AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests with `bash scripts/test.sh`"
+        );
+        eprintln!("SKIPPED: no DynamoDB endpoint (run `bash scripts/test.sh` to start one)");
+        return;
+    };
+    let table = format!("walkthrough-{}", std::process::id());
+    let server = start_with(
+        &[],
+        &[
+            ("STORE_BACKEND", "dynamodb"),
+            ("DYNAMODB_TABLE_NAME", &table),
+            ("AWS_ENDPOINT_URL_DYNAMODB", &endpoint),
+        ],
+    );
+    walkthrough(&server).await;
+}
+
+async fn walkthrough(server: &Server) {
     let http = Http::new();
     let (base, bearer) = (server.url.clone(), format!("Bearer {}", server.secret));
     let sk = [("authorization", bearer.as_str())];
