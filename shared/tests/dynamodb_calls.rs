@@ -253,3 +253,65 @@ async fn every_endpoint_makes_the_documented_calls() {
         assert_eq!(&documented[endpoint], calls, "DynamoDB calls of {endpoint}");
     }
 }
+
+/// The table the store creates on a local endpoint is the table `template.yaml` defines:
+/// both come from `shared::store::dynamodb::table`, and this reads the created one back.
+#[tokio::test]
+async fn the_created_table_matches_the_definition() {
+    let Some(store) = dynamodb_store().await else {
+        return;
+    };
+    let definition = shared::store::dynamodb::table::cloudformation_properties();
+    let described = store
+        .client()
+        .describe_table()
+        .table_name(store.table_name())
+        .send()
+        .await
+        .unwrap();
+    let table = described.table.unwrap();
+    let keys = |schema: &[aws_sdk_dynamodb::types::KeySchemaElement]| -> serde_json::Value {
+        schema
+            .iter()
+            .map(|k| json!({"AttributeName": k.attribute_name(), "KeyType": k.key_type().as_str()}))
+            .collect()
+    };
+    assert_eq!(keys(table.key_schema()), definition["KeySchema"]);
+    let attributes: serde_json::Value = table
+        .attribute_definitions()
+        .iter()
+        .map(|a| json!({"AttributeName": a.attribute_name(), "AttributeType": a.attribute_type().as_str()}))
+        .collect();
+    let mut attributes = attributes.as_array().unwrap().clone();
+    let mut expected = definition["AttributeDefinitions"]
+        .as_array()
+        .unwrap()
+        .clone();
+    attributes.sort_by_key(|a| a.to_string());
+    expected.sort_by_key(|a| a.to_string());
+    assert_eq!(attributes, expected);
+    let gsis: serde_json::Value = table
+        .global_secondary_indexes()
+        .iter()
+        .map(|g| {
+            json!({
+                "IndexName": g.index_name(),
+                "KeySchema": keys(g.key_schema()),
+                "Projection": {"ProjectionType": g.projection().and_then(|p| p.projection_type()).map(|p| p.as_str())},
+            })
+        })
+        .collect();
+    assert_eq!(gsis, definition["GlobalSecondaryIndexes"]);
+    let ttl = store
+        .client()
+        .describe_time_to_live()
+        .table_name(store.table_name())
+        .send()
+        .await
+        .unwrap();
+    let ttl = ttl.time_to_live_description.unwrap();
+    assert_eq!(
+        ttl.attribute_name(),
+        definition["TimeToLiveSpecification"]["AttributeName"].as_str()
+    );
+}

@@ -76,6 +76,10 @@ impl DynamoDbStore {
         &self.client
     }
 
+    pub fn table_name(&self) -> &str {
+        &self.table
+    }
+
     /// Creates the table unless it exists (local endpoints and tests).
     pub async fn ensure_table(&self) -> Result<(), StoreError> {
         table::ensure_table(&self.client, &self.table).await
