@@ -15,5 +15,6 @@ pub mod routes;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod templates;
 pub mod tokens;
 pub mod wire;

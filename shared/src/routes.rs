@@ -34,6 +34,12 @@ pub enum Endpoint {
     RevokeSession,
     CreateBackendSessionToken,
     BackendJwks,
+    CreateBackendTemplateToken,
+    CreateJwtTemplate,
+    ListJwtTemplates,
+    GetJwtTemplate,
+    UpdateJwtTemplate,
+    DeleteJwtTemplate,
 }
 
 impl Endpoint {
@@ -49,6 +55,12 @@ impl Endpoint {
                 | Self::RevokeSession
                 | Self::CreateBackendSessionToken
                 | Self::BackendJwks
+                | Self::CreateBackendTemplateToken
+                | Self::CreateJwtTemplate
+                | Self::ListJwtTemplates
+                | Self::GetJwtTemplate
+                | Self::UpdateJwtTemplate
+                | Self::DeleteJwtTemplate
         )
     }
 }
@@ -188,6 +200,42 @@ pub const ROUTES: &[Route] = &[
         Endpoint::CreateBackendSessionToken,
         "bapi",
     ),
+    route(
+        Method::POST,
+        "/v1/sessions/{session_id}/tokens/{template_name}",
+        Endpoint::CreateBackendTemplateToken,
+        "bapi",
+    ),
+    route(
+        Method::POST,
+        "/v1/jwt_templates",
+        Endpoint::CreateJwtTemplate,
+        "bapi",
+    ),
+    route(
+        Method::GET,
+        "/v1/jwt_templates",
+        Endpoint::ListJwtTemplates,
+        "bapi",
+    ),
+    route(
+        Method::GET,
+        "/v1/jwt_templates/{template_id}",
+        Endpoint::GetJwtTemplate,
+        "bapi",
+    ),
+    route(
+        Method::PATCH,
+        "/v1/jwt_templates/{template_id}",
+        Endpoint::UpdateJwtTemplate,
+        "bapi",
+    ),
+    route(
+        Method::DELETE,
+        "/v1/jwt_templates/{template_id}",
+        Endpoint::DeleteJwtTemplate,
+        "bapi",
+    ),
     route(Method::GET, "/v1/jwks", Endpoint::BackendJwks, "bapi"),
 ];
 
@@ -205,7 +253,8 @@ pub fn gateway_routes() -> Vec<(String, &'static str, &'static str)> {
     let mut out = Vec::new();
     for r in ROUTES {
         out.push((r.method.to_string(), r.path, r.function));
-        if r.method == Method::DELETE {
+        // Only browsers tunnel; servers send real DELETEs.
+        if r.method == Method::DELETE && r.endpoint.is_frontend() {
             out.push((Method::POST.to_string(), r.path, r.function));
         }
     }
@@ -361,5 +410,11 @@ async fn call(state: &AppState, endpoint: Endpoint, req: Request) -> Result<Resp
         Endpoint::RevokeSession => bapi::sessions::revoke(state, req).await,
         Endpoint::CreateBackendSessionToken => bapi::sessions::tokens(state, req).await,
         Endpoint::BackendJwks => bapi::jwks(state, req).await,
+        Endpoint::CreateBackendTemplateToken => bapi::sessions::template_token(state, req).await,
+        Endpoint::CreateJwtTemplate => bapi::jwt_templates::create(state, req).await,
+        Endpoint::ListJwtTemplates => bapi::jwt_templates::list(state, req).await,
+        Endpoint::GetJwtTemplate => bapi::jwt_templates::get(state, req).await,
+        Endpoint::UpdateJwtTemplate => bapi::jwt_templates::update(state, req).await,
+        Endpoint::DeleteJwtTemplate => bapi::jwt_templates::delete(state, req).await,
     }
 }

@@ -1,12 +1,14 @@
 //! What a process builds once at start-up and shares with every request.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use crate::clock::{Clock, Millis, SystemClock};
 use crate::config::{Config, StoreBackend};
-use crate::domain::Lifetimes;
+use crate::domain::{JwtTemplate, Lifetimes};
 use crate::store::{DynamoDbStore, EmbeddedStore, Store, StoreError};
 use crate::tokens::client_token::ClientTokenKeys;
+use crate::tokens::template_token::{CompiledTemplate, TemplateInvalid};
 use crate::tokens::{InstanceKeys, KeyError};
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +30,8 @@ pub struct AppState {
     /// The `GET /v1/environment` document, serialized once.
     pub environment_json: String,
     secret_key_digest: aws_lc_rs::digest::Digest,
+    /// Parsed JWT templates by id; an entry is used only while its version is current.
+    templates: Mutex<HashMap<String, Arc<CompiledTemplate>>>,
 }
 
 impl AppState {
@@ -79,6 +83,7 @@ impl AppState {
             client_tokens,
             environment_json,
             secret_key_digest,
+            templates: Mutex::new(HashMap::new()),
         })
     }
 
@@ -102,5 +107,28 @@ impl AppState {
             self.secret_key_digest.as_ref(),
         )
         .is_ok()
+    }
+
+    /// The template parsed and its key loaded: once per template version, not per mint.
+    pub fn compiled_template(
+        &self,
+        t: &JwtTemplate,
+    ) -> Result<Arc<CompiledTemplate>, TemplateInvalid> {
+        let cached = self
+            .templates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&t.id)
+            .filter(|c| c.version == t.version)
+            .cloned();
+        if let Some(compiled) = cached {
+            return Ok(compiled);
+        }
+        let compiled = Arc::new(CompiledTemplate::compile(t)?);
+        self.templates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(t.id.clone(), Arc::clone(&compiled));
+        Ok(compiled)
     }
 }

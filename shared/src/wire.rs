@@ -239,3 +239,19 @@ pub fn sign_in_token(
 pub fn token_response(jwt: &str) -> Value {
     json!({"object": "token", "jwt": jwt})
 }
+
+/// The Backend API JWT template. The signing key is write-only: never here.
+pub fn jwt_template(t: &crate::domain::JwtTemplate) -> Value {
+    json!({
+        "object": "jwt_template",
+        "id": t.id,
+        "name": t.name,
+        "claims": t.claims,
+        "lifetime": t.lifetime,
+        "allowed_clock_skew": t.allowed_clock_skew,
+        "custom_signing_key": t.custom_signing_key,
+        "signing_algorithm": t.signing_algorithm.as_str(),
+        "created_at": t.created_at,
+        "updated_at": t.updated_at,
+    })
+}

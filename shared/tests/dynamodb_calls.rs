@@ -100,6 +100,51 @@ async fn every_endpoint_makes_the_documented_calls() {
     let ticket = resp.body["token"].as_str().unwrap().to_string();
 
     let resp = run
+        .measure(
+            "POST /v1/jwt_templates",
+            Req::post("/v1/jwt_templates").secret().json(&json!({"name": "hasura", "claims": {"role": "{{user.public_metadata.role || 'user'}}"}})),
+        )
+        .await;
+    let template = resp.body["id"].as_str().unwrap().to_string();
+    run.measure(
+        "GET /v1/jwt_templates",
+        Req::get("/v1/jwt_templates").secret(),
+    )
+    .await;
+    run.measure(
+        "GET /v1/jwt_templates/{id}",
+        Req::get(format!("/v1/jwt_templates/{template}")).secret(),
+    )
+    .await;
+    run.measure(
+        "PATCH /v1/jwt_templates/{id}",
+        Req::new("PATCH", format!("/v1/jwt_templates/{template}"))
+            .secret()
+            .json(&json!({"lifetime": 120})),
+    )
+    .await;
+    run.measure(
+        "PATCH /v1/jwt_templates/{id} (rename)",
+        Req::new("PATCH", format!("/v1/jwt_templates/{template}"))
+            .secret()
+            .json(&json!({"name": "spare"})),
+    )
+    .await;
+    run.measure(
+        "DELETE /v1/jwt_templates/{id}",
+        Req::new("DELETE", format!("/v1/jwt_templates/{template}")).secret(),
+    )
+    .await;
+    let resp = run
+        .app
+        .send(
+            Req::post("/v1/jwt_templates")
+                .secret()
+                .json(&json!({"name": "hasura", "claims": {"uid": "{{user.id}}"}})),
+        )
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let resp = run
         .measure("POST /v1/client", Req::post("/v1/client?_is_native=1"))
         .await;
     let token = resp.header("authorization").unwrap().to_string();
@@ -215,6 +260,11 @@ async fn every_endpoint_makes_the_documented_calls() {
     run.measure(
         "POST /v1/sessions/{id}/tokens",
         Req::post(format!("/v1/sessions/{second}/tokens")).secret(),
+    )
+    .await;
+    run.measure(
+        "POST /v1/sessions/{id}/tokens/{template}",
+        Req::post(format!("/v1/sessions/{second}/tokens/hasura")).secret(),
     )
     .await;
     run.measure(

@@ -6,7 +6,7 @@ mod support;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use shared::domain::{Client, ClientState, Session, SignInToken, User};
+use shared::domain::{Client, ClientState, JwtTemplate, Session, SignInToken, User};
 use shared::store::{
     DynamoDbStore, EmbeddedStore, InstanceKeysRecord, SessionFilter, Store, StoreError, Write,
 };
@@ -47,6 +47,12 @@ impl Store for DeadTable {
     }
     async fn list_sessions(&self, f: &SessionFilter) -> Result<Vec<Session>, StoreError> {
         self.table.list_sessions(f).await
+    }
+    async fn get_jwt_template(&self, name: &str) -> Result<Option<JwtTemplate>, StoreError> {
+        self.table.get_jwt_template(name).await
+    }
+    async fn list_jwt_templates(&self) -> Result<Vec<JwtTemplate>, StoreError> {
+        self.table.list_jwt_templates().await
     }
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         self.table.commit(writes).await

@@ -246,13 +246,15 @@ async fn every_backend_route_needs_the_secret_key() {
         .iter()
         .filter(|r| !r.endpoint.is_frontend())
         .collect();
-    assert_eq!(backend.len(), 8);
+    assert_eq!(backend.len(), 14);
     for route in backend {
         // Real ids, so a missing check could not hide behind a 404.
         let path = route
             .path
             .replace("{session_id}", &sid)
-            .replace("{user_id}", &user);
+            .replace("{user_id}", &user)
+            .replace("{template_name}", "hasura")
+            .replace("{template_id}", "jtmp_1");
         for key in &wrong_keys {
             let mut req =
                 Req::new(route.method.as_str(), path.clone()).json(&json!({"user_id": user}));

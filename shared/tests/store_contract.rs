@@ -72,6 +72,7 @@ contract!(
     sign_in_tokens_round_trip,
     racing_session_actions_keep_the_invariants,
     racing_ticket_redemptions_sign_in_once,
+    jwt_templates_are_unique_by_name,
 );
 
 async fn instance_keys_first_writer_wins(store: Arc<dyn Store>) {
@@ -411,4 +412,90 @@ async fn racing_ticket_redemptions_sign_in_once(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(sessions.len(), 1, "one session, whatever the race");
+}
+
+async fn jwt_templates_are_unique_by_name(store: Arc<dyn Store>) {
+    let template = |name: &str, at: i64| shared::domain::JwtTemplate {
+        id: shared::ids::new_id("jtmp"),
+        name: name.into(),
+        claims: json!({"a": "{{user.id}}"}).as_object().unwrap().clone(),
+        lifetime: 60,
+        allowed_clock_skew: 5,
+        custom_signing_key: true,
+        signing_algorithm: shared::domain::SigningAlgorithm::HS256,
+        signing_key: Some(shared::domain::SigningKey::new("k".repeat(40))),
+        created_at: at,
+        updated_at: at,
+        version: 1,
+    };
+    let a = template("a", START_MS);
+    store
+        .commit(vec![Write::jwt_template(a.clone())])
+        .await
+        .unwrap();
+    store
+        .commit(vec![Write::jwt_template(template("b", START_MS + 1))])
+        .await
+        .unwrap();
+    // The same name twice loses, whatever the id.
+    assert!(matches!(
+        store
+            .commit(vec![Write::jwt_template(template("a", START_MS))])
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(store.get_jwt_template("a").await.unwrap(), Some(a.clone()));
+
+    // A rename is a delete and a create in one commit; onto a taken name it changes nothing.
+    let mut renamed = a.clone();
+    renamed.name = "b".into();
+    renamed.version = 2;
+    let rename = |to: shared::domain::JwtTemplate| {
+        vec![
+            Write::DeleteJwtTemplate {
+                name: "a".into(),
+                version: 1,
+            },
+            Write::JwtTemplate(to, Expect::Absent),
+        ]
+    };
+    assert!(matches!(
+        store.commit(rename(renamed.clone())).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(store.get_jwt_template("a").await.unwrap().is_some());
+    renamed.name = "c".into();
+    store.commit(rename(renamed.clone())).await.unwrap();
+    assert!(store.get_jwt_template("a").await.unwrap().is_none());
+    assert_eq!(
+        store.get_jwt_template("c").await.unwrap(),
+        Some(renamed.clone())
+    );
+
+    let names: Vec<String> = store
+        .list_jwt_templates()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, ["c", "b"], "oldest first");
+    // A delete names the version it read.
+    assert!(matches!(
+        store
+            .commit(vec![Write::DeleteJwtTemplate {
+                name: "c".into(),
+                version: 1
+            }])
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    store
+        .commit(vec![Write::DeleteJwtTemplate {
+            name: "c".into(),
+            version: 2,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(store.list_jwt_templates().await.unwrap().len(), 1);
 }

@@ -1,8 +1,10 @@
 //! Plain types and rules, no I/O.
 
+pub mod jwt_template;
 pub mod session;
 pub mod user;
 
+pub use jwt_template::{JwtTemplate, SigningAlgorithm, SigningKey, RESERVED_CLAIMS};
 pub use session::{Session, SessionAction, SessionStatus, TransitionError};
 pub use user::{EmailAddress, NewUser, PhoneNumber, User};
 

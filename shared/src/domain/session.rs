@@ -162,7 +162,7 @@ impl Session {
     }
 
     /// The session after `action` at `now`, or why the action is refused.
-    /// Token minting records the token separately, through [`Session::with_token`].
+    /// Token minting goes through [`Session::minted`].
     pub fn apply(
         &self,
         action: SessionAction,
@@ -181,11 +181,19 @@ impl Session {
         Ok(next)
     }
 
-    /// The session with `jwt` recorded as its last active token, if it may mint.
-    pub fn with_token(&self, jwt: String, now: Millis) -> Result<Session, TransitionError> {
+    /// The session after minting a token, if it may mint: a session token is recorded as
+    /// its last active token; a template token (`None`) only bumps its version, so the mint
+    /// is still a write conditioned on the session being unchanged.
+    pub fn minted(
+        &self,
+        session_token: Option<String>,
+        now: Millis,
+    ) -> Result<Session, TransitionError> {
         self.status_at(now).after(SessionAction::MintToken)?;
         let mut next = self.clone();
-        next.last_active_token = Some(jwt);
+        if session_token.is_some() {
+            next.last_active_token = session_token;
+        }
         next.updated_at = now;
         next.version += 1;
         Ok(next)
@@ -308,7 +316,7 @@ mod tests {
             })
         );
         assert_eq!(
-            s.with_token("t".into(), 7_000),
+            s.minted(Some("t".into()), 7_000),
             Err(TransitionError::SignedOut)
         );
         let removed = s.apply(A::Remove, 8_000, LIFE).unwrap();

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{Expect, InstanceKeysRecord, SessionFilter, Store, StoreError, Write};
-use crate::domain::{Client, ClientState, Session, SignInToken, User};
+use crate::domain::{Client, ClientState, JwtTemplate, Session, SignInToken, User};
 
 #[derive(Clone, Default, Serialize, Deserialize)]
 struct Data {
@@ -20,6 +20,9 @@ struct Data {
     sessions: BTreeMap<String, Session>,
     /// Keyed by ticket hash.
     sign_in_tokens: BTreeMap<String, SignInToken>,
+    /// Keyed by name.
+    #[serde(default)]
+    jwt_templates: BTreeMap<String, JwtTemplate>,
     /// Derived index: a client's session ids, oldest first. Rebuilt on load.
     #[serde(skip)]
     sessions_by_client: HashMap<String, Vec<String>>,
@@ -61,6 +64,13 @@ impl Data {
                 self.sign_in_tokens.get(&t.ticket_hash).map(|x| x.version),
                 *e,
             ),
+            Write::JwtTemplate(t, e) => {
+                Self::version_matches(self.jwt_templates.get(&t.name).map(|x| x.version), *e)
+            }
+            Write::DeleteJwtTemplate { name, version } => Self::version_matches(
+                self.jwt_templates.get(name).map(|x| x.version),
+                Expect::Version(*version),
+            ),
         }
     }
 
@@ -83,6 +93,12 @@ impl Data {
             }
             Write::SignInToken(t, _) => {
                 self.sign_in_tokens.insert(t.ticket_hash.clone(), t);
+            }
+            Write::JwtTemplate(t, _) => {
+                self.jwt_templates.insert(t.name.clone(), t);
+            }
+            Write::DeleteJwtTemplate { name, .. } => {
+                self.jwt_templates.remove(&name);
             }
         }
     }
@@ -250,6 +266,20 @@ impl Store for EmbeddedStore {
                 .then_with(|| b.id.cmp(&a.id))
         });
         Ok(out)
+    }
+
+    async fn get_jwt_template(&self, name: &str) -> Result<Option<JwtTemplate>, StoreError> {
+        Ok(self.lock().jwt_templates.get(name).cloned())
+    }
+
+    async fn list_jwt_templates(&self) -> Result<Vec<JwtTemplate>, StoreError> {
+        let mut all: Vec<JwtTemplate> = self.lock().jwt_templates.values().cloned().collect();
+        all.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(all)
     }
 
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
-use crate::domain::{Client, ClientState, Session, SignInToken, User};
+use crate::domain::{Client, ClientState, JwtTemplate, Session, SignInToken, User};
 
 pub use dynamodb::DynamoDbStore;
 pub use embedded::EmbeddedStore;
@@ -59,6 +59,13 @@ pub enum Write {
     Client(Client, Expect),
     Session(Session, Expect),
     SignInToken(SignInToken, Expect),
+    /// JWT templates are keyed by name, so a name can be taken only once.
+    JwtTemplate(JwtTemplate, Expect),
+    /// Deletes the template of this name, if it is still at this version.
+    DeleteJwtTemplate {
+        name: String,
+        version: u64,
+    },
 }
 
 impl Write {
@@ -78,6 +85,10 @@ impl Write {
     pub fn sign_in_token(t: SignInToken) -> Self {
         let e = Expect::for_next(t.version);
         Write::SignInToken(t, e)
+    }
+    pub fn jwt_template(t: JwtTemplate) -> Self {
+        let e = Expect::for_next(t.version);
+        Write::JwtTemplate(t, e)
     }
 }
 
@@ -128,6 +139,10 @@ pub trait Store: Send + Sync {
     async fn get_session(&self, id: &str) -> Result<Option<Session>, StoreError>;
     /// Sessions matching `filter`, newest first.
     async fn list_sessions(&self, filter: &SessionFilter) -> Result<Vec<Session>, StoreError>;
+
+    async fn get_jwt_template(&self, name: &str) -> Result<Option<JwtTemplate>, StoreError>;
+    /// Every template, oldest first.
+    async fn list_jwt_templates(&self) -> Result<Vec<JwtTemplate>, StoreError>;
 
     /// Applies every write or none: all expectations are checked first.
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError>;

@@ -3,6 +3,7 @@
 pub mod client_token;
 pub mod keys;
 pub mod session_token;
+pub mod template_token;
 
 pub use client_token::{ClientTokenClaims, ClientTokenError};
 pub use keys::{InstanceKeys, KeyError};

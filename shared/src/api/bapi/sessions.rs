@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::{authorize, page};
-use crate::api::fapi::sessions::mint;
+use crate::api::fapi::sessions::{mint, template_and_user, TokenKind};
 use crate::api::{landed, pause_before, MAX_ATTEMPTS};
 use crate::domain::{Session, SessionAction, SessionStatus};
 use crate::error::ApiError;
@@ -101,7 +101,46 @@ pub async fn tokens(state: &AppState, req: Request) -> Result<Response, ApiError
     for attempt in 0..MAX_ATTEMPTS {
         pause_before(attempt).await;
         let session = find(state, id).await?;
-        if let Some(jwt) = mint(state, &session, None).await? {
+        if let Some(jwt) = mint(state, &session, None, &TokenKind::Session).await? {
+            return Ok(response::ok(&wire::token_response(&jwt)));
+        }
+    }
+    Err(ApiError::conflict("The session"))
+}
+
+#[derive(serde::Deserialize)]
+struct TemplateTokenBody {
+    expires_in_seconds: Option<u64>,
+}
+
+/// `POST /v1/sessions/{session_id}/tokens/{template_name}`, with optional
+/// `expires_in_seconds` overriding the template's lifetime.
+pub async fn template_token(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    authorize(state, &req)?;
+    let body = crate::http::request::json_body::<TemplateTokenBody>(&req)?;
+    if let Some(secs) = body.expires_in_seconds {
+        if !(30..=315_360_000).contains(&secs) {
+            return Err(ApiError::param_invalid(
+                "expires_in_seconds",
+                "expires_in_seconds must be from 30 to 315360000.",
+            ));
+        }
+    }
+    let id = req.path_param("session_id");
+    let mut session = find(state, id).await?;
+    let (template, user) =
+        template_and_user(state, req.path_param("template_name"), &session.user_id).await?;
+    let kind = TokenKind::Template {
+        template: &template,
+        user: &user,
+        lifetime: body.expires_in_seconds,
+    };
+    for attempt in 0..MAX_ATTEMPTS {
+        if attempt > 0 {
+            pause_before(attempt).await;
+            session = find(state, id).await?;
+        }
+        if let Some(jwt) = mint(state, &session, None, &kind).await? {
             return Ok(response::ok(&wire::token_response(&jwt)));
         }
     }

@@ -6,7 +6,9 @@ use serde_json::{json, Value};
 
 use super::{client_users, envelope};
 use crate::api::{landed, pause_before, MAX_ATTEMPTS};
-use crate::domain::{ClientState, Session, SessionAction};
+use std::sync::Arc;
+
+use crate::domain::{ClientState, Session, SessionAction, User};
 use crate::error::ApiError;
 use crate::http::auth::{self, ClientAuth};
 use crate::http::request::{form, RequestExt};
@@ -15,6 +17,7 @@ use crate::http::{cors, Request};
 use crate::state::AppState;
 use crate::store::Write;
 use crate::tokens::session_token::SessionClaims;
+use crate::tokens::template_token::CompiledTemplate;
 use crate::wire;
 
 fn session_of<'a>(cs: &'a ClientState, id: &str) -> Result<&'a Session, ApiError> {
@@ -129,36 +132,73 @@ pub async fn remove(state: &AppState, req: Request) -> Result<Response, ApiError
     answer(state, &auth, &cs, id, true).await
 }
 
-/// Mints a session token for a signed-in session and records it as the session's
-/// `last_active_token`, in one conditional write: once a revoke or end has answered, no
-/// token can be minted.
+/// What a mint signs.
+pub(crate) enum TokenKind<'a> {
+    /// A session token, recorded as the session's `last_active_token`.
+    Session,
+    /// A JWT template's token for the session's user; `lifetime` overrides the template's.
+    Template {
+        template: &'a CompiledTemplate,
+        user: &'a User,
+        lifetime: Option<u64>,
+    },
+}
+
+/// Mints a token for a signed-in session, in one write conditioned on the session being
+/// unchanged: once a revoke or end has answered, no token can be minted. `Ok(None)` means
+/// the session changed meanwhile; read it again and retry.
 pub(crate) async fn mint(
     state: &AppState,
     session: &Session,
     origin: Option<&str>,
+    kind: &TokenKind<'_>,
 ) -> Result<Option<String>, ApiError> {
     let now = state.now();
-    let lifetime = state.config.session_token_lifetime.as_secs() as i64;
-    let claims = SessionClaims::new(
-        session,
-        &state.config.frontend_api_url,
-        origin,
-        now,
-        lifetime,
-    );
     // Check first: a session that may not mint must not cost a signature.
     session
         .status_at(now)
         .after(SessionAction::MintToken)
         .map_err(|e| ApiError::from_transition(e, &session.id))?;
-    let jwt = state
-        .keys
-        .sign_rs256(&claims)
-        .map_err(|_| ApiError::internal())?;
+    let issuer = &state.config.frontend_api_url;
+    let signed = match kind {
+        TokenKind::Session => {
+            let lifetime = state.config.session_token_lifetime.as_secs() as i64;
+            state
+                .keys
+                .sign_rs256(&SessionClaims::new(session, issuer, origin, now, lifetime))
+        }
+        TokenKind::Template {
+            template,
+            user,
+            lifetime,
+        } => template.mint(&state.keys, user, session, issuer, origin, now, *lifetime),
+    };
+    let jwt = signed.map_err(|_| ApiError::internal())?;
+    let recorded = matches!(kind, TokenKind::Session).then(|| jwt.clone());
     let next = session
-        .with_token(jwt.clone(), now)
+        .minted(recorded, now)
         .map_err(|e| ApiError::from_transition(e, &session.id))?;
     Ok(landed(state.store.commit(vec![Write::session(next)]).await)?.then_some(jwt))
+}
+
+/// The template named `name`, compiled, and the session's user, read together.
+pub(crate) async fn template_and_user(
+    state: &AppState,
+    name: &str,
+    user_id: &str,
+) -> Result<(Arc<CompiledTemplate>, User), ApiError> {
+    let (template, user) = tokio::try_join!(
+        state.store.get_jwt_template(name),
+        state.store.get_user(user_id)
+    )?;
+    let template = template.ok_or_else(|| {
+        ApiError::not_found("JWT template").with_meta("template_name", json!(name))
+    })?;
+    let compiled = state.compiled_template(&template).map_err(|e| {
+        tracing::error!(template = %template.id, error = %e, "stored JWT template does not compile");
+        ApiError::internal()
+    })?;
+    Ok((compiled, user.ok_or_else(ApiError::signed_out)?))
 }
 
 /// `POST /v1/client/sessions/{session_id}/tokens` (field `organization_id`).
@@ -171,21 +211,37 @@ pub async fn tokens(state: &AppState, req: Request) -> Result<Response, ApiError
     for attempt in 0..MAX_ATTEMPTS {
         pause_before(attempt).await;
         let cs = auth::require_client(state, &auth).await?;
-        if let Some(jwt) = mint(state, session_of(&cs, id)?, origin).await? {
+        if let Some(jwt) = mint(state, session_of(&cs, id)?, origin, &TokenKind::Session).await? {
             return Ok(response::ok(&wire::token_response(&jwt)));
         }
     }
     Err(ApiError::conflict("The session"))
 }
 
-/// `POST /v1/client/sessions/{session_id}/tokens/{template_name}`. JWT templates are not
-/// stored yet, so after the session checks every template name is unknown.
+/// `POST /v1/client/sessions/{session_id}/tokens/{template_name}`: a token from a JWT
+/// template (404 `resource_not_found` when there is no template of that name).
 pub async fn template_token(state: &AppState, req: Request) -> Result<Response, ApiError> {
     let auth = auth::authenticate(state, &req)?;
     form(&req)?;
+    let origin = cors::origin(&req)?;
     let id = req.path_param("session_id");
-    let cs = auth::require_client(state, &auth).await?;
-    session_of(&cs, id)?;
-    Err(ApiError::not_found("JWT template")
-        .with_meta("template_name", json!(req.path_param("template_name"))))
+    let mut cs = auth::require_client(state, &auth).await?;
+    let user_id = session_of(&cs, id)?.user_id.clone();
+    let (template, user) =
+        template_and_user(state, req.path_param("template_name"), &user_id).await?;
+    let kind = TokenKind::Template {
+        template: &template,
+        user: &user,
+        lifetime: None,
+    };
+    for attempt in 0..MAX_ATTEMPTS {
+        if attempt > 0 {
+            pause_before(attempt).await;
+            cs = auth::require_client(state, &auth).await?;
+        }
+        if let Some(jwt) = mint(state, session_of(&cs, id)?, origin, &kind).await? {
+            return Ok(response::ok(&wire::token_response(&jwt)));
+        }
+    }
+    Err(ApiError::conflict("The session"))
 }

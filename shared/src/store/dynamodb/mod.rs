@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -21,7 +21,7 @@ use serde::Serialize;
 use self::calls::CallCounter;
 use self::table::{GSI1, GSI1_PK, GSI1_SK, PK, SK, TTL};
 use super::{Expect, InstanceKeysRecord, SessionFilter, Store, StoreError, Write};
-use crate::domain::{Client as ClientRecord, ClientState, Session, SignInToken, User};
+use crate::domain::{Client as ClientRecord, ClientState, JwtTemplate, Session, SignInToken, User};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -216,9 +216,36 @@ fn session_sk(id: &str) -> String {
     format!("SESSION#{id}")
 }
 
-/// The items one write puts: the record, and for a new session its id pointer.
-fn items_for(write: &Write) -> Result<Vec<(Item, Expect)>, StoreError> {
-    Ok(match write {
+/// One item operation of a commit.
+enum Op {
+    Put(Item, Expect),
+    /// Delete the item with this key if it is at this version.
+    Delete(Item, u64),
+}
+
+const TEMPLATES_PK: &str = "JWT_TEMPLATES";
+
+fn template_sk(name: &str) -> String {
+    format!("TEMPLATE#{name}")
+}
+
+/// The item operations of one write: the record, and for a new session its id pointer.
+fn ops_for(write: &Write) -> Result<Vec<Op>, StoreError> {
+    let puts: Vec<(Item, Expect)> = match write {
+        Write::DeleteJwtTemplate { name, version } => {
+            let key = DynamoDbStore::key(TEMPLATES_PK.into(), &template_sk(name));
+            return Ok(vec![Op::Delete(key, *version)]);
+        }
+        Write::JwtTemplate(t, e) => vec![(
+            record_item(
+                TEMPLATES_PK.into(),
+                template_sk(&t.name),
+                t,
+                t.version,
+                None,
+            )?,
+            *e,
+        )],
         Write::User(u, e) => vec![(
             record_item(format!("USER#{}", u.id), "USER".into(), u, u.version, None)?,
             *e,
@@ -269,7 +296,8 @@ fn items_for(write: &Write) -> Result<Vec<(Item, Expect)>, StoreError> {
             }
             out
         }
-    })
+    };
+    Ok(puts.into_iter().map(|(i, e)| Op::Put(i, e)).collect())
 }
 
 /// The condition expression for an expectation, with its names and values.
@@ -491,38 +519,97 @@ impl Store for DynamoDbStore {
         Ok(sessions)
     }
 
+    async fn get_jwt_template(&self, name: &str) -> Result<Option<JwtTemplate>, StoreError> {
+        self.get(Self::key(TEMPLATES_PK.into(), &template_sk(name)))
+            .await?
+            .map(|i| parse(&i))
+            .transpose()
+    }
+
+    async fn list_jwt_templates(&self) -> Result<Vec<JwtTemplate>, StoreError> {
+        let items = self
+            .query_all(
+                None,
+                "#pk = :pk",
+                vec![(":pk", TEMPLATES_PK.to_string())],
+                false,
+            )
+            .await?;
+        let mut all: Vec<JwtTemplate> = items.iter().map(parse).collect::<Result<_, _>>()?;
+        all.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(all)
+    }
+
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        let mut puts = Vec::new();
+        let mut ops = Vec::new();
         for write in &writes {
-            puts.extend(items_for(write)?);
+            ops.extend(ops_for(write)?);
         }
-        if let [(item, expect)] = puts.as_slice() {
-            let (expr, names, values) = condition(*expect);
-            return self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item.clone()))
-                .condition_expression(expr)
-                .set_expression_attribute_names(Some(names))
-                .set_expression_attribute_values(values)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(classify);
+        if ops.len() == 1 {
+            return match ops.remove(0) {
+                Op::Put(item, expect) => {
+                    let (expr, names, values) = condition(expect);
+                    self.client
+                        .put_item()
+                        .table_name(&self.table)
+                        .set_item(Some(item))
+                        .condition_expression(expr)
+                        .set_expression_attribute_names(Some(names))
+                        .set_expression_attribute_values(values)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(classify)
+                }
+                Op::Delete(key, version) => {
+                    let (expr, names, values) = condition(Expect::Version(version));
+                    self.client
+                        .delete_item()
+                        .table_name(&self.table)
+                        .set_key(Some(key))
+                        .condition_expression(expr)
+                        .set_expression_attribute_names(Some(names))
+                        .set_expression_attribute_values(values)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(classify)
+                }
+            };
         }
-        let mut items = Vec::with_capacity(puts.len());
-        for (item, expect) in puts {
-            let (expr, names, values) = condition(expect);
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression(expr)
-                .set_expression_attribute_names(Some(names))
-                .set_expression_attribute_values(values)
-                .build()
-                .map_err(|e| StoreError::Fault(e.to_string()))?;
-            items.push(TransactWriteItem::builder().put(put).build());
+        let mut items = Vec::with_capacity(ops.len());
+        for op in ops {
+            let item = match op {
+                Op::Put(item, expect) => {
+                    let (expr, names, values) = condition(expect);
+                    let put = Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(item))
+                        .condition_expression(expr)
+                        .set_expression_attribute_names(Some(names))
+                        .set_expression_attribute_values(values)
+                        .build()
+                        .map_err(|e| StoreError::Fault(e.to_string()))?;
+                    TransactWriteItem::builder().put(put).build()
+                }
+                Op::Delete(key, version) => {
+                    let (expr, names, values) = condition(Expect::Version(version));
+                    let delete = Delete::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key))
+                        .condition_expression(expr)
+                        .set_expression_attribute_names(Some(names))
+                        .set_expression_attribute_values(values)
+                        .build()
+                        .map_err(|e| StoreError::Fault(e.to_string()))?;
+                    TransactWriteItem::builder().delete(delete).build()
+                }
+            };
+            items.push(item);
         }
         let result = self
             .client
