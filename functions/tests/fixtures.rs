@@ -1,0 +1,77 @@
+//! The repository's Docker-free `sam local invoke -e`: every fixture in `events/` goes
+//! through lambda_http's own event parsing into the real handler of its function, against
+//! freshly seeded data, and its answer must match the `.expected.json` beside it.
+
+mod support;
+
+use lambda_http::Body;
+use serde_json::Value;
+
+#[tokio::test]
+async fn every_fixture_answers_as_expected() {
+    let dir = std::env::temp_dir().join(format!("fixtures-{}", std::process::id()));
+    let seed = support::seed(&dir).await;
+    let fixtures = support::fixtures();
+    assert!(fixtures.len() >= 50, "fixtures: {}", fixtures.len());
+    let mut failures = Vec::new();
+    for (i, (function, case, event_file, expected_file)) in fixtures.iter().enumerate() {
+        let data_file = seed.copy_to(&dir.join(format!("case-{i}.json")));
+        let state = support::state(&data_file).await;
+        let event = seed.fill(&std::fs::read_to_string(event_file).expect("event"));
+        let request =
+            lambda_http::request::from_str(&event).expect("lambda_http parses the fixture");
+        let resp = functions::handle(&state, function, request).await;
+        let status = resp.status().as_u16();
+        let body: Value = match resp.body() {
+            Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
+            _ => Value::Null,
+        };
+        if let Err(why) = support::compare(&seed, expected_file, status, &body) {
+            failures.push(format!("{function}/{case}: {why}"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        failures.is_empty(),
+        "{} fixture(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Routes a client cannot get wrong: public documents and creating a client.
+const NO_CLIENT_ERROR: [&str; 4] = [
+    "GET /v1/environment",
+    "GET /.well-known/jwks.json",
+    "POST /v1/dev_browser",
+    "POST /v1/client",
+];
+
+/// Every route of the template has a success fixture and, unless a caller cannot get it
+/// wrong, an error fixture.
+#[test]
+fn every_route_has_fixtures() {
+    let mut statuses: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    for (_, _, event, expected) in support::fixtures() {
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(event).unwrap()).unwrap();
+        let expected: Value =
+            serde_json::from_str(&std::fs::read_to_string(expected).unwrap()).unwrap();
+        let key = event["routeKey"].as_str().unwrap_or_default().to_string();
+        statuses
+            .entry(key)
+            .or_default()
+            .push(expected["status"].as_u64().unwrap_or(0));
+    }
+    let mut missing = Vec::new();
+    for (method, path, _) in shared::routes::gateway_routes() {
+        let key = format!("{method} {path}");
+        let found = statuses.get(&key).cloned().unwrap_or_default();
+        if !found.iter().any(|s| *s < 300) {
+            missing.push(format!("{key}: no success fixture"));
+        }
+        if !found.iter().any(|s| *s >= 400) && !NO_CLIENT_ERROR.contains(&key.as_str()) {
+            missing.push(format!("{key}: no error fixture"));
+        }
+    }
+    assert!(missing.is_empty(), "{missing:#?}");
+}

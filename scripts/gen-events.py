@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Writes events/<function>/<case>.json (API Gateway HTTP API, payload 2.0) and
+<case>.expected.json for every fixture listed below. Run it after changing the list:
+
+    python3 scripts/gen-events.py
+
+`${NAME}` placeholders stand for values of the seeded test data (see
+functions/tests/support/mod.rs); `"*"` in an expected body matches any value.
+"""
+import json
+import os
+import shutil
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "events")
+SK = {"authorization": "Bearer ${SECRET_KEY}"}
+NATIVE = {"authorization": "${CLIENT_TOKEN}"}
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+JSON = {"content-type": "application/json"}
+S = "/v1/client/sessions/${SESSION_ID}"
+ENDED = "/v1/client/sessions/${ENDED_SESSION_ID}"
+
+
+def err(status, code):
+    return status, {"errors": [{"code": code}]}
+
+
+# (function, case, method, route path pattern, concrete path, query, headers, body, cookies, (status, body subset))
+FIXTURES = [
+    ("fapi-client", "get-client-native", "GET", "/v1/client", "/v1/client", "_is_native=1", NATIVE, None, [],
+     (200, {"response": {"object": "client", "last_active_session_id": "${SESSION_ID}"}, "client": None})),
+    ("fapi-client", "get-client-without-token", "GET", "/v1/client", "/v1/client", "", {}, None, [],
+     (200, {"response": None, "client": None})),
+    ("fapi-client", "get-client-forged-cookie", "GET", "/v1/client", "/v1/client", "", {}, None, ["__client=forged.token.value"],
+     err(401, "authentication_invalid")),
+    ("fapi-client", "create-client", "POST", "/v1/client", "/v1/client", "", {}, "", [],
+     (200, {"response": {"object": "client", "sessions": []}, "client": None})),
+    ("fapi-client", "sign-out-all-tunnelled", "POST", "/v1/client/sessions", "/v1/client/sessions", "_method=DELETE&_is_native=1", NATIVE, "", [],
+     (200, {"response": {"object": "client", "sessions": [], "last_active_session_id": None}})),
+    ("fapi-client", "sign-out-all-tunnelled-without-client", "POST", "/v1/client/sessions", "/v1/client/sessions", "_method=DELETE", {}, "", [],
+     err(401, "signed_out")),
+    ("fapi-client", "sign-out-all", "DELETE", "/v1/client/sessions", "/v1/client/sessions", "_is_native=1", NATIVE, None, [],
+     (200, {"response": {"object": "client", "sessions": []}})),
+    ("fapi-client", "sign-out-all-without-client", "DELETE", "/v1/client/sessions", "/v1/client/sessions", "", {}, None, [],
+     err(401, "signed_out")),
+    ("fapi-dev-browser", "create-dev-browser", "POST", "/v1/dev_browser", "/v1/dev_browser", "", {}, "", [],
+     (200, {"object": "dev_browser", "id": "*"})),
+    ("fapi-sign-ins", "sign-in-with-ticket", "POST", "/v1/client/sign_ins", "/v1/client/sign_ins", "_is_native=1", FORM, "strategy=ticket&ticket=${TICKET}", [],
+     (200, {"response": {"object": "sign_in_attempt", "status": "complete", "created_session_id": "*"}, "client": {"object": "client"}})),
+    ("fapi-sign-ins", "sign-in-with-unknown-ticket", "POST", "/v1/client/sign_ins", "/v1/client/sign_ins", "_is_native=1", FORM, "strategy=ticket&ticket=not-a-ticket", [],
+     err(400, "ticket_invalid")),
+    ("fapi-sign-ins", "sign-in-without-strategy", "POST", "/v1/client/sign_ins", "/v1/client/sign_ins", "", FORM, "ticket=${TICKET}", [],
+     err(422, "form_param_missing")),
+    ("fapi-environment", "get-environment", "GET", "/v1/environment", "/v1/environment", "", {}, None, [],
+     (200, {"auth_config": {"object": "auth_config", "first_factors": ["ticket"]}, "organization_settings": {"enabled": False}})),
+    ("fapi-jwks", "get-jwks", "GET", "/.well-known/jwks.json", "/.well-known/jwks.json", "", {}, None, [],
+     (200, {"keys": [{"kty": "RSA", "alg": "RS256", "use": "sig", "e": "AQAB", "kid": "*", "n": "*"}]})),
+    ("fapi-session-get", "get-session", "GET", "/v1/client/sessions/{session_id}", S, "_is_native=1", NATIVE, None, [],
+     (200, {"response": {"object": "session", "id": "${SESSION_ID}", "status": "active", "user": {"id": "${USER_ID}"}}, "client": {"object": "client"}})),
+    ("fapi-session-get", "get-unknown-session", "GET", "/v1/client/sessions/{session_id}", "/v1/client/sessions/sess_unknown", "_is_native=1", NATIVE, None, [],
+     err(404, "resource_not_found")),
+    ("fapi-session-get", "get-session-signed-out", "GET", "/v1/client/sessions/{session_id}", S, "", {}, None, [],
+     err(401, "signed_out")),
+    ("fapi-session-touch", "touch-session", "POST", "/v1/client/sessions/{session_id}/touch", S + "/touch", "_is_native=1", {**NATIVE, **FORM}, "active_organization_id=&intent=select_session", [],
+     (200, {"response": {"id": "${SESSION_ID}", "status": "active"}, "client": {"last_active_session_id": "${SESSION_ID}"}})),
+    ("fapi-session-touch", "touch-on-focus", "POST", "/v1/client/sessions/{session_id}/touch", S + "/touch", "_is_native=1", {**NATIVE, **FORM}, "intent=focus", [],
+     (200, {"response": {"id": "${SESSION_ID}"}, "client": None})),
+    ("fapi-session-touch", "touch-ended-session", "POST", "/v1/client/sessions/{session_id}/touch", ENDED + "/touch", "_is_native=1", NATIVE, "", [],
+     err(400, "invalid_action_for_session")),
+    ("fapi-session-touch", "touch-with-organization", "POST", "/v1/client/sessions/{session_id}/touch", S + "/touch", "_is_native=1", {**NATIVE, **FORM}, "active_organization_id=org_1", [],
+     err(404, "organization_not_found_or_unauthorized")),
+    ("fapi-session-end", "end-session", "POST", "/v1/client/sessions/{session_id}/end", S + "/end", "_is_native=1", NATIVE, "", [],
+     (200, {"response": {"id": "${SESSION_ID}", "status": "ended"}, "client": {"last_active_session_id": None}})),
+    ("fapi-session-end", "end-ended-session", "POST", "/v1/client/sessions/{session_id}/end", ENDED + "/end", "_is_native=1", NATIVE, "", [],
+     err(400, "invalid_action_for_session")),
+    ("fapi-session-remove", "remove-session", "POST", "/v1/client/sessions/{session_id}/remove", S + "/remove", "_is_native=1", NATIVE, "", [],
+     (200, {"response": {"id": "${SESSION_ID}", "status": "removed"}})),
+    ("fapi-session-remove", "remove-unknown-session", "POST", "/v1/client/sessions/{session_id}/remove", "/v1/client/sessions/sess_unknown/remove", "_is_native=1", NATIVE, "", [],
+     err(404, "resource_not_found")),
+    ("fapi-session-tokens", "mint-session-token", "POST", "/v1/client/sessions/{session_id}/tokens", S + "/tokens", "_is_native=1", NATIVE, "", [],
+     (200, {"object": "token", "jwt": "*"})),
+    ("fapi-session-tokens", "mint-for-ended-session", "POST", "/v1/client/sessions/{session_id}/tokens", ENDED + "/tokens", "_is_native=1", NATIVE, "", [],
+     err(401, "signed_out")),
+    ("fapi-session-tokens", "mint-with-forged-cookie", "POST", "/v1/client/sessions/{session_id}/tokens", S + "/tokens", "", {}, "", ["__client=forged.token.value"],
+     err(401, "authentication_invalid")),
+    ("fapi-session-template-tokens", "mint-template-token", "POST", "/v1/client/sessions/{session_id}/tokens/{template_name}", S + "/tokens/hasura", "_is_native=1", NATIVE, "", [],
+     (200, {"object": "token", "jwt": "*"})),
+    ("fapi-session-template-tokens", "mint-unknown-template", "POST", "/v1/client/sessions/{session_id}/tokens/{template_name}", S + "/tokens/nope", "_is_native=1", NATIVE, "", [],
+     err(404, "resource_not_found")),
+    ("bapi", "create-user", "POST", "/v1/users", "/v1/users", "", {**SK, **JSON}, json.dumps({"first_name": "Grace", "email_address": ["grace@example.com"]}), [],
+     (200, {"object": "user", "first_name": "Grace", "email_addresses": [{"email_address": "grace@example.com"}]})),
+    ("bapi", "create-user-bad-email", "POST", "/v1/users", "/v1/users", "", {**SK, **JSON}, json.dumps({"email_address": ["not-an-email"]}), [],
+     err(422, "form_param_format_invalid")),
+    ("bapi", "create-user-wrong-secret-key", "POST", "/v1/users", "/v1/users", "", {"authorization": "Bearer sk_wrong_0123456789abcdef0123456789", **JSON}, "{}", [],
+     err(401, "authentication_invalid")),
+    ("bapi", "get-user", "GET", "/v1/users/{user_id}", "/v1/users/${USER_ID}", "", SK, None, [],
+     (200, {"object": "user", "id": "${USER_ID}", "private_metadata": {"tier": "gold"}})),
+    ("bapi", "get-unknown-user", "GET", "/v1/users/{user_id}", "/v1/users/user_unknown", "", SK, None, [],
+     err(404, "resource_not_found")),
+    ("bapi", "create-sign-in-token", "POST", "/v1/sign_in_tokens", "/v1/sign_in_tokens", "", {**SK, **JSON}, json.dumps({"user_id": "${USER_ID}"}), [],
+     (200, {"object": "sign_in_token", "status": "pending", "user_id": "${USER_ID}", "token": "*"})),
+    ("bapi", "create-sign-in-token-unknown-user", "POST", "/v1/sign_in_tokens", "/v1/sign_in_tokens", "", {**SK, **JSON}, json.dumps({"user_id": "user_unknown"}), [],
+     err(404, "resource_not_found")),
+    ("bapi", "list-sessions-paginated", "GET", "/v1/sessions", "/v1/sessions", "user_id=${USER_ID}&paginated=true", SK, None, [],
+     (200, {"total_count": 2})),
+    ("bapi", "list-sessions-bad-status", "GET", "/v1/sessions", "/v1/sessions", "status=sleeping", SK, None, [],
+     err(422, "form_param_value_invalid")),
+    ("bapi", "get-session", "GET", "/v1/sessions/{session_id}", "/v1/sessions/${SESSION_ID}", "", SK, None, [],
+     (200, {"object": "session", "id": "${SESSION_ID}", "user_id": "${USER_ID}", "status": "active"})),
+    ("bapi", "get-unknown-session", "GET", "/v1/sessions/{session_id}", "/v1/sessions/sess_unknown", "", SK, None, [],
+     err(404, "resource_not_found")),
+    ("bapi", "revoke-session", "POST", "/v1/sessions/{session_id}/revoke", "/v1/sessions/${SESSION_ID}/revoke", "", SK, None, [],
+     (200, {"id": "${SESSION_ID}", "status": "revoked"})),
+    ("bapi", "revoke-ended-session", "POST", "/v1/sessions/{session_id}/revoke", "/v1/sessions/${ENDED_SESSION_ID}/revoke", "", SK, None, [],
+     err(400, "invalid_action_for_session")),
+    ("bapi", "create-session-token", "POST", "/v1/sessions/{session_id}/tokens", "/v1/sessions/${SESSION_ID}/tokens", "", SK, None, [],
+     (200, {"object": "token", "jwt": "*"})),
+    ("bapi", "create-session-token-ended", "POST", "/v1/sessions/{session_id}/tokens", "/v1/sessions/${ENDED_SESSION_ID}/tokens", "", SK, None, [],
+     err(401, "signed_out")),
+    ("bapi", "create-template-token", "POST", "/v1/sessions/{session_id}/tokens/{template_name}", "/v1/sessions/${SESSION_ID}/tokens/hasura", "", {**SK, **JSON}, json.dumps({"expires_in_seconds": 120}), [],
+     (200, {"object": "token", "jwt": "*"})),
+    ("bapi", "create-template-token-unknown-template", "POST", "/v1/sessions/{session_id}/tokens/{template_name}", "/v1/sessions/${SESSION_ID}/tokens/nope", "", SK, None, [],
+     err(404, "resource_not_found")),
+    ("bapi", "create-jwt-template", "POST", "/v1/jwt_templates", "/v1/jwt_templates", "", {**SK, **JSON}, json.dumps({"name": "supabase", "claims": {"role": "authenticated", "email": "{{user.primary_email_address}}"}}), [],
+     (200, {"object": "jwt_template", "name": "supabase", "lifetime": 60, "custom_signing_key": False})),
+    ("bapi", "create-jwt-template-reserved-claim", "POST", "/v1/jwt_templates", "/v1/jwt_templates", "", {**SK, **JSON}, json.dumps({"name": "bad", "claims": {"sub": "x"}}), [],
+     err(400, "jwt_template_reserved_claim")),
+    ("bapi", "list-jwt-templates", "GET", "/v1/jwt_templates", "/v1/jwt_templates", "paginated=true", SK, None, [],
+     (200, {"total_count": 1, "data": [{"name": "hasura"}]})),
+    ("bapi", "list-jwt-templates-bad-limit", "GET", "/v1/jwt_templates", "/v1/jwt_templates", "limit=0", SK, None, [],
+     err(422, "form_param_value_invalid")),
+    ("bapi", "get-jwt-template", "GET", "/v1/jwt_templates/{template_id}", "/v1/jwt_templates/${TEMPLATE_ID}", "", SK, None, [],
+     (200, {"id": "${TEMPLATE_ID}", "name": "hasura"})),
+    ("bapi", "get-unknown-jwt-template", "GET", "/v1/jwt_templates/{template_id}", "/v1/jwt_templates/jtmp_unknown", "", SK, None, [],
+     err(404, "resource_not_found")),
+    ("bapi", "update-jwt-template", "PATCH", "/v1/jwt_templates/{template_id}", "/v1/jwt_templates/${TEMPLATE_ID}", "", {**SK, **JSON}, json.dumps({"lifetime": 120}), [],
+     (200, {"id": "${TEMPLATE_ID}", "lifetime": 120})),
+    ("bapi", "update-jwt-template-bad-lifetime", "PATCH", "/v1/jwt_templates/{template_id}", "/v1/jwt_templates/${TEMPLATE_ID}", "", {**SK, **JSON}, json.dumps({"lifetime": 5}), [],
+     err(422, "form_param_value_invalid")),
+    ("bapi", "delete-jwt-template", "DELETE", "/v1/jwt_templates/{template_id}", "/v1/jwt_templates/${TEMPLATE_ID}", "", SK, None, [],
+     (200, {"object": "jwt_template", "id": "${TEMPLATE_ID}", "deleted": True})),
+    ("bapi", "delete-unknown-jwt-template", "DELETE", "/v1/jwt_templates/{template_id}", "/v1/jwt_templates/jtmp_unknown", "", SK, None, [],
+     err(404, "resource_not_found")),
+    ("bapi", "get-jwks", "GET", "/v1/jwks", "/v1/jwks", "", SK, None, [],
+     (200, {"keys": [{"kty": "RSA", "kid": "*"}]})),
+    ("bapi", "get-jwks-without-secret-key", "GET", "/v1/jwks", "/v1/jwks", "", {}, None, [],
+     err(401, "authentication_invalid")),
+]
+
+
+def event(method, route, path, query, headers, body, cookies):
+    hdrs = {"host": "abc123.execute-api.eu-west-1.amazonaws.com", "user-agent": "fixture", **headers}
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {route}",
+        "rawPath": path,
+        "rawQueryString": query,
+        "cookies": cookies,
+        "headers": hdrs,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
+            "domainPrefix": "abc123",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "192.0.2.10", "userAgent": "fixture"},
+            "requestId": "fixture-request-id",
+            "routeKey": f"{method} {route}",
+            "stage": "$default",
+            "time": "26/Nov/2026:12:00:00 +0000",
+            "timeEpoch": 1795694400000,
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def main():
+    for entry in os.listdir(ROOT):
+        if os.path.isdir(os.path.join(ROOT, entry)):
+            shutil.rmtree(os.path.join(ROOT, entry))
+    for function, case, method, route, path, query, headers, body, cookies, (status, expected) in FIXTURES:
+        folder = os.path.join(ROOT, function)
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, f"{case}.json"), "w") as f:
+            json.dump(event(method, route, path, query, headers, body, cookies), f, indent=2)
+            f.write("\n")
+        with open(os.path.join(folder, f"{case}.expected.json"), "w") as f:
+            json.dump({"status": status, "body": expected}, f, indent=2)
+            f.write("\n")
+    print(f"wrote {len(FIXTURES)} fixtures")
+
+
+if __name__ == "__main__":
+    main()
