@@ -5,7 +5,7 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{authorize, page};
+use super::{authorize, list_answer};
 use crate::domain::{JwtTemplate, SigningAlgorithm, SigningKey, RESERVED_CLAIMS};
 use crate::error::ApiError;
 use crate::http::request::json_body;
@@ -198,21 +198,8 @@ pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError
 /// Both list styles: `paginated=true` → `{data, total_count}`, else a bare array.
 pub async fn list(state: &AppState, req: Request) -> Result<Response, ApiError> {
     authorize(state, &req)?;
-    let (limit, offset) = page(&req)?;
     let all = state.store.list_jwt_templates().await?;
-    let data: Vec<Value> = all
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .map(wire::jwt_template)
-        .collect();
-    if req.query_param("paginated").as_deref() == Some("true") {
-        Ok(response::ok(
-            &json!({ "data": data, "total_count": all.len() }),
-        ))
-    } else {
-        Ok(response::ok(&Value::Array(data)))
-    }
+    list_answer(&req, &all, wire::jwt_template)
 }
 
 pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {

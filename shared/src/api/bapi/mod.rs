@@ -40,8 +40,27 @@ pub async fn jwks(state: &AppState, req: Request) -> Result<Response, ApiError> 
     Ok(response::ok(&state.keys.jwks()))
 }
 
+/// A page of `all`, answered in the style the caller asked for: `paginated=true` →
+/// `{data, total_count}` (as @clerk/backend expects), else a bare array (as Clerk's Python
+/// SDK expects).
+pub(crate) fn list_answer<T>(
+    req: &Request,
+    all: &[T],
+    render: impl Fn(&T) -> serde_json::Value,
+) -> Result<Response, ApiError> {
+    let (limit, offset) = page(req)?;
+    let data: Vec<serde_json::Value> = all.iter().skip(offset).take(limit).map(render).collect();
+    if req.query_param("paginated").as_deref() == Some("true") {
+        Ok(response::ok(
+            &serde_json::json!({ "data": data, "total_count": all.len() }),
+        ))
+    } else {
+        Ok(response::ok(&serde_json::Value::Array(data)))
+    }
+}
+
 /// Parses `limit`/`offset` the way Clerk's list endpoints take them.
-pub(crate) fn page(req: &Request) -> Result<(usize, usize), ApiError> {
+fn page(req: &Request) -> Result<(usize, usize), ApiError> {
     let number = |name: &str, default: usize, min: usize, max: usize| -> Result<usize, ApiError> {
         match req.query_param(name) {
             None => Ok(default),

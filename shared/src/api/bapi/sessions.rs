@@ -1,9 +1,7 @@
 //! `GET /v1/sessions`, `GET /v1/sessions/{id}`, `POST /v1/sessions/{id}/revoke`,
 //! `POST /v1/sessions/{id}/tokens`.
 
-use serde_json::{json, Value};
-
-use super::{authorize, page};
+use super::{authorize, list_answer};
 use crate::api::fapi::sessions::{mint, template_and_user, TokenKind};
 use crate::api::{landed, pause_before, MAX_ATTEMPTS};
 use crate::domain::{Session, SessionAction, SessionStatus};
@@ -33,7 +31,6 @@ pub async fn list(state: &AppState, req: Request) -> Result<Response, ApiError> 
             ApiError::param_invalid("status", "status must be one of active, pending, ended, removed, revoked, expired, abandoned.")
         })?),
     };
-    let (limit, offset) = page(&req)?;
     let filter = SessionFilter {
         client_id: req.query_param("client_id").filter(|s| !s.is_empty()),
         user_id: req.query_param("user_id").filter(|s| !s.is_empty()),
@@ -46,19 +43,7 @@ pub async fn list(state: &AppState, req: Request) -> Result<Response, ApiError> 
         .into_iter()
         .filter(|s| status.is_none_or(|st| s.status_at(now) == st))
         .collect();
-    let data: Vec<Value> = matching
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .map(|s| wire::backend_session(s, now))
-        .collect();
-    if req.query_param("paginated").as_deref() == Some("true") {
-        Ok(response::ok(
-            &json!({ "data": data, "total_count": matching.len() }),
-        ))
-    } else {
-        Ok(response::ok(&Value::Array(data)))
-    }
+    list_answer(&req, &matching, |s| wire::backend_session(s, now))
 }
 
 pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {

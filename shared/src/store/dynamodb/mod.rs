@@ -300,6 +300,17 @@ fn ops_for(write: &Write) -> Result<Vec<Op>, StoreError> {
     Ok(puts.into_iter().map(|(i, e)| Op::Put(i, e)).collect())
 }
 
+/// Sets an expectation's condition on any DynamoDB write builder (they share the setters).
+macro_rules! conditioned {
+    ($builder:expr, $expect:expr) => {{
+        let (expr, names, values) = condition($expect);
+        $builder
+            .condition_expression(expr)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(values)
+    }};
+}
+
 /// The condition expression for an expectation, with its names and values.
 fn condition(
     expect: Expect,
@@ -552,28 +563,24 @@ impl Store for DynamoDbStore {
         if ops.len() == 1 {
             return match ops.remove(0) {
                 Op::Put(item, expect) => {
-                    let (expr, names, values) = condition(expect);
-                    self.client
+                    let put = self
+                        .client
                         .put_item()
                         .table_name(&self.table)
-                        .set_item(Some(item))
-                        .condition_expression(expr)
-                        .set_expression_attribute_names(Some(names))
-                        .set_expression_attribute_values(values)
+                        .set_item(Some(item));
+                    conditioned!(put, expect)
                         .send()
                         .await
                         .map(|_| ())
                         .map_err(classify)
                 }
                 Op::Delete(key, version) => {
-                    let (expr, names, values) = condition(Expect::Version(version));
-                    self.client
+                    let delete = self
+                        .client
                         .delete_item()
                         .table_name(&self.table)
-                        .set_key(Some(key))
-                        .condition_expression(expr)
-                        .set_expression_attribute_names(Some(names))
-                        .set_expression_attribute_values(values)
+                        .set_key(Some(key));
+                    conditioned!(delete, Expect::Version(version))
                         .send()
                         .await
                         .map(|_| ())
@@ -583,33 +590,22 @@ impl Store for DynamoDbStore {
         }
         let mut items = Vec::with_capacity(ops.len());
         for op in ops {
-            let item = match op {
+            let fault = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Fault(e.to_string());
+            items.push(match op {
                 Op::Put(item, expect) => {
-                    let (expr, names, values) = condition(expect);
-                    let put = Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(item))
-                        .condition_expression(expr)
-                        .set_expression_attribute_names(Some(names))
-                        .set_expression_attribute_values(values)
+                    let put = Put::builder().table_name(&self.table).set_item(Some(item));
+                    TransactWriteItem::builder()
+                        .put(conditioned!(put, expect).build().map_err(fault)?)
                         .build()
-                        .map_err(|e| StoreError::Fault(e.to_string()))?;
-                    TransactWriteItem::builder().put(put).build()
                 }
                 Op::Delete(key, version) => {
-                    let (expr, names, values) = condition(Expect::Version(version));
-                    let delete = Delete::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(key))
-                        .condition_expression(expr)
-                        .set_expression_attribute_names(Some(names))
-                        .set_expression_attribute_values(values)
+                    let delete = Delete::builder().table_name(&self.table).set_key(Some(key));
+                    let delete = conditioned!(delete, Expect::Version(version))
                         .build()
-                        .map_err(|e| StoreError::Fault(e.to_string()))?;
+                        .map_err(fault)?;
                     TransactWriteItem::builder().delete(delete).build()
                 }
-            };
-            items.push(item);
+            });
         }
         let result = self
             .client
