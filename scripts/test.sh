@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every check and test. Needs only Rust and Python 3; installs the rest into .venv
-# and starts a DynamoDB-compatible server (moto) on a free 127.0.0.1 port for the run.
+# Runs every check and test. Needs Rust, Python 3 and Node 20 (with npm); installs the rest
+# (.venv from tests/requirements.txt, tests/compat/node_modules from its lockfile) and
+# starts a DynamoDB-compatible server (moto) on a free 127.0.0.1 port for the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +13,7 @@ echo "== Python tools (.venv)"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+.venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt -c tests/constraints.txt
 
 echo "== template.yaml (cfn-lint)"
 .venv/bin/cfn-lint template.yaml
@@ -42,5 +43,10 @@ export REQUIRE_DYNAMODB=1
 
 echo "== cargo tests"
 cargo test --workspace --locked 2>&1 | tee "$log"
-# One closing line for the whole run (cargo prints one per test binary).
-awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f; exit (f > 0 || p == 0) }' "$log"
+
+echo "== compatibility suite (Clerk's SDKs and schemathesis against local-api)"
+bash tests/compat/run.sh 2>&1 | tee -a "$log"
+
+# One closing line for the whole run (cargo prints one per test binary, the suite one more).
+awk '/^test result:/ { p += $4; f += $6 } /^compat result:/ { p += $3; f += $5 }
+  END { printf "tests: %d passed, %d failed\n", p, f; exit (f > 0 || p == 0) }' "$log"

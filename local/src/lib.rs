@@ -1,4 +1,5 @@
-//! The local server: every route of `shared::routes` on one port, on the embedded store.
+//! The local server: every route of `shared::routes` on one port, on the embedded store,
+//! and the OpenAPI document that describes them.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -43,7 +44,20 @@ pub async fn serve(
     }
 }
 
+/// The API's OpenAPI 3 document (docs/openapi.yaml), served at [`OPENAPI_PATH`].
+pub const OPENAPI_DOCUMENT: &str = include_str!("../../docs/openapi.yaml");
+pub const OPENAPI_PATH: &str = "/openapi.yaml";
+
 async fn handle(state: &AppState, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+    if req.uri().path() == OPENAPI_PATH && req.method() == http::Method::GET {
+        let mut resp =
+            hyper::Response::new(Full::new(Bytes::from_static(OPENAPI_DOCUMENT.as_bytes())));
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/yaml"),
+        );
+        return resp;
+    }
     let request_id = shared::ids::new_id("req");
     let (parts, body) = req.into_parts();
     let resp = match Limited::new(body, MAX_BODY_BYTES).collect().await {

@@ -467,6 +467,13 @@ async fn management_validation_names_the_field() {
             "signing_algorithm",
         ),
         (
+            // Refused even without a custom key (found by schemathesis: it was ignored).
+            json!({"name": "x", "claims": {}, "custom_signing_key": false, "signing_algorithm": "__not_in_enum__"}),
+            422,
+            "form_param_value_invalid",
+            "signing_algorithm",
+        ),
+        (
             json!({"name": "x", "claims": {}, "custom_signing_key": true, "signing_algorithm": "HS256", "signing_key": "short"}),
             422,
             "form_param_value_invalid",

@@ -119,11 +119,19 @@ fn build(
         .custom_signing_key
         .or(base.map(|b| b.custom_signing_key))
         .unwrap_or(false);
-    let (signing_algorithm, signing_key) = if custom_signing_key {
-        let algorithm = match (body.signing_algorithm.as_deref(), base.filter(|b| b.custom_signing_key)) {
-            (Some(a), _) => SigningAlgorithm::parse(a).ok_or_else(|| {
+    // Checked even when no custom key uses it: a bad value is refused, never ignored.
+    let requested_algorithm = body
+        .signing_algorithm
+        .as_deref()
+        .map(|a| {
+            SigningAlgorithm::parse(a).ok_or_else(|| {
                 ApiError::param_invalid("signing_algorithm", "signing_algorithm must be one of HS256, HS384, HS512, RS256, RS384, RS512, ES256, ES384.")
-            })?,
+            })
+        })
+        .transpose()?;
+    let (signing_algorithm, signing_key) = if custom_signing_key {
+        let algorithm = match (requested_algorithm, base.filter(|b| b.custom_signing_key)) {
+            (Some(a), _) => a,
             (None, Some(b)) => b.signing_algorithm,
             (None, None) => return Err(ApiError::param_missing("signing_algorithm")),
         };

@@ -59,7 +59,7 @@ pub(crate) fn list_answer<T>(
     }
 }
 
-/// Parses `limit`/`offset` the way Clerk's list endpoints take them.
+/// Parses `limit`/`offset` the way Clerk's list endpoints take them (offset is an int64 there).
 fn page(req: &Request) -> Result<(usize, usize), ApiError> {
     let number = |name: &str, default: usize, min: usize, max: usize| -> Result<usize, ApiError> {
         match req.query_param(name) {
@@ -78,6 +78,6 @@ fn page(req: &Request) -> Result<(usize, usize), ApiError> {
     };
     Ok((
         number("limit", 10, 1, 500)?,
-        number("offset", 0, 0, usize::MAX)?,
+        number("offset", 0, 0, i64::MAX as usize)?,
     ))
 }

@@ -1,0 +1,59 @@
+//! The OpenAPI document (docs/openapi.yaml) describes exactly the routes the service
+//! serves, and the local server hands it out. schemathesis (tests/compat) checks the
+//! answers against it; this keeps it from drifting from the route table.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+use shared::routes::ROUTES;
+
+fn document() -> Value {
+    serde_norway::from_str(local_api::OPENAPI_DOCUMENT).expect("docs/openapi.yaml is YAML")
+}
+
+#[test]
+fn every_route_is_documented_and_nothing_else() {
+    let doc = document();
+    assert_eq!(doc["openapi"], "3.0.3");
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            documented.insert((method.to_uppercase(), path.clone()));
+            assert!(
+                op["operationId"].is_string(),
+                "{method} {path} has no operationId"
+            );
+            let statuses = op["responses"].as_object().expect("responses");
+            assert!(statuses.contains_key("200"), "{method} {path}: no 200");
+        }
+    }
+    let served: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|r| (r.method.to_string(), r.path.to_string()))
+        .collect();
+    assert_eq!(documented, served);
+}
+
+#[test]
+fn every_reference_resolves() {
+    let doc = document();
+    let mut refs = Vec::new();
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    out.push(r.clone());
+                }
+                map.values().for_each(|v| walk(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    walk(&doc, &mut refs);
+    assert!(!refs.is_empty());
+    for r in refs {
+        let pointer = r.strip_prefix('#').expect("local reference");
+        assert!(doc.pointer(pointer).is_some(), "{r} does not resolve");
+    }
+}

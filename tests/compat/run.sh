@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The compatibility suite: Clerk's own SDKs and schemathesis against the local server.
+# Run by scripts/test.sh after the cargo tests (it needs the .venv that script makes);
+# on its own: `bash tests/compat/run.sh` from the repository root after one test run.
+# Starts local-api (embedded store, in memory) on a free port, runs every scenario, stops
+# it, and prints one line: "compat result: N passed; F failed".
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+here="$root/tests/compat"
+python="$root/.venv/bin/python"
+[ -x "$python" ] || { echo "compat: $python missing; run scripts/test.sh once"; exit 1; }
+
+echo "== compat: Node packages (npm ci from the lockfile)"
+(cd "$here" && npm ci --no-audit --no-fund --loglevel=error --prefer-offline)
+
+echo "== compat: local-api"
+cargo build --locked --quiet -p local-api
+work=$(mktemp -d)
+server_pid=""
+cleanup() {
+  local status=$?
+  if [ -n "$server_pid" ]; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+  exit "$status"
+}
+trap cleanup EXIT
+export COMPAT_SECRET_KEY="sk_compat_$("$python" -c 'import secrets; print(secrets.token_hex(24))')"
+export COMPAT_APP_ORIGIN="http://app.test"
+env -u FRONTEND_API_URL -u STORE_BACKEND -u EMBEDDED_STORE_PATH -u DYNAMODB_TABLE_NAME \
+  BACKEND_API_SECRET_KEY="$COMPAT_SECRET_KEY" ALLOWED_ORIGINS="$COMPAT_APP_ORIGIN" RUST_LOG=warn \
+  "$root/target/debug/local-api" --port 0 --in-memory >"$work/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 100); do
+  COMPAT_URL=$(sed -n 's/^local-api: ready on //p' "$work/server.log")
+  [ -n "$COMPAT_URL" ] && break
+  kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log"; echo "compat: local-api did not start"; exit 1; }
+  sleep 0.1
+done
+[ -n "$COMPAT_URL" ] || { echo "compat: no ready line"; exit 1; }
+export COMPAT_URL
+echo "local-api on $COMPAT_URL"
+
+passed=0
+failed=0
+count() { passed=$((passed + $1)); failed=$((failed + $2)); }
+
+# node:test's spec reporter ends with "ℹ pass N" and "ℹ fail N".
+node_suite() {  # name file [node flags...]
+  local out="$work/$1.out" file="$2"
+  shift 2
+  node "$@" --test --test-force-exit --test-reporter=spec "$file" >"$out" 2>&1 || true
+  cat "$out"
+  local p f
+  p=$(sed -n 's/^ℹ pass \([0-9]*\)$/\1/p' "$out")
+  f=$(sed -n 's/^ℹ fail \([0-9]*\)$/\1/p' "$out")
+  [ -n "$p" ] && [ -n "$f" ] || { p=0; f=1; }
+  count "$p" "$f"
+}
+
+echo "== compat: clerk-js (react-native build, native client flow)"
+node_suite clerk-js "$here/js/clerk-js.test.cjs" -C react-native
+
+echo "== compat: @clerk/backend"
+node_suite backend "$here/js/backend.test.cjs"
+
+echo "== compat: clerk-backend-api (Python)"
+if (cd "$here/python" && "$python" -m unittest -v test_clerk_backend_api) >"$work/python.out" 2>&1; then ok=1; else ok=0; fi
+cat "$work/python.out"
+ran=$(sed -n 's/^Ran \([0-9]*\) tests\{0,1\}.*/\1/p' "$work/python.out")
+bad=$(grep -cE '\.\.\. (FAIL|ERROR)$' "$work/python.out" || true)
+if [ -z "$ran" ]; then count 0 1; elif [ "$ok" = 1 ]; then count "$ran" 0; else count $((ran - bad)) "$((bad > 0 ? bad : 1))"; fi
+
+echo "== compat: schemathesis against $COMPAT_URL/openapi.yaml"
+set -a
+eval "$("$python" "$here/schemathesis/seed.py")"
+set +a
+if "$root/.venv/bin/schemathesis" --config-file "$here/schemathesis/schemathesis.toml" \
+  run "$COMPAT_URL/openapi.yaml" --url "$COMPAT_URL" \
+  --phases examples,coverage,fuzzing -n 25 --seed 1 --generation-database none --workers 1 --no-color \
+  --report junit --report-dir "$work/schemathesis" >"$work/schemathesis.out" 2>&1; then ok=1; else ok=0; fi
+cat "$work/schemathesis.out"
+# One scenario per operation: passed unless schemathesis reported a failure for it.
+read -r p f < <("$python" - "$work/schemathesis" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+cases = [c for path in glob.glob(sys.argv[1] + "/*.xml") for c in ET.parse(path).iter("testcase")]
+bad = sum(1 for c in cases if c.find("failure") is not None or c.find("error") is not None)
+print(len(cases) - bad, bad)
+PY
+)
+if [ "$ok" = 1 ] && [ "$f" = 0 ] && [ "$p" -gt 0 ]; then count "$p" 0; else count "$p" "$((f > 0 ? f : 1))"; fi
+
+echo "compat result: $passed passed; $failed failed"
+[ "$failed" = 0 ] && [ "$passed" -gt 0 ]
