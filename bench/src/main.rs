@@ -29,11 +29,13 @@ struct Args {
     out: Option<PathBuf>,
     criterion_dir: Option<PathBuf>,
     repo: PathBuf,
+    /// Only the in-process figures (for profiling the handlers).
+    in_process_only: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: bench --bin-dir DIR [--quick] [--out FILE] [--criterion-dir DIR] [--repo DIR]"
+        "usage: bench --bin-dir DIR [--quick] [--out FILE] [--criterion-dir DIR] [--repo DIR] [--in-process-only]"
     );
     std::process::exit(2)
 }
@@ -45,6 +47,7 @@ fn parse_args() -> Args {
         out: None,
         criterion_dir: None,
         repo: Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
+        in_process_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -55,6 +58,7 @@ fn parse_args() -> Args {
             "--out" => args.out = Some(value()),
             "--criterion-dir" => args.criterion_dir = Some(value()),
             "--repo" => args.repo = value(),
+            "--in-process-only" => args.in_process_only = true,
             _ => usage(),
         }
     }
@@ -629,6 +633,15 @@ async fn run(args: &Args) -> Result<String, String> {
 
     progress("in process: token minting and session reads");
     let inproc = in_process(&plan).await;
+    if args.in_process_only {
+        return Ok(format!(
+            "tokens p50 {} (floor {}), GET session p50 {}, environment p50 {}",
+            fmt_duration(inproc.tokens.p50),
+            fmt_duration(inproc.floor.p50),
+            fmt_duration(inproc.session.p50),
+            fmt_duration(inproc.environment.p50)
+        ));
+    }
     progress("over HTTP: local-api, GET session against GET /v1/environment");
     let http = over_http(&plan, &args.bin_dir).await?;
     progress("function binaries under the Runtime API emulator");
