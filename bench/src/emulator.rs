@@ -24,6 +24,8 @@ use tokio::sync::{mpsc, Semaphore};
 pub struct Run {
     /// Spawn to the first answer (the cold start).
     pub cold_start: Duration,
+    /// Spawn to the first `next` poll: the process's own start-up, before any event.
+    pub startup: Duration,
     /// Event handed out to answer received, per invocation (the first one included).
     pub latencies: Vec<Duration>,
     /// Answers by `statusCode` (0: not an API Gateway answer); `error` posts count as 0.
@@ -41,6 +43,7 @@ struct Shared {
     /// One permit per event the emulator may hand out.
     permits: Semaphore,
     handed_out: Mutex<Vec<Instant>>,
+    first_poll: Mutex<Option<Instant>>,
     answers: mpsc::UnboundedSender<(usize, Instant, Result<String, String>)>,
 }
 
@@ -56,6 +59,11 @@ async fn runtime_api(
 ) -> hyper::Response<Full<Bytes>> {
     let path = req.uri().path().to_string();
     if path == "/2018-06-01/runtime/invocation/next" {
+        shared
+            .first_poll
+            .lock()
+            .expect("lock")
+            .get_or_insert_with(Instant::now);
         let Ok(permit) = shared.permits.acquire().await else {
             return reply(500, "");
         };
@@ -150,6 +158,7 @@ pub async fn run(
         event: Bytes::from(event.to_string()),
         permits: Semaphore::new(1),
         handed_out: Mutex::new(Vec::with_capacity(invocations)),
+        first_poll: Mutex::new(None),
         answers: tx,
     });
     let server_shared = Arc::clone(&shared);
@@ -202,6 +211,8 @@ pub async fn run(
             let handed = handed.ok_or_else(|| format!("{function}: unknown request id"))?;
             if i == 0 {
                 out.cold_start = at - spawned_at;
+                let polled = *shared.first_poll.lock().expect("lock");
+                out.startup = polled.map_or(Duration::ZERO, |t| t - spawned_at);
                 // Let the process finish its answer and go back to waiting on `next`.
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 out.rss_first_kb = memory_kb(pid).0;

@@ -448,6 +448,7 @@ struct Case {
 
 struct FunctionResult {
     cold: Vec<Duration>,
+    startup: Vec<Duration>,
     steady: Option<emulator::Run>,
     size: u64,
 }
@@ -515,6 +516,7 @@ async fn lambdas(
             name,
             FunctionResult {
                 cold: Vec::new(),
+                startup: Vec::new(),
                 steady: None,
                 size,
             },
@@ -534,22 +536,18 @@ async fn lambdas(
             plan.cold_starts
         ));
         let run = emulator::run(&binary(HELLO), HELLO, &hello_event, 1, &[]).await?;
-        results
-            .get_mut(HELLO)
-            .expect("hello")
-            .cold
-            .push(run.cold_start);
+        let hello = results.get_mut(HELLO).expect("hello");
+        hello.cold.push(run.cold_start);
+        hello.startup.push(run.startup);
         for case in &cases {
             let data_file = dir.join(format!("{}.json", case.function));
             std::fs::copy(&seed_file, &data_file).map_err(|e| e.to_string())?;
             let env = function_env(&data_file);
             let run =
                 emulator::run(&binary(case.function), case.function, &case.event, 1, &env).await?;
-            results
-                .get_mut(case.function)
-                .expect("function")
-                .cold
-                .push(run.cold_start);
+            let f = results.get_mut(case.function).expect("function");
+            f.cold.push(run.cold_start);
+            f.startup.push(run.startup);
         }
     }
 
@@ -777,8 +775,16 @@ async fn run(args: &Args) -> Result<String, String> {
                     case.function,
                     f.cold.len()
                 ),
-                fmt_duration(cold),
-                format!("{} (`{HELLO}`)", fmt_duration(hello_cold)),
+                format!(
+                    "{} (start-up {})",
+                    fmt_duration(cold),
+                    fmt_duration(median(&f.startup))
+                ),
+                format!(
+                    "{} (start-up {}; `{HELLO}`)",
+                    fmt_duration(hello_cold),
+                    fmt_duration(median(&hello.startup))
+                ),
                 format!("{r:.2}×"),
                 format!("≤ {COLD_MAX}×"),
                 verdict(met, || format!("by {:.0} %", (r / COLD_MAX - 1.0) * 100.0)),
