@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Benchmarks (docs/benchmarks.md): what a session request costs, beside its floor.
+#
+#   bash scripts/bench.sh          full run: release binaries (the Lambda profile), criterion,
+#                                  then the table, printed and written to BENCHMARKS.md
+#   bash scripts/bench.sh --quick  smoke: dev binaries, a few iterations, criterion's test
+#                                  mode; writes nothing in the repository, asserts no timing
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+target=$(cargo metadata --format-version 1 --no-deps --locked | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+
+# The full run builds one package at a time, as each is built for its own use: the
+# function binaries get exactly the features they deploy with (a joint build unifies
+# features across packages, which builds other function binaries). The smoke builds the
+# workspace in one go, which is cheaper and measures nothing.
+build() {
+  cargo build "$@" --locked -p functions --bins
+  cargo build "$@" --locked -p local-api
+  cargo build "$@" --locked -p bench --bins
+}
+
+case "${1:-}" in
+  --quick)
+    echo "== build (dev profile)"
+    cargo build --locked --workspace --bins
+    echo "== criterion, test mode (each benchmark once)"
+    cargo test --locked -p bench --benches
+    echo "== bench --quick"
+    out=$(mktemp)
+    trap 'rm -f "$out"' EXIT
+    "$target/debug/bench" --quick --bin-dir "$target/debug" --out "$out"
+    ;;
+  "")
+    echo "== build (release profile, as deployed: fat LTO, one codegen unit)"
+    build --release
+    echo "== criterion"
+    cargo bench --locked -p bench --bench inprocess
+    echo "== bench"
+    "$target/release/bench" --bin-dir "$target/release" --criterion-dir "$target/criterion" --out BENCHMARKS.md
+    ;;
+  *)
+    echo "usage: bash scripts/bench.sh [--quick]" >&2
+    exit 2
+    ;;
+esac
