@@ -25,7 +25,8 @@ case "${1:-}" in
     echo "== build (dev profile)"
     cargo build --locked --workspace --bins
     echo "== criterion, test mode (each benchmark once)"
-    cargo test --locked -p bench --benches
+    # --workspace, so features unify as in `cargo test --workspace` and nothing rebuilds.
+    cargo test --locked --workspace --bench inprocess
     echo "== bench --quick"
     out=$(mktemp)
     trap 'rm -f "$out"' EXIT

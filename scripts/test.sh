@@ -47,6 +47,11 @@ cargo test --workspace --locked 2>&1 | tee "$log"
 echo "== compatibility suite (Clerk's SDKs and schemathesis against local-api)"
 bash tests/compat/run.sh 2>&1 | tee -a "$log"
 
+# Proves the benchmark command works (a few iterations, no timing assertions). Not added
+# to "$log": its criterion test mode prints "test result:" lines of its own.
+echo "== benchmarks (smoke)"
+bash scripts/bench.sh --quick
+
 # One closing line for the whole run (cargo prints one per test binary, the suite one more).
 awk '/^test result:/ { p += $4; f += $6 } /^compat result:/ { p += $3; f += $5 }
   END { printf "tests: %d passed, %d failed\n", p, f; exit (f > 0 || p == 0) }' "$log"
