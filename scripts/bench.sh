@@ -23,7 +23,8 @@ build() {
 case "${1:-}" in
   --quick)
     echo "== build (dev profile)"
-    cargo build --locked --workspace --bins
+    # With --tests, features unify as in `cargo test --workspace`: the test build is reused.
+    cargo build --locked --workspace --bins --tests
     echo "== criterion, test mode (each benchmark once)"
     # --workspace, so features unify as in `cargo test --workspace` and nothing rebuilds.
     cargo test --locked --workspace --bench inprocess
