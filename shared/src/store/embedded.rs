@@ -252,20 +252,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn list_sessions(&self, filter: &SessionFilter) -> Result<Vec<Session>, StoreError> {
-        let data = self.lock();
-        let mut out: Vec<Session> = data
-            .sessions
-            .values()
-            .filter(|s| filter.client_id.as_ref().is_none_or(|c| &s.client_id == c))
-            .filter(|s| filter.user_id.as_ref().is_none_or(|u| &s.user_id == u))
-            .cloned()
-            .collect();
-        out.sort_by(|a, b| {
-            b.created_at
-                .cmp(&a.created_at)
-                .then_with(|| b.id.cmp(&a.id))
-        });
-        Ok(out)
+        Ok(filter.select(self.lock().sessions.values().cloned()))
     }
 
     async fn get_jwt_template(&self, name: &str) -> Result<Option<JwtTemplate>, StoreError> {

@@ -120,6 +120,25 @@ pub struct SessionFilter {
     pub user_id: Option<String>,
 }
 
+impl SessionFilter {
+    pub fn matches(&self, s: &Session) -> bool {
+        self.client_id.as_ref().is_none_or(|c| &s.client_id == c)
+            && self.user_id.as_ref().is_none_or(|u| &s.user_id == u)
+    }
+
+    /// What every store answers for `list_sessions`: the matching sessions, newest first
+    /// (ties broken by id, so pages are stable).
+    pub fn select(&self, sessions: impl IntoIterator<Item = Session>) -> Vec<Session> {
+        let mut out: Vec<Session> = sessions.into_iter().filter(|s| self.matches(s)).collect();
+        out.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| b.id.cmp(&a.id))
+        });
+        out
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     async fn instance_keys(&self) -> Result<Option<InstanceKeysRecord>, StoreError>;

@@ -282,22 +282,8 @@ impl TestApp {
     /// Signs a new user in on a new native client: (client token, session id, user id).
     pub async fn native_session(&self) -> (String, String, String) {
         let user = self.create_user().await;
-        let ticket = self.ticket(&user).await;
-        let resp = self
-            .send(
-                Req::post("/v1/client/sign_ins?_is_native=1")
-                    .form(&format!("strategy=ticket&ticket={ticket}")),
-            )
-            .await;
-        assert_eq!(resp.status, 200, "{}", resp.body);
-        let token = resp
-            .header("authorization")
-            .expect("client token")
-            .to_string();
-        let sid = resp.body["response"]["created_session_id"]
-            .as_str()
-            .expect("sid")
-            .to_string();
+        // An empty native Authorization means "no client yet": the sign-in makes one.
+        let (token, sid) = self.native_sign_in("", &user).await;
         (token, sid, user)
     }
 

@@ -520,14 +520,8 @@ impl Store for DynamoDbStore {
             }
             (None, None) => self.scan_sessions().await?,
         };
-        let mut sessions: Vec<Session> = items.iter().map(parse).collect::<Result<_, _>>()?;
-        sessions.retain(|s: &Session| filter.user_id.as_ref().is_none_or(|u| &s.user_id == u));
-        sessions.sort_by(|a, b| {
-            b.created_at
-                .cmp(&a.created_at)
-                .then_with(|| b.id.cmp(&a.id))
-        });
-        Ok(sessions)
+        let sessions: Vec<Session> = items.iter().map(parse).collect::<Result<_, _>>()?;
+        Ok(filter.select(sessions))
     }
 
     async fn get_jwt_template(&self, name: &str) -> Result<Option<JwtTemplate>, StoreError> {
