@@ -4,6 +4,7 @@
 //! in-process app. How each figure is taken, and why, is in `docs/benchmarks.md`.
 
 pub mod app;
+pub mod costs;
 pub mod emulator;
 pub mod load;
 pub mod machine;

@@ -577,31 +577,6 @@ async fn lambdas(
     Ok((cases, results))
 }
 
-// ---------------------------------------------------------------------------------------
-// 5: DynamoDB round trips, from the test-verified table in docs/dynamodb.md
-
-fn dynamodb_calls(repo: &Path) -> BTreeMap<String, String> {
-    let doc = std::fs::read_to_string(repo.join("docs/dynamodb.md")).unwrap_or_default();
-    let Some(table) = doc
-        .split_once("<!-- calls:start -->")
-        .and_then(|(_, rest)| rest.split_once("<!-- calls:end -->"))
-        .map(|(table, _)| table)
-    else {
-        return BTreeMap::new();
-    };
-    table
-        .lines()
-        .filter_map(|line| {
-            let cells: Vec<&str> = line.trim().trim_matches('|').split('|').collect();
-            let [endpoint, calls] = cells[..] else {
-                return None;
-            };
-            let endpoint = endpoint.trim().trim_matches('`');
-            (endpoint.contains('/')).then(|| (endpoint.to_string(), calls.trim().to_string()))
-        })
-        .collect()
-}
-
 /// Criterion's mean estimate of one benchmark, in nanoseconds, when it ran.
 fn criterion_mean(dir: &Path, group: &str, name: &str) -> Option<f64> {
     let text =
@@ -644,7 +619,11 @@ async fn run(args: &Args) -> Result<String, String> {
     let http = over_http(&plan, &args.bin_dir).await?;
     progress("function binaries under the Runtime API emulator");
     let (cases, fns) = lambdas(&plan, args).await?;
-    let calls = dynamodb_calls(&args.repo);
+    let rows = bench::costs::dynamodb_rows(&args.repo);
+    let calls: BTreeMap<&str, &str> = rows
+        .iter()
+        .map(|r| (r.endpoint.as_str(), r.calls.as_str()))
+        .collect();
 
     let mut t = String::new();
     let mut misses = 0usize;
@@ -860,8 +839,8 @@ async fn run(args: &Args) -> Result<String, String> {
         let f = &fns[case.function];
         let calls = calls
             .get(case.dynamodb_row)
-            .cloned()
-            .unwrap_or_else(|| "not in docs/dynamodb.md".into());
+            .copied()
+            .unwrap_or("not in docs/dynamodb.md");
         row(
             &mut t,
             [
@@ -912,5 +891,27 @@ async fn run(args: &Args) -> Result<String, String> {
         }
     );
     report.push_str(&t);
+
+    // 6. What each endpoint costs on AWS, from the warm durations measured above.
+    let warm: BTreeMap<&str, Duration> = cases
+        .iter()
+        .filter_map(|c| {
+            let run = fns[c.function].steady.as_ref()?;
+            Some((c.function, Summary::of(&run.latencies).p50))
+        })
+        .collect();
+    let (costs, _) = bench::costs::report(&rows, &warm, bench::costs::default_lifetimes()?);
+    let _ = writeln!(report, "\n## Cost at AWS list prices\n");
+    let _ = writeln!(
+        report,
+        "Per million requests of each endpoint: API Gateway HTTP API, Lambda arm64 at {} MB \
+         for the warm p50 measured above (the function that serves the endpoint, on the \
+         event of section 4) plus {} ms per DynamoDB call, rounded up to the billed \
+         millisecond, and DynamoDB on-demand request units from docs/dynamodb.md. Prices, \
+         their date and the assumptions: [docs/benchmarks.md](docs/benchmarks.md#cost).\n",
+        bench::costs::LAMBDA_MEMORY_GB * 1024.0,
+        bench::costs::DYNAMODB_CALL_MS
+    );
+    report.push_str(&costs);
     Ok(report)
 }

@@ -180,13 +180,13 @@ fn each_functions_iam_actions_are_what_its_code_calls() {
                 })
                 .unwrap_or_else(|| panic!("docs/dynamodb.md has no calls row for {method} {path}"));
             for op in ops {
-                // Items in a transaction are authorised by their own action; ours are puts.
-                let action = if op == "TransactWriteItems" {
-                    "PutItem"
-                } else {
-                    op.as_str()
+                // Items in a transaction are authorised by their own action
+                // (`TransactWriteItems/Update` needs `UpdateItem`), not by the call itself.
+                match op.split_once('/') {
+                    Some((_, item)) => needed.insert(format!("dynamodb:{item}Item")),
+                    None if op == "TransactWriteItems" => false,
+                    None => needed.insert(format!("dynamodb:{op}")),
                 };
-                needed.insert(format!("dynamodb:{action}"));
             }
             index_needed |= path == "/v1/sessions" && method == "GET";
         }

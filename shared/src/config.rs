@@ -50,11 +50,32 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     pub session_max_lifetime: Duration,
     pub session_inactivity_timeout: Duration,
+    /// How often a session's activity is written at most (docs/sessions.md, "Activity").
+    pub session_activity_interval: Duration,
     pub session_token_lifetime: Duration,
     pub client_token_lifetime: Duration,
     pub secret_key: SecretKey,
     pub application_name: String,
     pub store: StoreBackend,
+}
+
+/// The activity interval: by default an hour, or a tenth of a shorter inactivity timeout.
+/// It must stay under half the timeout, so a session in use is never abandoned because its
+/// activity was recorded late.
+fn activity_interval(raw: Option<String>, inactivity: Duration) -> Result<Duration, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(Duration::from_secs(3600).min(inactivity / 10));
+    };
+    match raw.trim().parse::<u64>() {
+        Ok(v) if Duration::from_secs(v) < inactivity / 2 => Ok(Duration::from_secs(v)),
+        _ => Err(ConfigError::Invalid {
+            name: "SESSION_ACTIVITY_INTERVAL_SECONDS",
+            reason: format!(
+                "expected whole seconds from 0 to under half of the inactivity timeout ({} s)",
+                inactivity.as_secs()
+            ),
+        }),
+    }
 }
 
 impl Config {
@@ -120,15 +141,19 @@ impl Config {
             }
         };
 
+        let session_inactivity_timeout =
+            seconds("SESSION_INACTIVITY_TIMEOUT_SECONDS", 30 * 24 * 3600, 60)?;
+        let session_activity_interval = activity_interval(
+            get("SESSION_ACTIVITY_INTERVAL_SECONDS"),
+            session_inactivity_timeout,
+        )?;
+
         Ok(Self {
             frontend_api_url,
             allowed_origins,
             session_max_lifetime: seconds("SESSION_MAX_LIFETIME_SECONDS", 7 * 24 * 3600, 60)?,
-            session_inactivity_timeout: seconds(
-                "SESSION_INACTIVITY_TIMEOUT_SECONDS",
-                30 * 24 * 3600,
-                60,
-            )?,
+            session_inactivity_timeout,
+            session_activity_interval,
             session_token_lifetime: seconds("SESSION_TOKEN_LIFETIME_SECONDS", 60, 30)?,
             client_token_lifetime: seconds("CLIENT_TOKEN_LIFETIME_SECONDS", 365 * 24 * 3600, 3600)?,
             secret_key,
@@ -185,6 +210,7 @@ mod tests {
         assert_eq!(c.session_max_lifetime, Duration::from_secs(604_800));
         assert_eq!(c.session_inactivity_timeout, Duration::from_secs(2_592_000));
         assert_eq!(c.session_token_lifetime, Duration::from_secs(60));
+        assert_eq!(c.session_activity_interval, Duration::from_secs(3600));
         assert!(c.secure_cookies());
         assert!(c.origin_allowed("https://clerk.example.com"));
         assert!(!c.origin_allowed("https://evil.example"));
@@ -200,5 +226,28 @@ mod tests {
         let short = [BASE[0], ("BACKEND_API_SECRET_KEY", "short")];
         assert!(config(&short).is_err());
         assert!(!format!("{:?}", config(&BASE).unwrap()).contains("sk_test"));
+    }
+
+    #[test]
+    fn activity_interval_stays_under_half_the_inactivity_timeout() {
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut all = BASE.to_vec();
+            all.extend_from_slice(pairs);
+            config(&all).map(|c| c.session_activity_interval.as_secs())
+        };
+        assert_eq!(
+            with(&[("SESSION_INACTIVITY_TIMEOUT_SECONDS", "600")]).unwrap(),
+            60
+        );
+        assert_eq!(
+            with(&[("SESSION_ACTIVITY_INTERVAL_SECONDS", "0")]).unwrap(),
+            0
+        );
+        assert!(with(&[
+            ("SESSION_INACTIVITY_TIMEOUT_SECONDS", "600"),
+            ("SESSION_ACTIVITY_INTERVAL_SECONDS", "300")
+        ])
+        .is_err());
+        assert!(with(&[("SESSION_ACTIVITY_INTERVAL_SECONDS", "soon")]).is_err());
     }
 }

@@ -95,6 +95,7 @@ impl AppState {
         Lifetimes {
             session_max_ms: self.config.session_max_lifetime.as_millis() as Millis,
             inactivity_ms: self.config.session_inactivity_timeout.as_millis() as Millis,
+            activity_interval_ms: self.config.session_activity_interval.as_millis() as Millis,
         }
     }
 

@@ -115,7 +115,11 @@ pub fn public_user_data(u: &User) -> Value {
     })
 }
 
-fn token(jwt: &Option<String>) -> Value {
+/// Session tokens by session id, for `last_active_token` (minted at answer time, never
+/// stored: see `api::fapi::sessions::last_active_tokens`).
+pub type LastActiveTokens = HashMap<String, String>;
+
+fn token(jwt: Option<&str>) -> Value {
     match jwt {
         Some(jwt) => json!({"object": "token", "jwt": jwt}),
         None => Value::Null,
@@ -123,7 +127,12 @@ fn token(jwt: &Option<String>) -> Value {
 }
 
 /// The Frontend API session (`Client.Session-2`), with its status as of `now`.
-pub fn session(s: &Session, user: Option<&User>, now: Millis) -> Value {
+pub fn session(
+    s: &Session,
+    user: Option<&User>,
+    now: Millis,
+    last_active_token: Option<&str>,
+) -> Value {
     json!({
         "id": s.id,
         "object": "session",
@@ -131,7 +140,7 @@ pub fn session(s: &Session, user: Option<&User>, now: Millis) -> Value {
         "expire_at": s.expire_at,
         "abandon_at": s.abandon_at,
         "last_active_at": s.last_active_at,
-        "last_active_token": token(&s.last_active_token),
+        "last_active_token": token(last_active_token),
         "last_active_organization_id": s.last_active_organization_id,
         "actor": s.actor,
         "tasks": null,
@@ -144,24 +153,32 @@ pub fn session(s: &Session, user: Option<&User>, now: Millis) -> Value {
 }
 
 /// The Frontend API client (`Client.Client-2`): its sessions except removed ones.
-pub fn client(state: &ClientState, users: &HashMap<String, User>, now: Millis) -> Value {
+pub fn client(
+    state: &ClientState,
+    users: &HashMap<String, User>,
+    now: Millis,
+    tokens: &LastActiveTokens,
+) -> Value {
     let sessions: Vec<Value> = state
         .sessions
         .iter()
         .filter(|s| s.status != SessionStatus::Removed)
-        .map(|s| session(s, users.get(&s.user_id), now))
+        .map(|s| {
+            let jwt = tokens.get(&s.id).map(String::as_str);
+            session(s, users.get(&s.user_id), now, jwt)
+        })
         .collect();
-    client_object(&state.client, sessions)
+    client_object(&state.client, state.last_active_session_id(now), sessions)
 }
 
-fn client_object(c: &Client, sessions: Vec<Value>) -> Value {
+fn client_object(c: &Client, last_active_session_id: Option<&str>, sessions: Vec<Value>) -> Value {
     json!({
         "object": "client",
         "id": c.id,
         "sessions": sessions,
         "sign_in": null,
         "sign_up": null,
-        "last_active_session_id": c.last_active_session_id,
+        "last_active_session_id": last_active_session_id,
         "last_authentication_strategy": null,
         "cookie_expires_at": c.expires_at,
         "captcha_bypass": false,

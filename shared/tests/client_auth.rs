@@ -446,18 +446,48 @@ async fn client_uat_follows_the_client_on_browser_responses_only() {
     let resp = app
         .send(Req::get(session_path(&sid, "")).cookie(&cookie))
         .await;
-    assert_eq!(resp.cookie("__client_uat"), Some(signed_in));
+    assert_eq!(resp.cookie("__client_uat"), Some(signed_in.clone()));
 
+    // Touching the session that is already the last active one changes nothing...
     app.clock.advance_secs(20);
     let resp = app
         .send(Req::post(session_path(&sid, "touch")).cookie(&cookie))
         .await;
     resp.ok();
-    let touched = (START_MS / 1000 + 27).to_string();
-    assert_eq!(resp.cookie("__client_uat"), Some(touched));
+    assert_eq!(resp.cookie("__client_uat"), Some(signed_in.clone()));
+    // ...switching to another session moves the client, and its __client_uat.
+    let ticket = app.ticket(&user).await;
+    let resp = app
+        .send(
+            Req::post("/v1/client/sign_ins")
+                .cookie(&cookie)
+                .form(&format!("strategy=ticket&ticket={ticket}")),
+        )
+        .await;
+    let cookie = resp.cookie("__client").unwrap();
+    let sid2 = resp.ok()["response"]["created_session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.clock.advance_secs(5);
+    let resp = app
+        .send(Req::post(session_path(&sid, "touch")).cookie(&cookie))
+        .await;
+    resp.ok();
+    let touched = (START_MS / 1000 + 32).to_string();
+    assert_eq!(resp.cookie("__client_uat"), Some(touched.clone()));
 
     let resp = app
         .send(Req::post(session_path(&sid, "end")).cookie(&cookie))
+        .await;
+    resp.ok();
+    assert_eq!(
+        resp.cookie("__client_uat"),
+        Some(touched),
+        "one still signed in"
+    );
+    let resp = app
+        .send(Req::post(session_path(&sid2, "end")).cookie(&cookie))
         .await;
     resp.ok();
     assert_eq!(resp.cookie("__client_uat").as_deref(), Some("0"));

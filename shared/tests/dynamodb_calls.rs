@@ -1,17 +1,51 @@
-//! Holds every endpoint to the DynamoDB calls that `docs/dynamodb.md` says it makes: the
-//! table between the `calls:start` and `calls:end` markers is parsed and compared with what
-//! an SDK interceptor counted, so a change that adds a round trip fails here.
+//! Holds every endpoint to the DynamoDB calls and request units that `docs/dynamodb.md`
+//! says it makes: the table between the `calls:start` and `calls:end` markers is parsed and
+//! compared with what an SDK interceptor counted, so a change that adds a round trip or a
+//! write fails here. The units assume the item sizes the table keeps to, and this checks
+//! those sizes on the items the run wrote.
 
 mod support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
+use shared::store::dynamodb::calls::Calls;
 use shared::store::DynamoDbStore;
 use support::*;
 
-type Calls = BTreeMap<String, u32>;
+/// `Operation N, …` or `none`, as the doc writes it.
+fn parse_counts(cell: &str) -> BTreeMap<String, u32> {
+    cell.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && *p != "none")
+        .map(|part| {
+            let (op, count) = part.rsplit_once(' ').expect("`Name N`");
+            (op.to_string(), count.parse().expect("a count"))
+        })
+        .collect()
+}
+
+fn format_counts(counts: &BTreeMap<String, u32>) -> String {
+    let text: Vec<String> = counts
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(op, n)| format!("{op} {n}"))
+        .collect();
+    if text.is_empty() {
+        "none".into()
+    } else {
+        text.join(", ")
+    }
+}
+
+fn units(calls: &Calls) -> BTreeMap<String, u32> {
+    BTreeMap::from([
+        ("RRU".to_string(), calls.read_units),
+        ("WRU".to_string(), calls.write_units),
+    ])
+}
 
 /// The documented calls: endpoint (as written in the doc's first column) → calls.
 fn documented() -> BTreeMap<String, Calls> {
@@ -26,15 +60,12 @@ fn documented() -> BTreeMap<String, Calls> {
     for line in table.lines().filter(|l| l.starts_with("| `")) {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
         let endpoint = cells[1].trim_matches('`').to_string();
-        let mut calls = Calls::new();
-        for part in cells[2]
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty() && *p != "none")
-        {
-            let (op, count) = part.rsplit_once(' ').expect("`Operation N`");
-            calls.insert(op.to_string(), count.parse().expect("a count"));
-        }
+        let units = parse_counts(cells[3]);
+        let calls = Calls {
+            operations: parse_counts(cells[2]),
+            read_units: units.get("RRU").copied().unwrap_or(0),
+            write_units: units.get("WRU").copied().unwrap_or(0),
+        };
         out.insert(endpoint, calls);
     }
     out
@@ -193,6 +224,10 @@ async fn every_endpoint_makes_the_documented_calls() {
         )
         .await;
     let token = resp.header("authorization").unwrap().to_string();
+    let third = resp.body["response"]["created_session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     run.measure("GET /v1/client", Req::get("/v1/client").native(&token))
         .await;
@@ -206,6 +241,13 @@ async fn every_endpoint_makes_the_documented_calls() {
         Req::post(format!("/v1/client/sessions/{sid}/touch"))
             .native(&token)
             .form("intent=select_session"),
+    )
+    .await;
+    run.measure(
+        "POST /v1/client/sessions/{id}/touch (already last active)",
+        Req::post(format!("/v1/client/sessions/{sid}/touch"))
+            .native(&token)
+            .form("intent=focus"),
     )
     .await;
     run.measure(
@@ -274,6 +316,19 @@ async fn every_endpoint_makes_the_documented_calls() {
     .await;
     run.measure("GET /v1/jwks", Req::get("/v1/jwks").secret())
         .await;
+    // Past the activity interval, one request records the activity.
+    run.app.clock.advance_secs(2 * 3600);
+    run.measure(
+        "POST /v1/client/sessions/{id}/tokens (activity due)",
+        Req::post(format!("/v1/client/sessions/{third}/tokens")).native(&token),
+    )
+    .await;
+    run.app.clock.advance_secs(2 * 3600);
+    run.measure(
+        "POST /v1/client/sessions/{id}/tokens/{template} (activity due)",
+        Req::post(format!("/v1/client/sessions/{third}/tokens/hasura")).native(&token),
+    )
+    .await;
     run.measure(
         "DELETE /v1/client/sessions",
         Req::post("/v1/client/sessions?_method=DELETE").native(&token),
@@ -282,17 +337,14 @@ async fn every_endpoint_makes_the_documented_calls() {
 
     if std::env::var_os("PRINT_CALLS").is_some() {
         for (endpoint, calls) in &run.measured {
-            let text: Vec<String> = calls.iter().map(|(op, n)| format!("{op} {n}")).collect();
             println!(
-                "| `{endpoint}` | {} |",
-                if text.is_empty() {
-                    "none".into()
-                } else {
-                    text.join(", ")
-                }
+                "| `{endpoint}` | {} | {} |",
+                format_counts(&calls.operations),
+                format_counts(&units(calls))
             );
         }
     }
+    item_sizes_stay_within_the_billed_units(&run.store).await;
     let documented = documented();
     assert_eq!(
         documented.keys().collect::<Vec<_>>(),
@@ -300,7 +352,82 @@ async fn every_endpoint_makes_the_documented_calls() {
         "the doc's table and this test must name the same endpoints"
     );
     for (endpoint, calls) in &run.measured {
-        assert_eq!(&documented[endpoint], calls, "DynamoDB calls of {endpoint}");
+        assert_eq!(
+            documented[endpoint].operations, calls.operations,
+            "DynamoDB calls of {endpoint}"
+        );
+        assert_eq!(
+            units(&documented[endpoint]),
+            units(calls),
+            "request units of {endpoint}"
+        );
+    }
+}
+
+/// DynamoDB's size of an item: attribute names plus values (strings in UTF-8 bytes,
+/// numbers about one byte per two digits plus one).
+fn item_size(item: &std::collections::HashMap<String, AttributeValue>) -> usize {
+    item.iter()
+        .map(|(name, value)| {
+            name.len()
+                + match value {
+                    AttributeValue::S(s) => s.len(),
+                    AttributeValue::N(n) => n.trim_start_matches('-').len().div_ceil(2) + 1,
+                    other => panic!("unexpected attribute type {other:?}"),
+                }
+        })
+        .sum()
+}
+
+/// The request units above hold while every item stays within 1 KB (one write unit) and
+/// a client's partition within 4 KB (one read unit for the Query of every request).
+async fn item_sizes_stay_within_the_billed_units(store: &DynamoDbStore) {
+    let items = store
+        .client()
+        .scan()
+        .table_name(store.table_name())
+        .send()
+        .await
+        .expect("scan")
+        .items
+        .unwrap_or_default();
+    let mut largest = BTreeMap::<String, usize>::new();
+    let mut partitions = BTreeMap::<String, usize>::new();
+    for item in &items {
+        let Some(AttributeValue::S(pk)) = item.get("pk") else {
+            panic!("item without pk")
+        };
+        let Some(AttributeValue::S(sk)) = item.get("sk") else {
+            panic!("item without sk")
+        };
+        let kind = sk.split('#').next().unwrap_or(sk).to_string();
+        let size = item_size(item);
+        let entry = largest.entry(kind).or_default();
+        *entry = (*entry).max(size);
+        if pk.starts_with("CLIENT#") {
+            *partitions.entry(pk.clone()).or_default() += size;
+        }
+    }
+    if std::env::var_os("PRINT_CALLS").is_some() {
+        println!("largest item by kind (bytes): {largest:?}");
+        println!(
+            "largest client partition (bytes): {:?}",
+            partitions.values().max()
+        );
+    }
+    for (kind, size) in &largest {
+        // The instance keys are read once per process start, never written by a request.
+        let limit = if kind == "KEYS" { 4096 } else { 1024 };
+        assert!(
+            *size <= limit,
+            "a {kind} item of {size} bytes costs more units"
+        );
+    }
+    for size in partitions.values() {
+        assert!(
+            *size <= 4096,
+            "a client partition of {size} bytes costs more than one read unit"
+        );
     }
 }
 

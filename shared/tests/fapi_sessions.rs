@@ -234,7 +234,15 @@ async fn get_session_answers_the_full_session_and_client() {
     assert_eq!(s["last_active_at"], START_MS);
     assert_eq!(s["expire_at"], START_MS + WEEK_SECS * 1000);
     assert_eq!(s["abandon_at"], START_MS + THIRTY_DAYS_MS);
-    assert_eq!(s["last_active_token"], Value::Null);
+    // A fresh token for the signed-in session, the same in the client's copy.
+    let jwt = s["last_active_token"]["jwt"]
+        .as_str()
+        .expect("last_active_token");
+    assert_eq!(s["last_active_token"]["object"], "token");
+    assert_eq!(
+        body["client"]["sessions"][0]["last_active_token"]["jwt"],
+        jwt
+    );
     assert_eq!(s["last_active_organization_id"], Value::Null);
     assert_eq!(s["actor"], Value::Null);
     assert!(s.as_object().unwrap().contains_key("tasks"));
@@ -300,7 +308,8 @@ async fn touch_makes_the_session_last_active_and_slides_abandon_at() {
         .clone();
     assert_eq!(client["response"]["last_active_session_id"], s2.as_str());
 
-    app.clock.advance_secs(100);
+    // Past the activity interval (an hour by default), so the touch records activity.
+    app.clock.advance_secs(3600);
     let now = app.now_ms();
     let resp = app
         .send(
@@ -340,10 +349,17 @@ async fn touch_keeps_a_session_from_being_abandoned() {
         .send(Req::get(session_path(&sid, "")).native(&token))
         .await;
     assert_eq!(resp.ok()["response"]["status"], "active");
+    // Minting is activity too (recorded once per interval: 60 s here, a tenth of the
+    // inactivity timeout), so a tab that only refreshes tokens keeps its session.
     app.send(Req::post(session_path(&sid, "tokens")).native(&token))
         .await
         .ok();
-    // Minting is not activity: it does not slide abandon_at.
+    app.clock.advance_secs(INACTIVITY_SECS - 100);
+    let resp = app
+        .send(Req::get(session_path(&sid, "")).native(&token))
+        .await;
+    assert_eq!(resp.ok()["response"]["status"], "active");
+    // Reads are not activity: with nothing else, the session is abandoned.
     app.clock.advance_secs(101);
     let resp = app
         .send(Req::get(session_path(&sid, "")).native(&token))
@@ -356,7 +372,7 @@ async fn touch_with_focus_intent_answers_no_client_but_still_touches() {
     let app = TestApp::new().await;
     let (token, s1, user) = app.native_session().await;
     let (token, s2) = app.native_sign_in(&token, &user).await;
-    app.clock.advance_secs(30);
+    app.clock.advance_secs(3600);
     let resp = app
         .send(
             Req::post(session_path(&s1, "touch"))
@@ -367,7 +383,7 @@ async fn touch_with_focus_intent_answers_no_client_but_still_touches() {
     let body = resp.ok();
     assert_eq!(body["client"], Value::Null);
     assert_eq!(body["response"]["id"], s1.as_str());
-    assert_eq!(body["response"]["last_active_at"], START_MS + 30_000);
+    assert_eq!(body["response"]["last_active_at"], START_MS + 3_600_000);
     let client = app.send(Req::get("/v1/client").native(&token)).await;
     assert_eq!(
         client.ok()["response"]["last_active_session_id"],
@@ -535,52 +551,40 @@ async fn a_removed_session_is_still_readable_by_its_client() {
     assert_eq!(body["client"]["sessions"], serde_json::json!([]));
 }
 
+/// A mint writes nothing but activity, and that at most once per activity interval
+/// (an hour by default): the stored session stays as it was between intervals.
 #[tokio::test]
-async fn minting_records_the_last_active_token() {
+async fn minting_writes_only_activity_once_per_interval() {
     let app = TestApp::new().await;
     let (token, sid, _) = app.native_session().await;
-    let first = app
-        .send(Req::post(session_path(&sid, "tokens")).native(&token))
-        .await;
-    let first = first.ok();
+    let mint = || Req::post(session_path(&sid, "tokens")).native(&token);
+    let signed_in = app.stored_session(&sid).await;
+    let first = app.send(mint()).await;
     assert_eq!(
-        first.as_object().unwrap().keys().collect::<Vec<_>>(),
+        first.ok().as_object().unwrap().keys().collect::<Vec<_>>(),
         ["jwt", "object"]
     );
-    let jwt1 = first["jwt"].as_str().unwrap().to_string();
-    let read = app
-        .send(Req::get(session_path(&sid, "")).native(&token))
-        .await;
-    let read = read.ok();
-    assert_eq!(
-        read["response"]["last_active_token"],
-        serde_json::json!({"object": "token", "jwt": jwt1})
-    );
-    // The client's copy of the session shows it too.
-    assert_eq!(
-        read["client"]["sessions"][0]["last_active_token"]["jwt"],
-        jwt1.as_str()
-    );
-
     app.clock.advance_secs(50);
-    let second = app
-        .send(
-            Req::post(session_path(&sid, "tokens"))
-                .native(&token)
-                .form(""),
-        )
-        .await;
-    let jwt2 = second.ok()["jwt"].as_str().unwrap().to_string();
-    assert_ne!(jwt1, jwt2);
+    let second = app.send(mint().form("")).await;
+    assert_ne!(first.body["jwt"], second.ok()["jwt"]);
+    assert_eq!(app.stored_session(&sid).await, signed_in, "no write");
+    // Tokens are not stored: a session read shows one minted for its own answer.
     let read = app
         .send(Req::get(session_path(&sid, "")).native(&token))
         .await;
-    assert_eq!(
-        read.ok()["response"]["last_active_token"]["jwt"],
-        jwt2.as_str()
-    );
-    // Minting is not a touch.
-    assert_eq!(read.body["response"]["last_active_at"], START_MS);
+    let shown = &read.ok()["response"]["last_active_token"]["jwt"];
+    assert!(shown.is_string() && *shown != first.body["jwt"] && *shown != second.body["jwt"]);
+
+    // Past the interval, the next mint records the activity, once.
+    app.clock.advance_secs(3600);
+    let at = app.now_ms();
+    app.send(mint()).await.ok();
+    let recorded = app.stored_session(&sid).await;
+    assert_eq!(recorded.last_active_at, at);
+    assert_eq!(recorded.abandon_at, at + THIRTY_DAYS_MS);
+    app.clock.advance_secs(50);
+    app.send(mint()).await.ok();
+    assert_eq!(app.stored_session(&sid).await, recorded, "no write");
 }
 
 #[tokio::test]

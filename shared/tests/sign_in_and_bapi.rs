@@ -595,18 +595,11 @@ async fn backend_session_get_revoke_and_tokens() {
         .await;
     resp.assert_error(404, "resource_not_found");
 
-    // Backend-minted tokens are recorded like Frontend ones.
+    // The Backend API mints for the session too (no write, like the Frontend API).
     let resp = app
         .send(Req::post(format!("/v1/sessions/{sid}/tokens")).secret())
         .await;
-    let jwt = resp.ok()["jwt"].as_str().unwrap().to_string();
-    let read = app
-        .send(Req::get(session_path(&sid, "")).native(&token))
-        .await;
-    assert_eq!(
-        read.ok()["response"]["last_active_token"]["jwt"],
-        jwt.as_str()
-    );
+    assert!(resp.ok()["jwt"].as_str().is_some());
 
     app.clock.advance_secs(2);
     let resp = app.revoke(&sid).await;

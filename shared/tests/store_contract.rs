@@ -1,6 +1,7 @@
 //! One contract for the store trait, run against both stores: the same cases and the same
 //! expectations. The DynamoDB runs use the server the test command starts (moto).
 
+#[macro_use]
 mod support;
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use support::*;
 const LIFE: Lifetimes = Lifetimes {
     session_max_ms: 7 * 86_400_000,
     inactivity_ms: 30 * 86_400_000,
+    activity_interval_ms: 3_600_000,
 };
 
 fn client(now: i64) -> Client {
@@ -39,30 +41,7 @@ fn user(now: i64) -> User {
     )
 }
 
-macro_rules! contract {
-    ($($case:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    super::$case(std::sync::Arc::new(shared::store::EmbeddedStore::in_memory())).await;
-                }
-            )*
-        }
-        mod dynamodb {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    if let Some(store) = crate::support::dynamodb_store().await {
-                        super::$case(store).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-contract!(
+both_stores!(
     instance_keys_first_writer_wins,
     users_round_trip_and_batch,
     writes_check_their_expectations,
@@ -73,6 +52,7 @@ contract!(
     racing_session_actions_keep_the_invariants,
     racing_ticket_redemptions_sign_in_once,
     jwt_templates_are_unique_by_name,
+    session_field_writes_check_their_conditions,
 );
 
 async fn instance_keys_first_writer_wins(store: Arc<dyn Store>) {
@@ -166,7 +146,7 @@ async fn a_failed_commit_writes_nothing(store: Arc<dyn Store>) {
     stale_user.version = 3; // expects version 2, the store has 1
     let result = store
         .commit(vec![
-            Write::session(session.clone()),
+            Write::NewSession(session.clone()),
             Write::client(moved),
             Write::user(stale_user),
         ])
@@ -190,14 +170,18 @@ async fn client_reads_its_sessions_in_one_call(store: Arc<dyn Store>) {
     for i in 0..3 {
         let s = Session::start(&c.id, &u.id, START_MS + i, LIFE);
         ids.push(s.id.clone());
-        store.commit(vec![Write::session(s)]).await.unwrap();
+        store.commit(vec![Write::NewSession(s)]).await.unwrap();
     }
     // A removed session is still the client's (the wire hides it, not the store).
-    let mut removed = store.get_session(&ids[1]).await.unwrap().unwrap();
-    removed = removed
-        .apply(shared::domain::SessionAction::Remove, START_MS + 10, LIFE)
+    let read = store.get_session(&ids[1]).await.unwrap().unwrap();
+    store
+        .commit(vec![Write::session_status(
+            &read,
+            SessionStatus::Removed,
+            START_MS + 10,
+        )])
+        .await
         .unwrap();
-    store.commit(vec![Write::session(removed)]).await.unwrap();
     let other = client(START_MS);
     store
         .commit(vec![Write::client(other.clone())])
@@ -241,7 +225,10 @@ async fn sessions_are_found_by_id_and_listed(store: Arc<dyn Store>) {
     let b = Session::start(&c1.id, &u2.id, START_MS + 1, LIFE);
     let c = Session::start(&c2.id, &u1.id, START_MS + 2, LIFE);
     for s in [&a, &b, &c] {
-        store.commit(vec![Write::session(s.clone())]).await.unwrap();
+        store
+            .commit(vec![Write::NewSession(s.clone())])
+            .await
+            .unwrap();
     }
     assert_eq!(store.get_session(&b.id).await.unwrap(), Some(b.clone()));
     assert_eq!(store.get_session("sess_unknown").await.unwrap(), None);
@@ -368,7 +355,7 @@ async fn racing_session_actions_keep_the_invariants(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(state.client.last_active_session_id, None);
+    assert_eq!(state.last_active_session_id(app.now_ms()), None);
     // Nothing mints for it any more.
     let resp = app
         .send(Req::post(format!("/v1/client/sessions/{sid}/tokens")).native(&token))
@@ -498,4 +485,71 @@ async fn jwt_templates_are_unique_by_name(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(store.list_jwt_templates().await.unwrap().len(), 1);
+}
+
+/// Status and activity writes name no version: each has its own condition, so they never
+/// conflict with each other, and a stale one loses.
+async fn session_field_writes_check_their_conditions(store: Arc<dyn Store>) {
+    let c = client(START_MS);
+    let u = user(START_MS);
+    let session = Session::start(&c.id, &u.id, START_MS, LIFE);
+    store
+        .commit(vec![
+            Write::client(c.clone()),
+            Write::user(u),
+            Write::NewSession(session.clone()),
+        ])
+        .await
+        .unwrap();
+    let conflict = |r: Result<(), StoreError>| matches!(r, Err(StoreError::Conflict));
+
+    // Activity moves forward only, and slides abandon_at.
+    let later = session.with_activity(START_MS + 5_000, LIFE);
+    store
+        .commit(vec![Write::session_activity(&later)])
+        .await
+        .unwrap();
+    let earlier = session.with_activity(START_MS + 4_000, LIFE);
+    assert!(conflict(
+        store.commit(vec![Write::session_activity(&earlier)]).await
+    ));
+    let stored = store.get_session(&session.id).await.unwrap().unwrap();
+    assert_eq!(stored.last_active_at, START_MS + 5_000);
+    assert_eq!(stored.abandon_at, START_MS + 5_000 + LIFE.inactivity_ms);
+
+    // A status write still holds after activity (no version to go stale), and once.
+    let end = Write::session_status(&session, SessionStatus::Ended, START_MS + 6_000);
+    store.commit(vec![end.clone()]).await.unwrap();
+    assert!(conflict(store.commit(vec![end]).await));
+    let ended = store.get_session(&session.id).await.unwrap().unwrap();
+    assert_eq!(ended.status, SessionStatus::Ended);
+    assert_eq!(ended.last_active_at, START_MS + 5_000, "activity kept");
+
+    // No activity for a signed-out session.
+    let after = ended.with_activity(START_MS + 7_000, LIFE);
+    assert!(conflict(
+        store.commit(vec![Write::session_activity(&after)]).await
+    ));
+
+    // The client's pointer moves without a version, and only on an existing client.
+    let pointer = |client_id: &str| Write::LastActiveSession {
+        client_id: client_id.to_string(),
+        session_id: session.id.clone(),
+        at: START_MS + 8_000,
+    };
+    store.commit(vec![pointer(&c.id)]).await.unwrap();
+    let state = store.get_client(&c.id).await.unwrap().unwrap();
+    assert_eq!(
+        state.client.last_active_session_id.as_deref(),
+        Some(session.id.as_str())
+    );
+    assert_eq!(state.client.version, c.version, "no version change");
+    assert_eq!(state.client.updated_at, START_MS + 8_000);
+    assert_eq!(
+        state.last_active_session_id(START_MS + 8_000),
+        None,
+        "shown only while signed in"
+    );
+    assert!(conflict(store.commit(vec![pointer("client_gone")]).await));
+    assert!(store.get_client("client_gone").await.unwrap().is_none());
 }

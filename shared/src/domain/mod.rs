@@ -38,6 +38,17 @@ impl ClientState {
     pub fn session(&self, id: &str) -> Option<&Session> {
         self.sessions.iter().find(|s| s.id == id)
     }
+
+    /// The client's last active session as readers see it: only while that session is
+    /// signed in. Ending, removing or revoking a session therefore needs no write to its
+    /// client, and a touch that races an end cannot leave the client pointing at a
+    /// signed-out session.
+    pub fn last_active_session_id(&self, now: Millis) -> Option<&str> {
+        let id = self.client.last_active_session_id.as_deref()?;
+        self.session(id)
+            .filter(|s| s.status_at(now).is_signed_in())
+            .map(|s| s.id.as_str())
+    }
 }
 
 /// A one-time sign-in ticket made by the Backend API. Only a hash of the ticket is kept.
@@ -74,9 +85,11 @@ impl SignInToken {
     }
 }
 
-/// Lifetimes that shape a new session, from configuration.
+/// Lifetimes that shape a session, from configuration.
 #[derive(Clone, Copy, Debug)]
 pub struct Lifetimes {
     pub session_max_ms: Millis,
     pub inactivity_ms: Millis,
+    /// How stale the recorded activity may get before a request records it again.
+    pub activity_interval_ms: Millis,
 }

@@ -109,6 +109,10 @@ pub enum TransitionError {
     SignedOut,
 }
 
+/// A session as stored. Its mutable parts (status, activity) are changed by field updates
+/// with their own conditions ([`crate::store::Write::SessionStatus`],
+/// [`crate::store::Write::SessionActivity`]), never by rewriting the whole record, so
+/// racing requests on one session do not conflict with each other.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Session {
     pub id: String,
@@ -116,16 +120,16 @@ pub struct Session {
     pub user_id: String,
     /// The status as last written; read it through [`Session::status_at`].
     pub status: SessionStatus,
+    /// The last recorded activity: exact to within the activity interval
+    /// ([`Lifetimes::activity_interval_ms`]).
     pub last_active_at: Millis,
     pub expire_at: Millis,
     pub abandon_at: Millis,
-    pub last_active_token: Option<String>,
     pub last_active_organization_id: Option<String>,
     /// Impersonation actor, when there is one.
     pub actor: Option<Value>,
     pub created_at: Millis,
     pub updated_at: Millis,
-    pub version: u64,
 }
 
 impl Session {
@@ -138,12 +142,10 @@ impl Session {
             last_active_at: now,
             expire_at: now + lifetimes.session_max_ms,
             abandon_at: now + lifetimes.inactivity_ms,
-            last_active_token: None,
             last_active_organization_id: None,
             actor: None,
             created_at: now,
             updated_at: now,
-            version: 1,
         }
     }
 
@@ -161,42 +163,38 @@ impl Session {
         }
     }
 
-    /// The session after `action` at `now`, or why the action is refused.
-    /// Token minting goes through [`Session::minted`].
-    pub fn apply(
+    /// Whether `action` is allowed at `now`, and the status it leads to.
+    pub fn check(
         &self,
         action: SessionAction,
         now: Millis,
-        lifetimes: Lifetimes,
-    ) -> Result<Session, TransitionError> {
-        let to = self.status_at(now).after(action)?;
+    ) -> Result<SessionStatus, TransitionError> {
+        self.status_at(now).after(action)
+    }
+
+    /// Whether activity at `now` should be recorded: the session is signed in and its
+    /// recorded activity is at least one activity interval old. Recording less often is
+    /// what keeps a token refresh free of writes.
+    pub fn activity_due(&self, now: Millis, lifetimes: Lifetimes) -> bool {
+        self.status_at(now).is_signed_in()
+            && now - self.last_active_at >= lifetimes.activity_interval_ms
+    }
+
+    /// The session after activity recorded at `now`: the inactivity timeout slides.
+    pub fn with_activity(&self, now: Millis, lifetimes: Lifetimes) -> Session {
+        let mut next = self.clone();
+        next.last_active_at = now;
+        next.abandon_at = now + lifetimes.inactivity_ms;
+        next.updated_at = now;
+        next
+    }
+
+    /// The session with its stored status moved to `to` at `now`.
+    pub fn with_status(&self, to: SessionStatus, now: Millis) -> Session {
         let mut next = self.clone();
         next.status = to;
         next.updated_at = now;
-        next.version += 1;
-        if action == SessionAction::Touch {
-            next.last_active_at = now;
-            next.abandon_at = now + lifetimes.inactivity_ms;
-        }
-        Ok(next)
-    }
-
-    /// The session after minting a token, if it may mint: a session token is recorded as
-    /// its last active token; a template token (`None`) only bumps its version, so the mint
-    /// is still a write conditioned on the session being unchanged.
-    pub fn minted(
-        &self,
-        session_token: Option<String>,
-        now: Millis,
-    ) -> Result<Session, TransitionError> {
-        self.status_at(now).after(SessionAction::MintToken)?;
-        let mut next = self.clone();
-        if session_token.is_some() {
-            next.last_active_token = session_token;
-        }
-        next.updated_at = now;
-        next.version += 1;
-        Ok(next)
+        next
     }
 }
 
@@ -209,6 +207,7 @@ mod tests {
     const LIFE: Lifetimes = Lifetimes {
         session_max_ms: 7_000,
         inactivity_ms: 3_000,
+        activity_interval_ms: 500,
     };
 
     /// Every cell of the transition table, as documented in docs/sessions.md.
@@ -301,26 +300,35 @@ mod tests {
         let s = Session::start("client_a", "user_a", 0, LIFE);
         assert_eq!(s.status_at(2_999), S::Active);
         assert_eq!(s.status_at(3_000), S::Abandoned);
-        let touched = s.apply(A::Touch, 2_000, LIFE).unwrap();
+        let touched = s.with_activity(2_000, LIFE);
         assert_eq!(touched.abandon_at, 5_000);
         assert_eq!(touched.status_at(4_000), S::Active);
         assert_eq!(touched.status_at(7_000), S::Expired);
         // Ending wins over expiry for a stored terminal status.
-        let ended = s.apply(A::End, 1, LIFE).unwrap();
+        let ended = s.with_status(s.check(A::End, 1).unwrap(), 1);
         assert_eq!(ended.status_at(10_000), S::Ended);
         assert_eq!(
-            s.apply(A::Touch, 3_000, LIFE),
+            s.check(A::Touch, 3_000),
             Err(TransitionError::NotAllowed {
                 action: A::Touch,
                 from: S::Abandoned
             })
         );
         assert_eq!(
-            s.minted(Some("t".into()), 7_000),
+            s.check(A::MintToken, 7_000),
             Err(TransitionError::SignedOut)
         );
-        let removed = s.apply(A::Remove, 8_000, LIFE).unwrap();
-        assert_eq!(removed.status, S::Removed);
-        assert_eq!(removed.version, s.version + 1);
+        assert_eq!(s.check(A::Remove, 8_000), Ok(S::Removed));
+    }
+
+    #[test]
+    fn activity_is_recorded_once_per_interval_while_signed_in() {
+        let s = Session::start("client_a", "user_a", 0, LIFE);
+        assert!(!s.activity_due(499, LIFE));
+        assert!(s.activity_due(500, LIFE));
+        assert!(!s.with_activity(500, LIFE).activity_due(999, LIFE));
+        // Abandoned (3 000) or ended: nothing to record.
+        assert!(!s.activity_due(3_000, LIFE));
+        assert!(!s.with_status(S::Ended, 1).activity_due(600, LIFE));
     }
 }

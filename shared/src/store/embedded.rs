@@ -57,9 +57,14 @@ impl Data {
             Write::Client(c, e) => {
                 Self::version_matches(self.clients.get(&c.id).map(|x| x.version), *e)
             }
-            Write::Session(s, e) => {
-                Self::version_matches(self.sessions.get(&s.id).map(|x| x.version), *e)
+            Write::NewSession(s) => !self.sessions.contains_key(&s.id),
+            Write::SessionStatus { id, from, .. } => {
+                self.sessions.get(id).is_some_and(|s| s.status == *from)
             }
+            Write::SessionActivity { id, at, .. } => self.sessions.get(id).is_some_and(|s| {
+                s.status.is_signed_in() && s.last_active_at < *at && s.abandon_at > *at
+            }),
+            Write::LastActiveSession { client_id, .. } => self.clients.contains_key(client_id),
             Write::SignInToken(t, e) => Self::version_matches(
                 self.sign_in_tokens.get(&t.ticket_hash).map(|x| x.version),
                 *e,
@@ -82,14 +87,37 @@ impl Data {
             Write::Client(c, _) => {
                 self.clients.insert(c.id.clone(), c);
             }
-            Write::Session(s, _) => {
-                if !self.sessions.contains_key(&s.id) {
-                    self.sessions_by_client
-                        .entry(s.client_id.clone())
-                        .or_default()
-                        .push(s.id.clone());
-                }
+            Write::NewSession(s) => {
+                self.sessions_by_client
+                    .entry(s.client_id.clone())
+                    .or_default()
+                    .push(s.id.clone());
                 self.sessions.insert(s.id.clone(), s);
+            }
+            Write::SessionStatus { id, to, at, .. } => {
+                if let Some(s) = self.sessions.get_mut(&id) {
+                    s.status = to;
+                    s.updated_at = at;
+                }
+            }
+            Write::SessionActivity {
+                id, at, abandon_at, ..
+            } => {
+                if let Some(s) = self.sessions.get_mut(&id) {
+                    s.last_active_at = at;
+                    s.abandon_at = abandon_at;
+                    s.updated_at = at;
+                }
+            }
+            Write::LastActiveSession {
+                client_id,
+                session_id,
+                at,
+            } => {
+                if let Some(c) = self.clients.get_mut(&client_id) {
+                    c.last_active_session_id = Some(session_id);
+                    c.updated_at = at;
+                }
             }
             Write::SignInToken(t, _) => {
                 self.sign_in_tokens.insert(t.ticket_hash.clone(), t);

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
-use crate::domain::{Client, ClientState, JwtTemplate, Session, SignInToken, User};
+use crate::domain::{Client, ClientState, JwtTemplate, Session, SessionStatus, SignInToken, User};
 
 pub use dynamodb::DynamoDbStore;
 pub use embedded::EmbeddedStore;
@@ -52,12 +52,41 @@ impl Expect {
     }
 }
 
-/// One conditional write. The record carries its new version.
+/// One conditional write. Records that are rewritten whole carry their new version; a
+/// session is written whole only when it starts, then changed field by field.
 #[derive(Clone, Debug)]
 pub enum Write {
     User(User, Expect),
     Client(Client, Expect),
-    Session(Session, Expect),
+    /// A new session (and, on DynamoDB, its id pointer). The id must be free.
+    NewSession(Session),
+    /// Moves a session's stored status from `from` to `to`, if it is still `from`. Only
+    /// the status is a condition, so activity recorded meanwhile never makes it conflict.
+    SessionStatus {
+        client_id: String,
+        id: String,
+        from: SessionStatus,
+        to: SessionStatus,
+        at: Millis,
+    },
+    /// Records activity at `at` (`last_active_at`, and `abandon_at` slid to `abandon_at`),
+    /// if the session is still signed in, not abandoned at `at`, and no later activity is
+    /// recorded. A conflict here means someone else already recorded it or the session
+    /// was signed out meanwhile.
+    SessionActivity {
+        client_id: String,
+        id: String,
+        at: Millis,
+        abandon_at: Millis,
+    },
+    /// Points the client at its last active session (touch) and sets its `updated_at`, if
+    /// the client exists. No version: it never conflicts with another pointer move or a
+    /// token rotation.
+    LastActiveSession {
+        client_id: String,
+        session_id: String,
+        at: Millis,
+    },
     SignInToken(SignInToken, Expect),
     /// JWT templates are keyed by name, so a name can be taken only once.
     JwtTemplate(JwtTemplate, Expect),
@@ -74,10 +103,6 @@ impl Write {
         let e = Expect::for_next(c.version);
         Write::Client(c, e)
     }
-    pub fn session(s: Session) -> Self {
-        let e = Expect::for_next(s.version);
-        Write::Session(s, e)
-    }
     pub fn user(u: User) -> Self {
         let e = Expect::for_next(u.version);
         Write::User(u, e)
@@ -89,6 +114,25 @@ impl Write {
     pub fn jwt_template(t: JwtTemplate) -> Self {
         let e = Expect::for_next(t.version);
         Write::JwtTemplate(t, e)
+    }
+    /// `read` moved to status `to` at `at`, conditioned on the status it was read with.
+    pub fn session_status(read: &Session, to: SessionStatus, at: Millis) -> Self {
+        Write::SessionStatus {
+            client_id: read.client_id.clone(),
+            id: read.id.clone(),
+            from: read.status,
+            to,
+            at,
+        }
+    }
+    /// The activity of `next` (from [`Session::with_activity`]).
+    pub fn session_activity(next: &Session) -> Self {
+        Write::SessionActivity {
+            client_id: next.client_id.clone(),
+            id: next.id.clone(),
+            at: next.last_active_at,
+            abandon_at: next.abandon_at,
+        }
     }
 }
 

@@ -396,6 +396,33 @@ impl TestApp {
     }
 }
 
+/// Runs each named `async fn(Arc<dyn Store>)` as two tests: on the embedded store
+/// (`embedded::name`) and on DynamoDB (`dynamodb::name`, on a fresh table of the server the
+/// test command started). Use with `#[macro_use] mod support;`.
+#[allow(unused_macros)]
+macro_rules! both_stores {
+    ($($case:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(std::sync::Arc::new(shared::store::EmbeddedStore::in_memory())).await;
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    if let Some(store) = crate::support::dynamodb_store().await {
+                        super::$case(store).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
 /// The test configuration, with `extra` settings on top.
 pub fn test_config(extra: &[(&str, &str)]) -> Config {
     let mut env: HashMap<String, String> = [

@@ -52,7 +52,9 @@ pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {
     Ok(response::ok(&wire::backend_session(&session, state.now())))
 }
 
-/// Revokes a signed-in session; its client stops pointing at it as the last active one.
+/// Revokes a signed-in session: one write of its status, conditioned on the status it was
+/// read with (a lost race re-reads and answers as if it had come second). Its client then
+/// shows no last active session, since that is shown only while signed in.
 pub async fn revoke(state: &AppState, req: Request) -> Result<Response, ApiError> {
     authorize(state, &req)?;
     let id = req.path_param("session_id");
@@ -60,19 +62,12 @@ pub async fn revoke(state: &AppState, req: Request) -> Result<Response, ApiError
         pause_before(attempt).await;
         let session = find(state, id).await?;
         let now = state.now();
-        let next = session
-            .apply(SessionAction::Revoke, now, state.lifetimes())
+        let to = session
+            .check(SessionAction::Revoke, now)
             .map_err(|e| ApiError::from_transition(e, id))?;
-        let mut writes = vec![Write::session(next.clone())];
-        if let Some(mut cs) = state.store.get_client(&session.client_id).await? {
-            if cs.client.last_active_session_id.as_deref() == Some(id) {
-                cs.client.last_active_session_id = None;
-            }
-            cs.client.updated_at = now;
-            cs.client.version += 1;
-            writes.push(Write::client(cs.client));
-        }
-        if landed(state.store.commit(writes).await)? {
+        let write = Write::session_status(&session, to, now);
+        if landed(state.store.commit(vec![write]).await)? {
+            let next = session.with_status(to, now);
             return Ok(response::ok(&wire::backend_session(&next, now)));
         }
     }
@@ -82,15 +77,9 @@ pub async fn revoke(state: &AppState, req: Request) -> Result<Response, ApiError
 /// Mints a session token for a signed-in session (no `azp`: there is no browser origin).
 pub async fn tokens(state: &AppState, req: Request) -> Result<Response, ApiError> {
     authorize(state, &req)?;
-    let id = req.path_param("session_id");
-    for attempt in 0..MAX_ATTEMPTS {
-        pause_before(attempt).await;
-        let session = find(state, id).await?;
-        if let Some(jwt) = mint(state, &session, None, &TokenKind::Session).await? {
-            return Ok(response::ok(&wire::token_response(&jwt)));
-        }
-    }
-    Err(ApiError::conflict("The session"))
+    let session = find(state, req.path_param("session_id")).await?;
+    let jwt = mint(state, &session, None, &TokenKind::Session).await?;
+    Ok(response::ok(&wire::token_response(&jwt)))
 }
 
 #[derive(serde::Deserialize)]
@@ -111,8 +100,7 @@ pub async fn template_token(state: &AppState, req: Request) -> Result<Response, 
             ));
         }
     }
-    let id = req.path_param("session_id");
-    let mut session = find(state, id).await?;
+    let session = find(state, req.path_param("session_id")).await?;
     let (template, user) =
         template_and_user(state, req.path_param("template_name"), &session.user_id).await?;
     let kind = TokenKind::Template {
@@ -120,14 +108,6 @@ pub async fn template_token(state: &AppState, req: Request) -> Result<Response, 
         user: &user,
         lifetime: body.expires_in_seconds,
     };
-    for attempt in 0..MAX_ATTEMPTS {
-        if attempt > 0 {
-            pause_before(attempt).await;
-            session = find(state, id).await?;
-        }
-        if let Some(jwt) = mint(state, &session, None, &kind).await? {
-            return Ok(response::ok(&wire::token_response(&jwt)));
-        }
-    }
-    Err(ApiError::conflict("The session"))
+    let jwt = mint(state, &session, None, &kind).await?;
+    Ok(response::ok(&wire::token_response(&jwt)))
 }

@@ -8,7 +8,7 @@ use crate::domain::{Client, ClientState, SessionAction, SessionStatus};
 use crate::error::ApiError;
 use crate::http::auth::{self, ClientAuth};
 use crate::http::response::{self, Response};
-use crate::http::Request;
+use crate::http::{cors, Request};
 use crate::state::AppState;
 use crate::store::Write;
 
@@ -42,7 +42,7 @@ async fn create(state: &AppState) -> Result<ClientState, ApiError> {
 pub async fn post(state: &AppState, req: Request) -> Result<Response, ApiError> {
     let auth = auth::authenticate(state, &req)?;
     let cs = create(state).await?;
-    let body = client_json(state, &cs).await?;
+    let body = client_json(state, &cs, None).await?;
     let mut resp = envelope(state, &auth, body, Value::Null, Some(&cs));
     auth::deliver_client_token(state, auth.transport, &cs.client, &mut resp)?;
     Ok(resp)
@@ -51,9 +51,10 @@ pub async fn post(state: &AppState, req: Request) -> Result<Response, ApiError> 
 /// `GET /v1/client`: the caller's client, or `response: null` when it has none.
 pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {
     let auth = auth::authenticate(state, &req)?;
+    let origin = cors::origin(&req)?;
     let cs = auth::load_client(state, &auth).await?;
     let body = match &cs {
-        Some(cs) => client_json(state, cs).await?,
+        Some(cs) => client_json(state, cs, origin).await?,
         None => Value::Null,
     };
     Ok(envelope(state, &auth, body, Value::Null, cs.as_ref()))
@@ -72,7 +73,8 @@ pub async fn dev_browser(state: &AppState) -> Result<Response, ApiError> {
     ))
 }
 
-/// `DELETE /v1/client/sessions` (clerk-js's sign-out): removes every session of the client.
+/// `DELETE /v1/client/sessions` (clerk-js's sign-out): removes every session of the client,
+/// each conditioned on the status it was read with, all in one commit.
 pub async fn remove_sessions(state: &AppState, req: Request) -> Result<Response, ApiError> {
     let auth: ClientAuth = auth::authenticate(state, &req)?;
     for attempt in 0..MAX_ATTEMPTS {
@@ -85,18 +87,14 @@ pub async fn remove_sessions(state: &AppState, req: Request) -> Result<Response,
             .iter_mut()
             .filter(|s| s.status != SessionStatus::Removed)
         {
-            let next = session
-                .apply(SessionAction::Remove, now, state.lifetimes())
+            let to = session
+                .check(SessionAction::Remove, now)
                 .map_err(|e| ApiError::from_transition(e, &session.id))?;
-            writes.push(Write::session(next.clone()));
-            *session = next;
+            writes.push(Write::session_status(session, to, now));
+            *session = session.with_status(to, now);
         }
-        cs.client.last_active_session_id = None;
-        cs.client.updated_at = now;
-        cs.client.version += 1;
-        writes.push(Write::client(cs.client.clone()));
-        if landed(state.store.commit(writes).await)? {
-            let body = client_json(state, &cs).await?;
+        if writes.is_empty() || landed(state.store.commit(writes).await)? {
+            let body = client_json(state, &cs, cors::origin(&req)?).await?;
             return Ok(envelope(state, &auth, body.clone(), body, Some(&cs)));
         }
     }

@@ -40,10 +40,16 @@ pub(crate) async fn client_users_with(
     Ok(users)
 }
 
-/// The client as the Frontend API shows it: non-removed sessions, each with its user.
-pub(crate) async fn client_json(state: &AppState, cs: &ClientState) -> Result<Value, ApiError> {
+/// The client as the Frontend API shows it: non-removed sessions, each with its user and,
+/// when signed in, a fresh `last_active_token` (its `azp` is `origin`, when allowed).
+pub(crate) async fn client_json(
+    state: &AppState,
+    cs: &ClientState,
+    origin: Option<&str>,
+) -> Result<Value, ApiError> {
     let users = client_users(state, cs).await?;
-    Ok(wire::client(cs, &users, state.now()))
+    let tokens = sessions::last_active_tokens(state, cs, origin);
+    Ok(wire::client(cs, &users, state.now(), &tokens))
 }
 
 /// Clerk's `{"response", "client"}` envelope, with `__client_uat` kept current.

@@ -8,6 +8,7 @@ use super::{client_users, envelope};
 use crate::api::{landed, pause_before, MAX_ATTEMPTS};
 use std::sync::Arc;
 
+use crate::clock::Millis;
 use crate::domain::{ClientState, Session, SessionAction, User};
 use crate::error::ApiError;
 use crate::http::auth::{self, ClientAuth};
@@ -15,10 +16,10 @@ use crate::http::request::{form, RequestExt};
 use crate::http::response::{self, Response};
 use crate::http::{cors, Request};
 use crate::state::AppState;
-use crate::store::Write;
+use crate::store::{StoreError, Write};
 use crate::tokens::session_token::SessionClaims;
 use crate::tokens::template_token::CompiledTemplate;
-use crate::wire;
+use crate::wire::{self, LastActiveTokens};
 
 fn session_of<'a>(cs: &'a ClientState, id: &str) -> Result<&'a Session, ApiError> {
     cs.session(id)
@@ -35,6 +36,7 @@ fn refuse_organization(value: Option<&str>) -> Result<(), ApiError> {
 
 async fn answer(
     state: &AppState,
+    req: &Request,
     auth: &ClientAuth,
     cs: &ClientState,
     id: &str,
@@ -43,9 +45,11 @@ async fn answer(
     let session = session_of(cs, id)?;
     let users = client_users(state, cs).await?;
     let now = state.now();
-    let session_json = wire::session(session, users.get(&session.user_id), now);
+    let tokens = last_active_tokens(state, cs, cors::origin(req)?);
+    let jwt = tokens.get(id).map(String::as_str);
+    let session_json = wire::session(session, users.get(&session.user_id), now, jwt);
     let client = if with_client {
-        wire::client(cs, &users, now)
+        wire::client(cs, &users, now, &tokens)
     } else {
         Value::Null
     };
@@ -57,12 +61,75 @@ pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {
     let auth = auth::authenticate(state, &req)?;
     let id = req.path_param("session_id");
     let cs = auth::require_client(state, &auth).await?;
-    answer(state, &auth, &cs, id, true).await
+    answer(state, &req, &auth, &cs, id, true).await
 }
 
-/// Applies `action` to one of the client's sessions and updates the client in the same
-/// commit: touch makes it the last active session; end and remove clear that when it was.
-async fn change(
+/// Records a session's activity at `now` and answers the session as it then is. Best
+/// effort, by design: activity is bookkeeping, so losing the race to a request that
+/// recorded it first counts as done, and a store fault is logged without failing the
+/// request that carried the activity.
+pub(crate) async fn record_activity(state: &AppState, session: &Session, now: Millis) -> Session {
+    let next = session.with_activity(now, state.lifetimes());
+    match state
+        .store
+        .commit(vec![Write::session_activity(&next)])
+        .await
+    {
+        Ok(()) => next,
+        // Later activity is recorded already, or the session was signed out meanwhile.
+        Err(StoreError::Conflict) => session.clone(),
+        Err(e) => {
+            tracing::warn!(session = %session.id, error = %e, "session activity not recorded");
+            session.clone()
+        }
+    }
+}
+
+/// Touch: the session becomes the client's last active one and its activity is recorded
+/// (when due). Neither write names a version, so racing touches, mints and ends do not
+/// conflict: each touch answers 200, or the transition's own 4xx.
+async fn touch_session(
+    state: &AppState,
+    auth: &ClientAuth,
+    id: &str,
+) -> Result<ClientState, ApiError> {
+    let mut cs = auth::require_client(state, auth).await?;
+    let now = state.now();
+    let session = session_of(&cs, id)?;
+    session
+        .check(SessionAction::Touch, now)
+        .map_err(|e| ApiError::from_transition(e, id))?;
+    if session.activity_due(now, state.lifetimes()) {
+        let recorded = record_activity(state, session, now).await;
+        if let Some(slot) = cs.sessions.iter_mut().find(|s| s.id == id) {
+            *slot = recorded;
+        }
+    }
+    if cs.client.last_active_session_id.as_deref() != Some(id) {
+        let pointer = Write::LastActiveSession {
+            client_id: cs.client.id.clone(),
+            session_id: id.to_string(),
+            at: now,
+        };
+        match state.store.commit(vec![pointer]).await {
+            Ok(()) => {
+                cs.client.last_active_session_id = Some(id.to_string());
+                cs.client.updated_at = now;
+            }
+            // The client is gone (signed out elsewhere and expired): no client.
+            Err(StoreError::Conflict) => return Err(ApiError::signed_out()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(cs)
+}
+
+/// Ends or removes one of the client's sessions: one write of its status, conditioned on
+/// the status it was read with. A lost race means the status moved meanwhile; the re-read
+/// then answers what this request would have answered had it come second (for example 400
+/// for ending an ended session). The client needs no write: it shows a last active session
+/// only while that session is signed in.
+async fn sign_out_one(
     state: &AppState,
     auth: &ClientAuth,
     id: &str,
@@ -72,19 +139,17 @@ async fn change(
         pause_before(attempt).await;
         let mut cs = auth::require_client(state, auth).await?;
         let now = state.now();
-        let next = session_of(&cs, id)?
-            .apply(action, now, state.lifetimes())
+        let session = session_of(&cs, id)?;
+        let to = session
+            .check(action, now)
             .map_err(|e| ApiError::from_transition(e, id))?;
-        let client = &mut cs.client;
-        if action == SessionAction::Touch {
-            client.last_active_session_id = Some(id.to_string());
-        } else if client.last_active_session_id.as_deref() == Some(id) {
-            client.last_active_session_id = None;
-        }
-        client.updated_at = now;
-        client.version += 1;
-        let writes = vec![Write::session(next.clone()), Write::client(client.clone())];
-        if landed(state.store.commit(writes).await)? {
+        let next = session.with_status(to, now);
+        if landed(
+            state
+                .store
+                .commit(vec![Write::session_status(session, to, now)])
+                .await,
+        )? {
             if let Some(slot) = cs.sessions.iter_mut().find(|s| s.id == id) {
                 *slot = next;
             }
@@ -110,8 +175,8 @@ pub async fn touch(state: &AppState, req: Request) -> Result<Response, ApiError>
         }
     }
     let id = req.path_param("session_id");
-    let cs = change(state, &auth, id, SessionAction::Touch).await?;
-    answer(state, &auth, &cs, id, intent != Some("focus")).await
+    let cs = touch_session(state, &auth, id).await?;
+    answer(state, &req, &auth, &cs, id, intent != Some("focus")).await
 }
 
 /// `POST /v1/client/sessions/{session_id}/end`: signs the session out; it stays on the client.
@@ -119,8 +184,8 @@ pub async fn end(state: &AppState, req: Request) -> Result<Response, ApiError> {
     let auth = auth::authenticate(state, &req)?;
     form(&req)?;
     let id = req.path_param("session_id");
-    let cs = change(state, &auth, id, SessionAction::End).await?;
-    answer(state, &auth, &cs, id, true).await
+    let cs = sign_out_one(state, &auth, id, SessionAction::End).await?;
+    answer(state, &req, &auth, &cs, id, true).await
 }
 
 /// `POST /v1/client/sessions/{session_id}/remove`: signs the session out and takes it off the client.
@@ -128,13 +193,12 @@ pub async fn remove(state: &AppState, req: Request) -> Result<Response, ApiError
     let auth = auth::authenticate(state, &req)?;
     form(&req)?;
     let id = req.path_param("session_id");
-    let cs = change(state, &auth, id, SessionAction::Remove).await?;
-    answer(state, &auth, &cs, id, true).await
+    let cs = sign_out_one(state, &auth, id, SessionAction::Remove).await?;
+    answer(state, &req, &auth, &cs, id, true).await
 }
 
 /// What a mint signs.
 pub(crate) enum TokenKind<'a> {
-    /// A session token, recorded as the session's `last_active_token`.
     Session,
     /// A JWT template's token for the session's user; `lifetime` overrides the template's.
     Template {
@@ -144,23 +208,38 @@ pub(crate) enum TokenKind<'a> {
     },
 }
 
-/// Mints a token for a signed-in session, in one write conditioned on the session being
-/// unchanged: once a revoke or end has answered, no token can be minted. `Ok(None)` means
-/// the session changed meanwhile; read it again and retry.
+/// Signs a token for `session` as read (strongly consistently) at the start of the
+/// request: a read and a signature, no write, so concurrent mints never conflict. A mint
+/// that starts after an end, remove or revoke has answered reads the new status and is
+/// refused; one already past its read may still finish (docs/sessions.md, "Minting").
+/// Activity is recorded when due, at most once per activity interval.
 pub(crate) async fn mint(
     state: &AppState,
     session: &Session,
     origin: Option<&str>,
     kind: &TokenKind<'_>,
-) -> Result<Option<String>, ApiError> {
+) -> Result<String, ApiError> {
     let now = state.now();
     // Check first: a session that may not mint must not cost a signature.
     session
-        .status_at(now)
-        .after(SessionAction::MintToken)
+        .check(SessionAction::MintToken, now)
         .map_err(|e| ApiError::from_transition(e, &session.id))?;
+    let jwt = sign(state, session, origin, kind, now).map_err(|_| ApiError::internal())?;
+    if session.activity_due(now, state.lifetimes()) {
+        record_activity(state, session, now).await;
+    }
+    Ok(jwt)
+}
+
+fn sign(
+    state: &AppState,
+    session: &Session,
+    origin: Option<&str>,
+    kind: &TokenKind<'_>,
+    now: Millis,
+) -> Result<String, crate::tokens::keys::KeyError> {
     let issuer = &state.config.frontend_api_url;
-    let signed = match kind {
+    match kind {
         TokenKind::Session => {
             let lifetime = state.config.session_token_lifetime.as_secs() as i64;
             state
@@ -172,13 +251,35 @@ pub(crate) async fn mint(
             user,
             lifetime,
         } => template.mint(&state.keys, user, session, issuer, origin, now, *lifetime),
-    };
-    let jwt = signed.map_err(|_| ApiError::internal())?;
-    let recorded = matches!(kind, TokenKind::Session).then(|| jwt.clone());
-    let next = session
-        .minted(recorded, now)
-        .map_err(|e| ApiError::from_transition(e, &session.id))?;
-    Ok(landed(state.store.commit(vec![Write::session(next)]).await)?.then_some(jwt))
+    }
+}
+
+/// Fresh session tokens for the client's signed-in sessions, served as their
+/// `last_active_token` in every Frontend API answer. clerk-js primes its token cache from
+/// it, and in a browser sets the `__session` cookie from it after every client update
+/// (and removes the cookie when the active session has none). Minted at answer time and
+/// never stored: a signed-out session never has one, and no mint costs a write.
+pub(crate) fn last_active_tokens(
+    state: &AppState,
+    cs: &ClientState,
+    origin: Option<&str>,
+) -> LastActiveTokens {
+    // A page of another origin cannot read this answer anyway; it gets no token.
+    if origin.is_some_and(|o| !state.config.origin_allowed(o)) {
+        return LastActiveTokens::new();
+    }
+    let now = state.now();
+    cs.sessions
+        .iter()
+        .filter(|s| s.check(SessionAction::MintToken, now).is_ok())
+        .filter_map(|s| match sign(state, s, origin, &TokenKind::Session, now) {
+            Ok(jwt) => Some((s.id.clone(), jwt)),
+            Err(e) => {
+                tracing::error!(session = %s.id, error = %e, "last active token not signed");
+                None
+            }
+        })
+        .collect()
 }
 
 /// The template named `name`, compiled, and the session's user, read together.
@@ -208,14 +309,9 @@ pub async fn tokens(state: &AppState, req: Request) -> Result<Response, ApiError
     refuse_organization(form.get("organization_id"))?;
     let origin = cors::origin(&req)?;
     let id = req.path_param("session_id");
-    for attempt in 0..MAX_ATTEMPTS {
-        pause_before(attempt).await;
-        let cs = auth::require_client(state, &auth).await?;
-        if let Some(jwt) = mint(state, session_of(&cs, id)?, origin, &TokenKind::Session).await? {
-            return Ok(response::ok(&wire::token_response(&jwt)));
-        }
-    }
-    Err(ApiError::conflict("The session"))
+    let cs = auth::require_client(state, &auth).await?;
+    let jwt = mint(state, session_of(&cs, id)?, origin, &TokenKind::Session).await?;
+    Ok(response::ok(&wire::token_response(&jwt)))
 }
 
 /// `POST /v1/client/sessions/{session_id}/tokens/{template_name}`: a token from a JWT
@@ -225,23 +321,15 @@ pub async fn template_token(state: &AppState, req: Request) -> Result<Response, 
     form(&req)?;
     let origin = cors::origin(&req)?;
     let id = req.path_param("session_id");
-    let mut cs = auth::require_client(state, &auth).await?;
-    let user_id = session_of(&cs, id)?.user_id.clone();
+    let cs = auth::require_client(state, &auth).await?;
+    let session = session_of(&cs, id)?;
     let (template, user) =
-        template_and_user(state, req.path_param("template_name"), &user_id).await?;
+        template_and_user(state, req.path_param("template_name"), &session.user_id).await?;
     let kind = TokenKind::Template {
         template: &template,
         user: &user,
         lifetime: None,
     };
-    for attempt in 0..MAX_ATTEMPTS {
-        if attempt > 0 {
-            pause_before(attempt).await;
-            cs = auth::require_client(state, &auth).await?;
-        }
-        if let Some(jwt) = mint(state, session_of(&cs, id)?, origin, &kind).await? {
-            return Ok(response::ok(&wire::token_response(&jwt)));
-        }
-    }
-    Err(ApiError::conflict("The session"))
+    let jwt = mint(state, session, origin, &kind).await?;
+    Ok(response::ok(&wire::token_response(&jwt)))
 }

@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use super::sessions::last_active_tokens;
 use super::{client::new_client, client_users_with};
 use crate::api::{landed, pause_before, MAX_ATTEMPTS};
 use crate::domain::{ClientState, Session, SignInTokenStatus};
@@ -9,7 +10,7 @@ use crate::error::ApiError;
 use crate::http::auth;
 use crate::http::request::form;
 use crate::http::response::{self, Response};
-use crate::http::Request;
+use crate::http::{cors, Request};
 use crate::state::AppState;
 use crate::store::Write;
 use crate::wire;
@@ -22,6 +23,7 @@ pub fn ticket_hash(ticket: &str) -> String {
 
 pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError> {
     let auth = auth::authenticate(state, &req)?;
+    let origin = cors::origin(&req)?;
     let form = form(&req)?;
     match form.non_empty("strategy") {
         None => return Err(ApiError::param_missing("strategy")),
@@ -95,7 +97,7 @@ pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError
 
         let writes = vec![
             Write::sign_in_token(accepted),
-            Write::session(session.clone()),
+            Write::NewSession(session.clone()),
             Write::client(cs.client.clone()),
             Write::user(user.clone()),
         ];
@@ -110,7 +112,9 @@ pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError
             session.abandon_at,
         );
         let users = client_users_with(state, &cs, &user).await?;
-        let client_body = wire::client(&cs, &users, now);
+        // Like `GET /v1/client`: the new session comes with a fresh token for clerk-js.
+        let tokens = last_active_tokens(state, &cs, origin);
+        let client_body = wire::client(&cs, &users, now, &tokens);
         let mut resp = response::ok(&json!({ "response": sign_in, "client": client_body }));
         auth::set_client_uat(state, auth.transport, Some(&cs), &mut resp);
         auth::deliver_client_token(state, auth.transport, &cs.client, &mut resp)?;

@@ -13,7 +13,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
+};
 use aws_sdk_dynamodb::Client;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -21,7 +23,10 @@ use serde::Serialize;
 use self::calls::CallCounter;
 use self::table::{GSI1, GSI1_PK, GSI1_SK, PK, SK, TTL};
 use super::{Expect, InstanceKeysRecord, SessionFilter, Store, StoreError, Write};
-use crate::domain::{Client as ClientRecord, ClientState, JwtTemplate, Session, SignInToken, User};
+use crate::clock::Millis;
+use crate::domain::{
+    Client as ClientRecord, ClientState, JwtTemplate, Session, SessionStatus, SignInToken, User,
+};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -85,8 +90,8 @@ impl DynamoDbStore {
         table::ensure_table(&self.client, &self.table).await
     }
 
-    /// The operations made so far, by name, and a fresh count.
-    pub fn take_calls(&self) -> std::collections::BTreeMap<String, u32> {
+    /// The operations made so far, with their request units, and a fresh count.
+    pub fn take_calls(&self) -> calls::Calls {
         self.calls.take()
     }
 
@@ -216,11 +221,146 @@ fn session_sk(id: &str) -> String {
     format!("SESSION#{id}")
 }
 
+// A session's mutable fields, and the client's last active session, are attributes of
+// their own beside `data`: a write can then change one field under a condition on
+// another, so racing requests on a session do not conflict. When an attribute is present it
+// wins over `data`; items written before these attributes existed read from `data` alone.
+const STATUS: &str = "status";
+const LAST_ACTIVE_AT: &str = "last_active_at";
+const ABANDON_AT: &str = "abandon_at";
+const UPDATED_AT: &str = "updated_at";
+const LAST_ACTIVE_SESSION_ID: &str = "last_active_session_id";
+
+fn number(item: &Item, name: &str) -> Option<Millis> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().ok(),
+        _ => None,
+    }
+}
+
+fn string<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v),
+        _ => None,
+    }
+}
+
+fn parse_session(item: &Item) -> Result<Session, StoreError> {
+    let mut session: Session = parse(item)?;
+    if let Some(raw) = string(item, STATUS) {
+        session.status = SessionStatus::parse(raw)
+            .ok_or_else(|| StoreError::Fault(format!("unknown session status {raw:?}")))?;
+    }
+    for (name, field) in [
+        (LAST_ACTIVE_AT, &mut session.last_active_at),
+        (ABANDON_AT, &mut session.abandon_at),
+        (UPDATED_AT, &mut session.updated_at),
+    ] {
+        if let Some(v) = number(item, name) {
+            *field = v;
+        }
+    }
+    Ok(session)
+}
+
+fn parse_client(item: &Item) -> Result<ClientRecord, StoreError> {
+    let mut client: ClientRecord = parse(item)?;
+    if let Some(id) = string(item, LAST_ACTIVE_SESSION_ID) {
+        client.last_active_session_id = Some(id.to_string());
+    }
+    if let Some(at) = number(item, UPDATED_AT) {
+        client.updated_at = at;
+    }
+    Ok(client)
+}
+
+/// A conditional field update of one item.
+struct FieldUpdate {
+    key: Item,
+    set: &'static str,
+    condition: &'static str,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+/// Expression names for attributes; every name goes through `#` (`status` is reserved).
+fn names(attributes: &[&str]) -> HashMap<String, String> {
+    attributes
+        .iter()
+        .map(|a| (format!("#{a}"), a.to_string()))
+        .collect()
+}
+
+/// The field update of a session or client write, or `None` for a whole-item write.
+fn field_update(write: &Write) -> Option<FieldUpdate> {
+    let session_key = |client_id: &str, id: &str| {
+        DynamoDbStore::key(format!("CLIENT#{client_id}"), &session_sk(id))
+    };
+    Some(match write {
+        Write::SessionStatus {
+            client_id,
+            id,
+            from,
+            to,
+            at,
+        } => FieldUpdate {
+            key: session_key(client_id, id),
+            set: "SET #status = :to, #updated_at = :at",
+            // Without the attribute (an item from an earlier build) the status is in `data`,
+            // which a condition cannot read: the handler's read decided.
+            condition:
+                "attribute_exists(#pk) AND (#status = :from OR attribute_not_exists(#status))",
+            names: names(&[PK, STATUS, UPDATED_AT]),
+            values: HashMap::from([
+                (":to".into(), s(to.as_str())),
+                (":from".into(), s(from.as_str())),
+                (":at".into(), n(*at)),
+            ]),
+        },
+        Write::SessionActivity {
+            client_id,
+            id,
+            at,
+            abandon_at,
+        } => FieldUpdate {
+            key: session_key(client_id, id),
+            set: "SET #last_active_at = :at, #abandon_at = :abandon, #updated_at = :at",
+            condition: "attribute_exists(#pk) \
+                AND (#status IN (:active, :pending) OR attribute_not_exists(#status)) \
+                AND (#last_active_at < :at OR attribute_not_exists(#last_active_at)) \
+                AND (#abandon_at > :at OR attribute_not_exists(#abandon_at))",
+            names: names(&[PK, STATUS, LAST_ACTIVE_AT, ABANDON_AT, UPDATED_AT]),
+            values: HashMap::from([
+                (":at".into(), n(*at)),
+                (":abandon".into(), n(*abandon_at)),
+                (":active".into(), s(SessionStatus::Active.as_str())),
+                (":pending".into(), s(SessionStatus::Pending.as_str())),
+            ]),
+        },
+        Write::LastActiveSession {
+            client_id,
+            session_id,
+            at,
+        } => FieldUpdate {
+            key: DynamoDbStore::key(format!("CLIENT#{client_id}"), "CLIENT"),
+            set: "SET #last_active_session_id = :id, #updated_at = :at",
+            condition: "attribute_exists(#pk)",
+            names: names(&[PK, LAST_ACTIVE_SESSION_ID, UPDATED_AT]),
+            values: HashMap::from([
+                (":id".into(), s(session_id.clone())),
+                (":at".into(), n(*at)),
+            ]),
+        },
+        _ => return None,
+    })
+}
+
 /// One item operation of a commit.
 enum Op {
     Put(Item, Expect),
     /// Delete the item with this key if it is at this version.
     Delete(Item, u64),
+    Update(FieldUpdate),
 }
 
 const TEMPLATES_PK: &str = "JWT_TEMPLATES";
@@ -231,7 +371,13 @@ fn template_sk(name: &str) -> String {
 
 /// The item operations of one write: the record, and for a new session its id pointer.
 fn ops_for(write: &Write) -> Result<Vec<Op>, StoreError> {
+    if let Some(update) = field_update(write) {
+        return Ok(vec![Op::Update(update)]);
+    }
     let puts: Vec<(Item, Expect)> = match write {
+        Write::SessionStatus { .. }
+        | Write::SessionActivity { .. }
+        | Write::LastActiveSession { .. } => Vec::new(),
         Write::DeleteJwtTemplate { name, version } => {
             let key = DynamoDbStore::key(TEMPLATES_PK.into(), &template_sk(name));
             return Ok(vec![Op::Delete(key, *version)]);
@@ -250,16 +396,19 @@ fn ops_for(write: &Write) -> Result<Vec<Op>, StoreError> {
             record_item(format!("USER#{}", u.id), "USER".into(), u, u.version, None)?,
             *e,
         )],
-        Write::Client(c, e) => vec![(
-            record_item(
+        Write::Client(c, e) => {
+            let mut item = record_item(
                 format!("CLIENT#{}", c.id),
                 "CLIENT".into(),
                 c,
                 c.version,
                 Some(c.expires_at),
-            )?,
-            *e,
-        )],
+            )?;
+            if let Some(id) = &c.last_active_session_id {
+                item.insert(LAST_ACTIVE_SESSION_ID.into(), s(id.clone()));
+            }
+            vec![(item, *e)]
+        }
         Write::SignInToken(t, e) => vec![(
             record_item(
                 format!("TICKET#{}", t.ticket_hash),
@@ -270,31 +419,31 @@ fn ops_for(write: &Write) -> Result<Vec<Op>, StoreError> {
             )?,
             *e,
         )],
-        Write::Session(sess, e) => {
+        Write::NewSession(sess) => {
             let mut item = record_item(
                 format!("CLIENT#{}", sess.client_id),
                 session_sk(&sess.id),
                 sess,
-                sess.version,
+                1,
                 Some(sess.expire_at),
             )?;
+            item.insert(STATUS.into(), s(sess.status.as_str()));
+            item.insert(LAST_ACTIVE_AT.into(), n(sess.last_active_at));
+            item.insert(ABANDON_AT.into(), n(sess.abandon_at));
+            item.insert(UPDATED_AT.into(), n(sess.updated_at));
             item.insert(GSI1_PK.into(), s(format!("USER#{}", sess.user_id)));
             item.insert(
                 GSI1_SK.into(),
                 s(format!("SESSION#{:016}#{}", sess.created_at, sess.id)),
             );
-            let mut out = vec![(item, *e)];
-            if *e == Expect::Absent {
-                // Lets the Backend API find a session by id alone.
-                let pointer = HashMap::from([
-                    (PK.to_string(), s(format!("SESSION#{}", sess.id))),
-                    (SK.to_string(), s("SESSION")),
-                    ("client_id".to_string(), s(sess.client_id.clone())),
-                    (TTL.to_string(), n(sess.expire_at / 1000 + RETENTION_SECS)),
-                ]);
-                out.push((pointer, Expect::Absent));
-            }
-            out
+            // The pointer lets the Backend API find a session by id alone.
+            let pointer = HashMap::from([
+                (PK.to_string(), s(format!("SESSION#{}", sess.id))),
+                (SK.to_string(), s("SESSION")),
+                ("client_id".to_string(), s(sess.client_id.clone())),
+                (TTL.to_string(), n(sess.expire_at / 1000 + RETENTION_SECS)),
+            ]);
+            vec![(item, Expect::Absent), (pointer, Expect::Absent)]
         }
     };
     Ok(puts.into_iter().map(|(i, e)| Op::Put(i, e)).collect())
@@ -308,6 +457,19 @@ macro_rules! conditioned {
             .condition_expression(expr)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(values)
+    }};
+}
+
+/// Sets a field update on any DynamoDB update builder (alone or in a transaction).
+macro_rules! field_updated {
+    ($builder:expr, $update:expr) => {{
+        let u: FieldUpdate = $update;
+        $builder
+            .set_key(Some(u.key))
+            .update_expression(u.set)
+            .condition_expression(u.condition)
+            .set_expression_attribute_names(Some(u.names))
+            .set_expression_attribute_values(Some(u.values))
     }};
 }
 
@@ -349,7 +511,10 @@ where
     ];
     let code = err.code().map(str::to_string);
     match (&err, code.as_deref()) {
-        (_, Some("ConditionalCheckFailedException")) => StoreError::Conflict,
+        // A single-item write that met a transaction in flight on its item is a lost race too.
+        (_, Some("ConditionalCheckFailedException" | "TransactionConflictException")) => {
+            StoreError::Conflict
+        }
         (SdkError::TimeoutError(_) | SdkError::DispatchFailure(_), _) => {
             StoreError::Unavailable(DisplayErrorContext(&err).to_string())
         }
@@ -462,9 +627,9 @@ impl Store for DynamoDbStore {
         let mut sessions: Vec<Session> = Vec::new();
         for item in &items {
             match item.get(SK) {
-                Some(AttributeValue::S(sk)) if sk == "CLIENT" => client = Some(parse(item)?),
+                Some(AttributeValue::S(sk)) if sk == "CLIENT" => client = Some(parse_client(item)?),
                 Some(AttributeValue::S(sk)) if sk.starts_with("SESSION#") => {
-                    sessions.push(parse(item)?)
+                    sessions.push(parse_session(item)?)
                 }
                 _ => {}
             }
@@ -491,7 +656,7 @@ impl Store for DynamoDbStore {
         };
         self.get(Self::key(format!("CLIENT#{client_id}"), &session_sk(id)))
             .await?
-            .map(|i| parse(&i))
+            .map(|i| parse_session(&i))
             .transpose()
     }
 
@@ -520,7 +685,7 @@ impl Store for DynamoDbStore {
             }
             (None, None) => self.scan_sessions().await?,
         };
-        let sessions: Vec<Session> = items.iter().map(parse).collect::<Result<_, _>>()?;
+        let sessions: Vec<Session> = items.iter().map(parse_session).collect::<Result<_, _>>()?;
         Ok(filter.select(sessions))
     }
 
@@ -554,6 +719,9 @@ impl Store for DynamoDbStore {
         for write in &writes {
             ops.extend(ops_for(write)?);
         }
+        if ops.is_empty() {
+            return Ok(());
+        }
         if ops.len() == 1 {
             return match ops.remove(0) {
                 Op::Put(item, expect) => {
@@ -580,6 +748,14 @@ impl Store for DynamoDbStore {
                         .map(|_| ())
                         .map_err(classify)
                 }
+                Op::Update(u) => {
+                    let update = self.client.update_item().table_name(&self.table);
+                    field_updated!(update, u)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(classify)
+                }
             };
         }
         let mut items = Vec::with_capacity(ops.len());
@@ -598,6 +774,11 @@ impl Store for DynamoDbStore {
                         .build()
                         .map_err(fault)?;
                     TransactWriteItem::builder().delete(delete).build()
+                }
+                Op::Update(u) => {
+                    let update = Update::builder().table_name(&self.table);
+                    let update = field_updated!(update, u).build().map_err(fault)?;
+                    TransactWriteItem::builder().update(update).build()
                 }
             });
         }
