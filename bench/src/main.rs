@@ -470,6 +470,8 @@ fn function_env(data_file: &Path) -> Vec<(String, String)> {
         ("FRONTEND_API_URL".into(), app::FAPI_URL.into()),
         ("BACKEND_API_SECRET_KEY".into(), SECRET_KEY.into()),
         ("STORE_BACKEND".into(), "embedded".into()),
+        // The dev-browser function is measured too.
+        ("INSTANCE_TYPE".into(), "development".into()),
         (
             "EMBEDDED_STORE_PATH".into(),
             data_file.to_string_lossy().to_string(),

@@ -17,7 +17,7 @@ use crate::http::{cors, Request};
 use crate::state::AppState;
 use crate::store::Write;
 use crate::tokens::session_token::SessionClaims;
-use crate::tokens::template_token::CompiledTemplate;
+use crate::tokens::template_token::{CompiledTemplate, MintError};
 use crate::wire;
 
 fn session_of<'a>(cs: &'a ClientState, id: &str) -> Result<&'a Session, ApiError> {
@@ -166,6 +166,7 @@ pub(crate) async fn mint(
             state
                 .keys
                 .sign_rs256(&SessionClaims::new(session, issuer, origin, now, lifetime))
+                .map_err(MintError::from)
         }
         TokenKind::Template {
             template,
@@ -173,7 +174,7 @@ pub(crate) async fn mint(
             lifetime,
         } => template.mint(&state.keys, user, session, issuer, origin, now, *lifetime),
     };
-    let jwt = signed.map_err(|_| ApiError::internal())?;
+    let jwt = signed.map_err(ApiError::from)?;
     let recorded = matches!(kind, TokenKind::Session).then(|| jwt.clone());
     let next = session
         .minted(recorded, now)

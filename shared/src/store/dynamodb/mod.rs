@@ -256,7 +256,7 @@ fn ops_for(write: &Write) -> Result<Vec<Op>, StoreError> {
                 "CLIENT".into(),
                 c,
                 c.version,
-                Some(c.expires_at),
+                Some(c.retain_until()),
             )?,
             *e,
         )],
