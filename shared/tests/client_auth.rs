@@ -732,4 +732,12 @@ async fn production_refuses_the_dev_browser_and_changes_nothing() {
     // A cookie client still works beside the refusals.
     let cookie = app.browser_client().await;
     app.send(Req::get("/v1/client").cookie(&cookie)).await.ok();
+    // The environment document says which kind of instance this is.
+    for (app, kind) in [(&app, "production"), (&dev, "development")] {
+        let env = app.send(Req::get("/v1/environment")).await;
+        assert_eq!(
+            env.ok()["display_config"]["instance_environment_type"],
+            kind
+        );
+    }
 }
