@@ -279,6 +279,20 @@ fn rate_limiting_option_is_wired() {
     assert_eq!(tokens, 4);
     assert!(keys.contains("POST /v1/client") && keys.contains("POST /v1/dev_browser"));
 
+    // With the option on, CloudFront adds the secret the functions require, so the
+    // execute-api URL cannot bypass the web ACL.
+    let origin =
+        &t["Resources"]["EdgeDistribution"]["Properties"]["DistributionConfig"]["Origins"][0];
+    assert_eq!(
+        origin["OriginCustomHeaders"][0]["HeaderName"].as_str(),
+        Some("x-origin-verify")
+    );
+    let secret = &t["Globals"]["Function"]["Environment"]["Variables"]["ORIGIN_VERIFY_SECRET"];
+    assert!(
+        matches!(secret, Value::Tagged(tagged) if tagged.tag == "If"),
+        "ORIGIN_VERIFY_SECRET is set only with the option on"
+    );
+
     // Instance type and anonymous lifetime reach the functions.
     let env = &t["Globals"]["Function"]["Environment"]["Variables"];
     let reference = |v: &Value| match v {

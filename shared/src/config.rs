@@ -120,6 +120,9 @@ pub struct Config {
     pub secret_key: SecretKey,
     pub application_name: String,
     pub store: StoreBackend,
+    /// Set when a CDN sits in front (template.yaml's EdgeRateLimiting): every request must
+    /// carry it in `x-origin-verify`, so the API's own URL cannot bypass the CDN's limits.
+    pub origin_verify_secret: Option<SecretKey>,
 }
 
 impl Config {
@@ -216,6 +219,15 @@ impl Config {
             secret_key,
             application_name: get("APPLICATION_NAME").unwrap_or_else(|| "Session service".into()),
             store,
+            origin_verify_secret: get("ORIGIN_VERIFY_SECRET")
+                .map(|v| match SecretKey::parse(v) {
+                    Ok(key) => Ok(key),
+                    Err(_) => Err(ConfigError::Invalid {
+                        name: "ORIGIN_VERIFY_SECRET",
+                        reason: "must be at least 32 characters without whitespace".into(),
+                    }),
+                })
+                .transpose()?,
         })
     }
 

@@ -124,6 +124,16 @@ impl ApiError {
         )
     }
 
+    /// A request that did not come through the CDN the instance is configured behind.
+    pub fn origin_unverified() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "authorization_invalid",
+            "Unauthorized request",
+            "Requests must come through the service's public URL.",
+        )
+    }
+
     pub fn header_repeated(header: &str) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,

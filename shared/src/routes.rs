@@ -322,6 +322,11 @@ pub async fn dispatch(state: &AppState, req: Request, function: Option<&str>) ->
     let span =
         tracing::info_span!("request", request_id = %request_id, method = %method, path = %path);
     async move {
+        if !state.origin_verified(&req) {
+            let resp = response::error(&ApiError::origin_unverified(), &request_id);
+            tracing::info!(status = resp.status().as_u16(), "answered");
+            return resp;
+        }
         let routes = ROUTES
             .iter()
             .filter(|r| function.is_none_or(|f| r.function == f));

@@ -357,3 +357,35 @@ async fn request_bodies_and_headers_are_bounded_on_both_apis() {
     .await
     .assert_error(413, "request_body_too_large");
 }
+
+#[tokio::test]
+async fn behind_a_cdn_requests_without_its_secret_are_refused() {
+    let secret = "edge-secret-0123456789-0123456789-abc";
+    let app = TestApp::with_env(&[("ORIGIN_VERIFY_SECRET", secret)]).await;
+    for req in [
+        Req::get("/v1/environment"),
+        Req::get("/v1/environment").header("x-origin-verify", "wrong"),
+        Req::post("/v1/users").secret().json(&json!({})),
+    ] {
+        app.send(req)
+            .await
+            .assert_error(403, "authorization_invalid");
+    }
+    app.send(Req::get("/v1/environment").header("x-origin-verify", secret))
+        .await
+        .ok();
+    app.send(
+        Req::post("/v1/users")
+            .secret()
+            .header("x-origin-verify", secret)
+            .json(&json!({})),
+    )
+    .await
+    .ok();
+    // Without the setting (the default, and the local server), nothing is asked.
+    TestApp::new()
+        .await
+        .send(Req::get("/v1/environment"))
+        .await
+        .ok();
+}
