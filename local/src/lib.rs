@@ -47,9 +47,11 @@ pub async fn serve(
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
-                // Out of file descriptors and the like: the listener itself is fine.
+                // Out of file descriptors and the like: the listener itself is fine; wait a
+                // moment for connections to close rather than spin.
                 Err(err) => {
                     tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     continue;
                 }
             },
