@@ -5,6 +5,9 @@
 #                                  then the table, printed and written to BENCHMARKS.md
 #   bash scripts/bench.sh --quick  smoke: dev binaries, a few iterations, criterion's test
 #                                  mode; writes nothing in the repository, asserts no timing
+#   bash scripts/bench.sh --worst-case
+#                                  figure 7 only: the release template-token function (the
+#                                  driver runs from the dev build); prints its rows
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +36,12 @@ case "${1:-}" in
     trap 'rm -f "$out"' EXIT
     "$target/debug/bench" --quick --bin-dir "$target/debug" --out "$out"
     ;;
+  --worst-case)
+    echo "== build (release function, dev driver)"
+    cargo build --release --locked -p functions --bin fapi-session-template-tokens
+    cargo build --locked -p bench --bin bench
+    "$target/debug/bench" --worst-case-only --bin-dir "$target/release"
+    ;;
   "")
     echo "== build (release profile, as deployed: fat LTO, one codegen unit)"
     build --release
@@ -42,7 +51,7 @@ case "${1:-}" in
     "$target/release/bench" --bin-dir "$target/release" --criterion-dir "$target/criterion" --out BENCHMARKS.md
     ;;
   *)
-    echo "usage: bash scripts/bench.sh [--quick]" >&2
+    echo "usage: bash scripts/bench.sh [--quick | --worst-case]" >&2
     exit 2
     ;;
 esac

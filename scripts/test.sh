@@ -15,8 +15,14 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt -c tests/constraints.txt
 
-echo "== template.yaml (cfn-lint)"
+echo "== template.yaml (cfn-lint), with the EdgeRateLimiting option off (default) and on"
 .venv/bin/cfn-lint template.yaml
+edge_on=$(mktemp --suffix=.yaml)
+sed '/^  EdgeRateLimiting:$/,/^  [A-Za-z]/ s/^    Default: "false"$/    Default: "true"/' template.yaml >"$edge_on"
+grep -A2 '^  EdgeRateLimiting:$' "$edge_on" | grep -q 'Default: "true"' || { echo "option-on variant not made"; exit 1; }
+.venv/bin/cfn-lint "$edge_on" --parameters EdgeDomainName=clerk.example.com \
+  EdgeCertificateArn=arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000
+rm -f "$edge_on"
 
 echo "== DynamoDB-compatible server (moto)"
 port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

@@ -23,6 +23,8 @@ pub fn config() -> Config {
     Config::from_lookup(|name| match name {
         "FRONTEND_API_URL" => Some(FAPI_URL.into()),
         "BACKEND_API_SECRET_KEY" => Some(SECRET_KEY.into()),
+        // Every route is measured, the dev browser's included.
+        "INSTANCE_TYPE" => Some("development".into()),
         _ => None,
     })
     .expect("benchmark configuration")

@@ -9,3 +9,4 @@ pub mod emulator;
 pub mod load;
 pub mod machine;
 pub mod stats;
+pub mod worst_case;

@@ -216,3 +216,99 @@ fn each_functions_iam_actions_are_what_its_code_calls() {
         assert_eq!(index_granted, index_needed, "{name}: Query on gsi1");
     }
 }
+
+/// Per-caller limits are an option (CloudFront + WAF, off by default); the token routes and
+/// anonymous client creation have API Gateway buckets of their own either way.
+#[test]
+fn rate_limiting_option_is_wired() {
+    let t = template();
+    let param = &t["Parameters"]["EdgeRateLimiting"];
+    assert_eq!(param["Default"].as_str(), Some("false"));
+    for name in ["EdgeWebAcl", "EdgeDistribution"] {
+        assert_eq!(
+            t["Resources"][name]["Condition"].as_str(),
+            Some("EdgeOn"),
+            "{name} exists only with the option on"
+        );
+    }
+    let acl = &t["Resources"]["EdgeWebAcl"]["Properties"];
+    assert_eq!(acl["Scope"].as_str(), Some("CLOUDFRONT"));
+    let rules = acl["Rules"].as_sequence().expect("rules");
+    let mut scopes = Vec::new();
+    for rule in rules {
+        let rate = &rule["Statement"]["RateBasedStatement"];
+        assert_eq!(rate["AggregateKeyType"].as_str(), Some("IP"), "per caller");
+        let block = &rule["Action"]["Block"]["CustomResponse"];
+        assert_eq!(block["ResponseCode"].as_u64(), Some(429));
+        scopes.push(
+            serde_json::to_string(&serde_json::to_value(&rate["ScopeDownStatement"]).unwrap())
+                .unwrap(),
+        );
+    }
+    assert_eq!(rules.len(), 3);
+    assert!(scopes.iter().any(|s| s.contains("/tokens")));
+    assert!(scopes
+        .iter()
+        .any(|s| s.contains("/v1/client") && s.contains("/v1/dev_browser")));
+    assert!(
+        scopes.iter().any(|s| s == "null"),
+        "one rule for every route"
+    );
+    let body = acl["CustomResponseBodies"]["too-many-requests"]["Content"]
+        .as_str()
+        .expect("body");
+    let body: serde_json::Value = serde_json::from_str(body).expect("JSON");
+    assert_eq!(body["errors"][0]["code"], "too_many_requests");
+
+    // Route buckets name real routes: the four token routes and the two client creators.
+    let settings = t["Resources"]["HttpApi"]["Properties"]["RouteSettings"]
+        .as_mapping()
+        .expect("RouteSettings");
+    let routes: BTreeSet<String> = shared::routes::gateway_routes()
+        .into_iter()
+        .map(|(m, p, _)| format!("{m} {p}"))
+        .collect();
+    let keys: BTreeSet<String> = settings
+        .keys()
+        .map(|k| k.as_str().expect("key").to_string())
+        .collect();
+    for key in &keys {
+        assert!(routes.contains(key), "RouteSettings names no route: {key}");
+    }
+    let tokens = keys.iter().filter(|k| k.contains("/tokens")).count();
+    assert_eq!(tokens, 4);
+    assert!(keys.contains("POST /v1/client") && keys.contains("POST /v1/dev_browser"));
+
+    // With the option on, CloudFront adds the secret the functions require, so the
+    // execute-api URL cannot bypass the web ACL.
+    let origin =
+        &t["Resources"]["EdgeDistribution"]["Properties"]["DistributionConfig"]["Origins"][0];
+    assert_eq!(
+        origin["OriginCustomHeaders"][0]["HeaderName"].as_str(),
+        Some("x-origin-verify")
+    );
+    let secret = &t["Globals"]["Function"]["Environment"]["Variables"]["ORIGIN_VERIFY_SECRET"];
+    assert!(
+        matches!(secret, Value::Tagged(tagged) if tagged.tag == "If"),
+        "ORIGIN_VERIFY_SECRET is set only with the option on"
+    );
+
+    // Instance type and anonymous lifetime reach the functions.
+    let env = &t["Globals"]["Function"]["Environment"]["Variables"];
+    let reference = |v: &Value| match v {
+        Value::Tagged(t) if t.tag == "Ref" => t.value.as_str().map(str::to_string),
+        _ => None,
+    };
+    assert_eq!(
+        reference(&env["INSTANCE_TYPE"]).as_deref(),
+        Some("InstanceType")
+    );
+    assert_eq!(
+        t["Parameters"]["InstanceType"]["Default"].as_str(),
+        Some("production")
+    );
+    assert_eq!(
+        reference(&env["ANONYMOUS_CLIENT_LIFETIME_SECONDS"]).as_deref(),
+        Some("AnonymousClientLifetimeSeconds")
+    );
+}

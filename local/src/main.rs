@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use shared::config::{Config, StoreBackend};
+use shared::config::{Config, InstanceType, LocalServerConfig, StoreBackend};
 use shared::state::AppState;
 use tokio::net::TcpListener;
 
@@ -95,15 +95,39 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             format!("DynamoDB table {table_name} (created if missing)")
         }
     };
+    let settings = LocalServerConfig::from_env()?;
     let secret = config.secret_key.expose().to_string();
+    let mode_line = match config.instance_type {
+        InstanceType::Production => {
+            "production instance (dev browser off; INSTANCE_TYPE=development turns it on)"
+        }
+        InstanceType::Development => {
+            "development instance (dev browser on: never expose it to the internet)"
+        }
+    };
     let state = Arc::new(AppState::from_config(config, true).await?);
 
     println!("local-api: {store_line}");
+    println!("local-api: {mode_line}");
     println!("local-api: Backend API secret key: {secret}");
     println!("local-api: ready on {url}");
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    local_api::serve(listener, state, shutdown).await?;
+    local_api::serve(listener, state, settings, stop_signal()?).await?;
+    println!("local-api: stopped");
     Ok(())
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM, whichever comes first.
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        println!("local-api: stopping: no new connections, finishing in-flight requests");
+    })
 }

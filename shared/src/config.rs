@@ -42,6 +42,68 @@ impl std::fmt::Debug for SecretKey {
     }
 }
 
+/// Whether the instance serves development browsers. Production is the default: the
+/// dev-browser flow (`POST /v1/dev_browser`, `__clerk_db_jwt`) carries the client token in
+/// URLs, which is fine on a developer's machine and a leak anywhere else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InstanceType {
+    Development,
+    Production,
+}
+
+impl InstanceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Development => "development",
+            Self::Production => "production",
+        }
+    }
+}
+
+/// Checks one `ALLOWED_ORIGINS` value: `scheme://host[:port]` with scheme http or https,
+/// nothing else. Answers it lowercased, as browsers send it.
+pub fn parse_origin(raw: &str) -> Result<String, String> {
+    let value = raw.trim();
+    let lower = value.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .ok_or_else(|| format!("`{value}` is not an origin: it must start with https:// or http:// (`null` and `*` are never allowed)"))?;
+    // A lone trailing slash is the root path, which browsers never send: drop it.
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (rest, None),
+    };
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !host.starts_with(['.', '-'])
+        && !host.ends_with(['.', '-']);
+    let port_ok = port.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 5
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u16>().is_ok_and(|n| n > 0)
+    });
+    if !host_ok || !port_ok {
+        return Err(format!(
+            "`{value}` is not an origin: expected scheme://host[:port], without a path, query, user or wildcard"
+        ));
+    }
+    let scheme = if lower.starts_with("https://") {
+        "https"
+    } else {
+        "http"
+    };
+    Ok(match port {
+        Some(p) => format!("{scheme}://{host}:{p}"),
+        None => format!("{scheme}://{host}"),
+    })
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     /// The Frontend API URL: the `iss` of session tokens, and the origin that is always allowed.
@@ -54,9 +116,15 @@ pub struct Config {
     pub session_activity_interval: Duration,
     pub session_token_lifetime: Duration,
     pub client_token_lifetime: Duration,
+    /// How long a client that never signed in lives after its last use.
+    pub anonymous_client_lifetime: Duration,
+    pub instance_type: InstanceType,
     pub secret_key: SecretKey,
     pub application_name: String,
     pub store: StoreBackend,
+    /// Set when a CDN sits in front (template.yaml's EdgeRateLimiting): every request must
+    /// carry it in `x-origin-verify`, so the API's own URL cannot bypass the CDN's limits.
+    pub origin_verify_secret: Option<SecretKey>,
 }
 
 /// The activity interval: by default an hour, or a tenth of a shorter inactivity timeout.
@@ -117,11 +185,26 @@ impl Config {
         let allowed_origins = get("ALLOWED_ORIGINS")
             .map(|raw| {
                 raw.split(',')
-                    .map(|o| o.trim().trim_end_matches('/').to_string())
-                    .filter(|o| !o.is_empty())
-                    .collect()
+                    .filter(|o| !o.trim().is_empty())
+                    .map(parse_origin)
+                    .collect::<Result<Vec<_>, _>>()
             })
+            .transpose()
+            .map_err(|reason| ConfigError::Invalid {
+                name: "ALLOWED_ORIGINS",
+                reason,
+            })?
             .unwrap_or_default();
+        let instance_type = match get("INSTANCE_TYPE").as_deref().map(str::trim) {
+            None | Some("production") => InstanceType::Production,
+            Some("development") => InstanceType::Development,
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    name: "INSTANCE_TYPE",
+                    reason: "expected `production` or `development`".into(),
+                })
+            }
+        };
         let secret_key = SecretKey::parse(
             get("BACKEND_API_SECRET_KEY").ok_or(ConfigError::Missing("BACKEND_API_SECRET_KEY"))?,
         )?;
@@ -156,9 +239,20 @@ impl Config {
             session_activity_interval,
             session_token_lifetime: seconds("SESSION_TOKEN_LIFETIME_SECONDS", 60, 30)?,
             client_token_lifetime: seconds("CLIENT_TOKEN_LIFETIME_SECONDS", 365 * 24 * 3600, 3600)?,
+            anonymous_client_lifetime: seconds("ANONYMOUS_CLIENT_LIFETIME_SECONDS", 24 * 3600, 60)?,
+            instance_type,
             secret_key,
             application_name: get("APPLICATION_NAME").unwrap_or_else(|| "Session service".into()),
             store,
+            origin_verify_secret: get("ORIGIN_VERIFY_SECRET")
+                .map(|v| match SecretKey::parse(v) {
+                    Ok(key) => Ok(key),
+                    Err(_) => Err(ConfigError::Invalid {
+                        name: "ORIGIN_VERIFY_SECRET",
+                        reason: "must be at least 32 characters without whitespace".into(),
+                    }),
+                })
+                .transpose()?,
         })
     }
 
@@ -177,8 +271,63 @@ impl Config {
         }
     }
 
+    /// Whether dev-browser tokens are served (development instances only).
+    pub fn dev_browser_enabled(&self) -> bool {
+        self.instance_type == InstanceType::Development
+    }
+
     pub fn origin_allowed(&self, origin: &str) -> bool {
         origin == self.frontend_api_origin() || self.allowed_origins.iter().any(|o| o == origin)
+    }
+}
+
+/// The local server's own protections. On AWS, API Gateway holds connections and reads
+/// requests; locally the server does, so it bounds what one caller can hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalServerConfig {
+    /// A request's head must arrive within this, counted from when the server starts
+    /// waiting for it, so it also closes kept-alive connections left idle.
+    pub header_read_timeout: Duration,
+    /// A request body must arrive within this; past it the answer is 408.
+    pub body_read_timeout: Duration,
+    /// Connections served at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// How long shutdown waits for in-flight requests before it gives up on them.
+    pub shutdown_grace: Duration,
+}
+
+impl LocalServerConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let number = |name: &'static str, default: u64, max: u64| -> Result<u64, ConfigError> {
+            match lookup(name).filter(|v| !v.trim().is_empty()) {
+                None => Ok(default),
+                Some(raw) => match raw.trim().parse::<u64>() {
+                    Ok(v) if (1..=max).contains(&v) => Ok(v),
+                    _ => Err(ConfigError::Invalid {
+                        name,
+                        reason: format!("expected a whole number from 1 to {max}"),
+                    }),
+                },
+            }
+        };
+        Ok(Self {
+            header_read_timeout: Duration::from_secs(number(
+                "LOCAL_HEADER_READ_TIMEOUT_SECONDS",
+                10,
+                3600,
+            )?),
+            body_read_timeout: Duration::from_secs(number(
+                "LOCAL_BODY_READ_TIMEOUT_SECONDS",
+                30,
+                3600,
+            )?),
+            max_connections: number("LOCAL_MAX_CONNECTIONS", 512, 100_000)? as usize,
+            shutdown_grace: Duration::from_secs(number("LOCAL_SHUTDOWN_GRACE_SECONDS", 30, 3600)?),
+        })
     }
 }
 
@@ -249,5 +398,60 @@ mod tests {
         ])
         .is_err());
         assert!(with(&[("SESSION_ACTIVITY_INTERVAL_SECONDS", "soon")]).is_err());
+    }
+
+    #[test]
+    fn local_server_settings_have_defaults_and_bounds() {
+        let c = LocalServerConfig::from_lookup(|_| None).unwrap();
+        assert_eq!(c.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.max_connections, 512);
+        let zero = LocalServerConfig::from_lookup(|k| {
+            (k == "LOCAL_MAX_CONNECTIONS").then(|| "0".to_string())
+        });
+        assert!(zero.is_err());
+    }
+
+    #[test]
+    fn production_is_the_default_instance_type() {
+        assert_eq!(
+            config(&BASE).unwrap().instance_type,
+            InstanceType::Production
+        );
+        let mut dev = BASE.to_vec();
+        dev.push(("INSTANCE_TYPE", "development"));
+        assert!(config(&dev).unwrap().dev_browser_enabled());
+        let mut bad = BASE.to_vec();
+        bad.push(("INSTANCE_TYPE", "staging"));
+        assert!(config(&bad).is_err());
+    }
+
+    #[test]
+    fn allowed_origins_take_scheme_host_and_port_only() {
+        let with = |origins: &str| {
+            let mut pairs = BASE.to_vec();
+            pairs.push(("ALLOWED_ORIGINS", origins));
+            config(&pairs)
+        };
+        let ok = with("https://App.example.com/, http://localhost:5173").unwrap();
+        assert_eq!(
+            ok.allowed_origins,
+            ["https://app.example.com", "http://localhost:5173"]
+        );
+        for bad in [
+            "null",
+            "*",
+            "https://*.example.com",
+            "https://app.example.com/path",
+            "https://app.example.com?x=1",
+            "https://user@app.example.com",
+            "ftp://app.example.com",
+            "https://app.example.com:0",
+            "https://app.example.com:99999",
+            "app.example.com",
+            "https://",
+        ] {
+            let err = with(bad).expect_err(bad).to_string();
+            assert!(err.contains("ALLOWED_ORIGINS"), "{bad}: {err}");
+        }
     }
 }

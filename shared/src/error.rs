@@ -124,6 +124,16 @@ impl ApiError {
         )
     }
 
+    /// A request that did not come through the CDN the instance is configured behind.
+    pub fn origin_unverified() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "authorization_invalid",
+            "Unauthorized request",
+            "Requests must come through the service's public URL.",
+        )
+    }
+
     pub fn header_repeated(header: &str) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -197,6 +207,51 @@ impl ApiError {
         )
     }
 
+    pub fn headers_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request_header_fields_too_large",
+            "Request headers too large",
+            format!("The request headers must be at most {limit} bytes together."),
+        )
+    }
+
+    /// A template renders more claims than a token may carry (the template and the user's
+    /// metadata together, so the fix is in either).
+    pub fn token_too_large() -> Self {
+        let limit = crate::limits::RENDERED_CLAIMS_MAX_BYTES;
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "jwt_template_claims_too_large",
+            "Token too large",
+            format!("This JWT template renders more than {limit} bytes of claims for this user; shorten the template or the metadata it names."),
+        )
+        .with_param("claims")
+        .with_meta("limit", limit)
+    }
+
+    /// Dev-browser endpoints on a production instance. Clerk's FAPI documents a 400 "The
+    /// hostname is invalid" for `POST /v1/dev_browser` on the wrong kind of instance.
+    pub fn dev_browser_disabled() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "host_invalid",
+            "Invalid host",
+            "Development browsers are served only by development instances; this is a production instance.",
+        )
+    }
+
+    /// A dev-browser token presented to a production instance.
+    pub fn dev_browser_unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "dev_browser_unauthenticated",
+            "Dev browser unauthenticated",
+            "Development browser tokens (__clerk_db_jwt) are accepted only by development instances.",
+        )
+        .with_param("__clerk_db_jwt")
+    }
+
     pub fn unsupported_content_type(expected: &str) -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -255,6 +310,27 @@ impl ApiError {
         e
     }
 
+    /// The local server holds as many connections as it may.
+    pub fn too_many_connections() -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "Service temporarily unavailable",
+            "The server is at its connection limit. Nothing was changed; try again.",
+        );
+        e.retry_after = Some(1);
+        e
+    }
+
+    pub fn request_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "Request timeout",
+            "The request body did not arrive in time. Nothing was changed.",
+        )
+    }
+
     /// The `ClerkErrors` JSON body.
     pub fn body(&self, trace_id: &str) -> Value {
         let mut error = json!({
@@ -266,6 +342,16 @@ impl ApiError {
             error["meta"] = Value::Object(self.meta.clone());
         }
         json!({ "errors": [error], "clerk_trace_id": trace_id })
+    }
+}
+
+impl From<crate::tokens::template_token::MintError> for ApiError {
+    fn from(err: crate::tokens::template_token::MintError) -> Self {
+        use crate::tokens::template_token::MintError;
+        match err {
+            MintError::TooLarge => ApiError::token_too_large(),
+            MintError::Key(_) => ApiError::internal(),
+        }
     }
 }
 

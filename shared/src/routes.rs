@@ -9,6 +9,7 @@ use crate::error::ApiError;
 use crate::http::request::MAX_BODY_BYTES;
 use crate::http::response::{self, Response};
 use crate::http::{auth, cors, PathParams, Request, RequestExt};
+use crate::limits::HEADERS_MAX_BYTES;
 use crate::state::AppState;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +29,7 @@ pub enum Endpoint {
     CreateSessionTokenFromTemplate,
     CreateUser,
     GetUser,
+    UpdateUser,
     CreateSignInToken,
     ListSessions,
     GetBackendSession,
@@ -49,6 +51,7 @@ impl Endpoint {
             self,
             Self::CreateUser
                 | Self::GetUser
+                | Self::UpdateUser
                 | Self::CreateSignInToken
                 | Self::ListSessions
                 | Self::GetBackendSession
@@ -173,6 +176,12 @@ pub const ROUTES: &[Route] = &[
         Method::GET,
         "/v1/users/{user_id}",
         Endpoint::GetUser,
+        "bapi",
+    ),
+    route(
+        Method::PATCH,
+        "/v1/users/{user_id}",
+        Endpoint::UpdateUser,
         "bapi",
     ),
     route(
@@ -313,6 +322,11 @@ pub async fn dispatch(state: &AppState, req: Request, function: Option<&str>) ->
     let span =
         tracing::info_span!("request", request_id = %request_id, method = %method, path = %path);
     async move {
+        if !state.origin_verified(&req) {
+            let resp = response::error(&ApiError::origin_unverified(), &request_id);
+            tracing::info!(status = resp.status().as_u16(), "answered");
+            return resp;
+        }
         let routes = ROUTES
             .iter()
             .filter(|r| function.is_none_or(|f| r.function == f));
@@ -370,6 +384,14 @@ async fn handle(
     if req.body().len() > MAX_BODY_BYTES {
         return Err(ApiError::body_too_large(MAX_BODY_BYTES));
     }
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if header_bytes > HEADERS_MAX_BYTES {
+        return Err(ApiError::headers_too_large(HEADERS_MAX_BYTES));
+    }
     req.extensions_mut().insert(params);
     if !endpoint.is_frontend() {
         return call(state, endpoint, req).await;
@@ -404,6 +426,7 @@ async fn call(state: &AppState, endpoint: Endpoint, req: Request) -> Result<Resp
         }
         Endpoint::CreateUser => bapi::users::create(state, req).await,
         Endpoint::GetUser => bapi::users::get(state, req).await,
+        Endpoint::UpdateUser => bapi::users::update(state, req).await,
         Endpoint::CreateSignInToken => bapi::sign_in_tokens::create(state, req).await,
         Endpoint::ListSessions => bapi::sessions::list(state, req).await,
         Endpoint::GetBackendSession => bapi::sessions::get(state, req).await,

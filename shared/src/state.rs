@@ -30,6 +30,7 @@ pub struct AppState {
     /// The `GET /v1/environment` document, serialized once.
     pub environment_json: String,
     secret_key_digest: aws_lc_rs::digest::Digest,
+    origin_verify_digest: Option<aws_lc_rs::digest::Digest>,
     /// Parsed JWT templates by id; an entry is used only while its version is current.
     templates: Mutex<HashMap<String, Arc<CompiledTemplate>>>,
 }
@@ -75,7 +76,12 @@ impl AppState {
             &aws_lc_rs::digest::SHA256,
             config.secret_key.expose().as_bytes(),
         );
+        let origin_verify_digest = config
+            .origin_verify_secret
+            .as_ref()
+            .map(|s| aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, s.expose().as_bytes()));
         Ok(Self {
+            origin_verify_digest,
             config,
             store,
             clock,
@@ -108,6 +114,22 @@ impl AppState {
             self.secret_key_digest.as_ref(),
         )
         .is_ok()
+    }
+
+    /// Whether the request came through the CDN, when one is configured: its
+    /// `x-origin-verify` header must equal the secret (compared over digests).
+    pub fn origin_verified(&self, req: &crate::http::Request) -> bool {
+        let Some(digest) = &self.origin_verify_digest else {
+            return true;
+        };
+        let presented = req
+            .headers()
+            .get("x-origin-verify")
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        let presented = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, presented);
+        aws_lc_rs::constant_time::verify_slices_are_equal(presented.as_ref(), digest.as_ref())
+            .is_ok()
     }
 
     /// The template parsed and its key loaded: once per template version, not per mint.

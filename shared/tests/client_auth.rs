@@ -208,7 +208,7 @@ async fn native_clients_use_the_authorization_header_raw_or_bearer() {
 
 #[tokio::test]
 async fn dev_browser_tokens_work_in_both_query_parameters() {
-    let app = TestApp::new().await;
+    let app = TestApp::development().await;
     let resp = app.send(Req::post("/v1/dev_browser")).await;
     let body = resp.ok();
     assert_eq!(body["object"], "dev_browser");
@@ -254,7 +254,7 @@ async fn dev_browser_tokens_work_in_both_query_parameters() {
 
 #[tokio::test]
 async fn native_beats_dev_browser_beats_cookie() {
-    let app = TestApp::new().await;
+    let app = TestApp::development().await;
     let native = app.send(Req::post("/v1/client?_is_native=1")).await;
     let (native_id, native_token) = (
         client_id_of(&native),
@@ -310,7 +310,7 @@ async fn native_beats_dev_browser_beats_cookie() {
 
 #[tokio::test]
 async fn bad_client_tokens_are_401_authentication_invalid_never_500() {
-    let app = TestApp::new().await;
+    let app = TestApp::development().await;
     let other = TestApp::new().await;
     let (token, sid, _) = app.native_session().await;
     let (foreign, _, _) = other.native_session().await;
@@ -329,6 +329,7 @@ async fn bad_client_tokens_are_401_authentication_invalid_never_500() {
 #[tokio::test]
 async fn expired_client_tokens_are_refused() {
     let app = TestApp::with_env(&[
+        ("INSTANCE_TYPE", "development"),
         ("CLIENT_TOKEN_LIFETIME_SECONDS", "3600"),
         ("SESSION_MAX_LIFETIME_SECONDS", "86400"),
     ])
@@ -737,4 +738,36 @@ async fn preflight_is_204_with_cors_for_allowed_origins() {
     assert!(resp.header("access-control-allow-methods").is_none());
     let resp = app.send(Req::options("/v1/nope").origin(APP_ORIGIN)).await;
     resp.assert_error(404, "resource_not_found");
+}
+
+#[tokio::test]
+async fn production_refuses_the_dev_browser_and_changes_nothing() {
+    let dev = TestApp::development().await;
+    let token = dev.send(Req::post("/v1/dev_browser")).await.ok()["id"]
+        .as_str()
+        .expect("dev browser token")
+        .to_string();
+    // Production is the default instance type.
+    let app = TestApp::new().await;
+    app.send(Req::post("/v1/dev_browser"))
+        .await
+        .assert_error(400, "host_invalid");
+    for name in ["__clerk_db_jwt", "__dev_session"] {
+        let resp = app.send(Req::get("/v1/client").query(name, &token)).await;
+        resp.assert_error(401, "dev_browser_unauthenticated");
+        let resp = app.send(Req::post("/v1/client").query(name, &token)).await;
+        resp.assert_error(401, "dev_browser_unauthenticated");
+        assert!(resp.header("clerk-db-jwt").is_none());
+    }
+    // A cookie client still works beside the refusals.
+    let cookie = app.browser_client().await;
+    app.send(Req::get("/v1/client").cookie(&cookie)).await.ok();
+    // The environment document says which kind of instance this is.
+    for (app, kind) in [(&app, "production"), (&dev, "development")] {
+        let env = app.send(Req::get("/v1/environment")).await;
+        assert_eq!(
+            env.ok()["display_config"]["instance_environment_type"],
+            kind
+        );
+    }
 }

@@ -99,7 +99,12 @@ async fn every_endpoint_makes_the_documented_calls() {
     let Some(store) = dynamodb_store().await else {
         return;
     };
-    let app = TestApp::on(store.clone()).await;
+    // A development instance, so that the dev-browser route is measured too.
+    let app = TestApp::with_store(
+        test_config(&[("INSTANCE_TYPE", "development")]),
+        store.clone(),
+    )
+    .await;
     let mut run = Run {
         app,
         store,
@@ -118,6 +123,13 @@ async fn every_endpoint_makes_the_documented_calls() {
     run.measure(
         "GET /v1/users/{id}",
         Req::get(format!("/v1/users/{user}")).secret(),
+    )
+    .await;
+    run.measure(
+        "PATCH /v1/users/{id}",
+        Req::new("PATCH", format!("/v1/users/{user}"))
+            .secret()
+            .json(&json!({"public_metadata": {"plan": "pro"}})),
     )
     .await;
     let resp = run

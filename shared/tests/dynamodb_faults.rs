@@ -86,6 +86,7 @@ async fn an_unreachable_table_is_503_with_retry_after_and_the_process_keeps_serv
         created_at: START_MS,
         updated_at: START_MS,
         expires_at: START_MS + 3_600_000,
+        anonymous_until: None,
         version: 1,
     };
     let token = app.state.client_tokens.issue(&client, START_MS).unwrap();

@@ -27,6 +27,7 @@ fn client(now: i64) -> Client {
         created_at: now,
         updated_at: now,
         expires_at: now + 86_400_000,
+        anonymous_until: None,
         version: 1,
     }
 }

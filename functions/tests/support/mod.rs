@@ -22,6 +22,8 @@ pub fn config(data_file: &Path) -> Config {
         "FRONTEND_API_URL" => Some(FAPI_URL.into()),
         "BACKEND_API_SECRET_KEY" => Some(SECRET_KEY.into()),
         "EMBEDDED_STORE_PATH" => Some(path.clone()),
+        // The fixtures play every route, the dev browser's included.
+        "INSTANCE_TYPE" => Some("development".into()),
         _ => None,
     })
     .expect("fixture config")
@@ -33,6 +35,7 @@ pub fn env(data_file: &Path) -> Vec<(String, String)> {
         ("FRONTEND_API_URL".into(), FAPI_URL.into()),
         ("BACKEND_API_SECRET_KEY".into(), SECRET_KEY.into()),
         ("STORE_BACKEND".into(), "embedded".into()),
+        ("INSTANCE_TYPE".into(), "development".into()),
         (
             "EMBEDDED_STORE_PATH".into(),
             data_file.to_string_lossy().to_string(),

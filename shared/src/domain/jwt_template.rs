@@ -94,5 +94,9 @@ pub struct JwtTemplate {
     pub version: u64,
 }
 
-/// Claims a template may not set: they are always added by the service.
-pub const RESERVED_CLAIMS: [&str; 7] = ["azp", "exp", "iat", "iss", "jti", "nbf", "sub"];
+/// Claims a template may not set. The first seven are always added by the service; the
+/// last four are what makes a session token (`sid`, `v`, `sts`, `fva`), so a template
+/// token signed with the instance key can never pass for one.
+pub const RESERVED_CLAIMS: [&str; 11] = [
+    "azp", "exp", "iat", "iss", "jti", "nbf", "sub", "sid", "v", "sts", "fva",
+];

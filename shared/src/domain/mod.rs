@@ -23,6 +23,10 @@ pub struct Client {
     pub updated_at: Millis,
     /// When the client token (and its cookie) stops working.
     pub expires_at: Millis,
+    /// Set while the client has never signed in: it is gone after this instant, which
+    /// each use pushes forward. `None` once signed in (then only `expires_at` counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anonymous_until: Option<Millis>,
     /// Optimistic-concurrency version: every write names the version it read.
     pub version: u64,
 }
@@ -32,6 +36,18 @@ pub struct Client {
 pub struct ClientState {
     pub client: Client,
     pub sessions: Vec<Session>,
+}
+
+impl Client {
+    /// Whether a never-signed-in client has outlived its anonymous lifetime.
+    pub fn anonymous_expired(&self, now: Millis) -> bool {
+        self.anonymous_until.is_some_and(|t| now >= t)
+    }
+
+    /// When the store may forget the record.
+    pub fn retain_until(&self) -> Millis {
+        self.anonymous_until.unwrap_or(self.expires_at)
+    }
 }
 
 impl ClientState {

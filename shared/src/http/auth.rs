@@ -6,9 +6,11 @@ use http::header::AUTHORIZATION;
 
 use super::request::{Request, RequestExt};
 use super::response::{self, Response};
+use crate::clock::Millis;
 use crate::domain::{Client, ClientState};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store::Write;
 use crate::tokens::{ClientTokenClaims, ClientTokenError};
 
 /// How the caller carries its client token, and so how a new one is handed back.
@@ -57,6 +59,10 @@ pub fn authenticate(state: &AppState, req: &Request) -> Result<ClientAuth, ApiEr
             Some(raw.to_string()).filter(|t| !t.is_empty()),
         )
     } else if let Some(token) = dev_token() {
+        // Production never takes a client token from a URL, where it would leak.
+        if !state.config.dev_browser_enabled() {
+            return Err(ApiError::dev_browser_unauthenticated());
+        }
         (Transport::DevBrowser, Some(token))
     } else {
         let cookie = req
@@ -91,9 +97,14 @@ pub async fn load_client(
     let Some(claims) = &auth.claims else {
         return Ok(None);
     };
-    let Some(found) = state.store.get_client(&claims.id).await? else {
+    let Some(mut found) = state.store.get_client(&claims.id).await? else {
         return Ok(None);
     };
+    let now = state.now();
+    // A never-signed-in client past its anonymous lifetime is gone, as if deleted.
+    if found.client.anonymous_expired(now) {
+        return Ok(None);
+    }
     let current = found.client.rotating_token.as_bytes();
     if aws_lc_rs::constant_time::verify_slices_are_equal(current, claims.rotating_token.as_bytes())
         .is_err()
@@ -102,7 +113,29 @@ pub async fn load_client(
             "the client token was replaced by a newer one",
         ));
     }
+    slide_anonymous_lifetime(state, &mut found, now).await;
     Ok(Some(found))
+}
+
+/// Each use of a never-signed-in client pushes its end forward. To spare a write per
+/// request, only once half of the anonymous lifetime has gone by. Best effort: a lost race
+/// means another request has just written the client.
+async fn slide_anonymous_lifetime(state: &AppState, cs: &mut ClientState, now: Millis) {
+    let Some(until) = cs.client.anonymous_until else {
+        return;
+    };
+    let lifetime = state.config.anonymous_client_lifetime.as_millis() as Millis;
+    if until - now > lifetime / 2 {
+        return;
+    }
+    let mut next = cs.client.clone();
+    next.anonymous_until = Some(now + lifetime);
+    next.updated_at = now;
+    next.version += 1;
+    match state.store.commit(vec![Write::client(next.clone())]).await {
+        Ok(()) => cs.client = next,
+        Err(err) => tracing::debug!(error = %err, "anonymous client lifetime not extended"),
+    }
 }
 
 /// Like [`load_client`], for endpoints that need a client: none is 401 `signed_out`.

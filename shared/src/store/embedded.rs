@@ -41,6 +41,14 @@ impl Data {
         }
     }
 
+    /// What DynamoDB's TTL does for the other store: never-signed-in clients past their
+    /// lifetime are dropped, here whenever a client is created (`now` is its creation).
+    fn forget_anonymous_clients(&mut self, now: i64) {
+        let sessions = &self.sessions_by_client;
+        self.clients
+            .retain(|id, c| !c.anonymous_expired(now) || sessions.contains_key(id));
+    }
+
     fn version_matches(current: Option<u64>, expect: Expect) -> bool {
         match (current, expect) {
             (None, Expect::Absent) => true,
@@ -85,6 +93,9 @@ impl Data {
                 self.users.insert(u.id.clone(), u);
             }
             Write::Client(c, _) => {
+                if !self.clients.contains_key(&c.id) {
+                    self.forget_anonymous_clients(c.created_at);
+                }
                 self.clients.insert(c.id.clone(), c);
             }
             Write::NewSession(s) => {
@@ -300,5 +311,14 @@ impl Store for EmbeddedStore {
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         let mut data = self.lock();
         self.commit_locked(&mut data, writes)
+    }
+
+    /// Every commit is already on disk; writing the snapshot once more under the lock
+    /// waits for any commit in progress and leaves a whole file behind.
+    async fn flush(&self) -> Result<(), StoreError> {
+        match &self.file {
+            Some(path) => Self::persist(path, &self.lock()),
+            None => Ok(()),
+        }
     }
 }

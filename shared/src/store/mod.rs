@@ -209,4 +209,9 @@ pub trait Store: Send + Sync {
 
     /// Applies every write or none: all expectations are checked first.
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+
+    /// Makes everything committed durable, before a process exits.
+    async fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

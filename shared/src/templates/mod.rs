@@ -63,20 +63,56 @@ impl Claims {
     }
 
     pub fn render(&self, ctx: &dyn Context) -> Map<String, Value> {
-        self.0
-            .iter()
-            .map(|(k, n)| (k.clone(), render(n, ctx)))
-            .collect()
+        self.render_within(ctx, usize::MAX).unwrap_or_default()
+    }
+
+    /// Renders, giving up as soon as the output passes about `max_bytes` of JSON, so a
+    /// template that repeats large values costs at most that much memory, never more.
+    pub fn render_within(
+        &self,
+        ctx: &dyn Context,
+        max_bytes: usize,
+    ) -> Result<Map<String, Value>, TooLarge> {
+        let mut budget = Budget(max_bytes);
+        let mut out = Map::new();
+        for (k, n) in &self.0 {
+            budget.spend(k.len() + 4)?;
+            out.insert(k.clone(), render(n, ctx, &mut budget)?);
+        }
+        Ok(out)
     }
 }
 
-fn render(node: &Node, ctx: &dyn Context) -> Value {
-    match node {
-        Node::Literal(v) => v.clone(),
-        Node::Whole(expr) => evaluate(expr, ctx),
+/// A rendering went past its size budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooLarge;
+
+/// Bytes of JSON left to render (an estimate that never undercounts by much: separators
+/// and string escapes aside, it charges each value its JSON length).
+struct Budget(usize);
+
+impl Budget {
+    fn spend(&mut self, bytes: usize) -> Result<(), TooLarge> {
+        self.0 = self.0.checked_sub(bytes).ok_or(TooLarge)?;
+        Ok(())
+    }
+}
+
+fn render(node: &Node, ctx: &dyn Context, budget: &mut Budget) -> Result<Value, TooLarge> {
+    Ok(match node {
+        Node::Literal(v) => {
+            budget.spend(crate::limits::json_len(v))?;
+            v.clone()
+        }
+        Node::Whole(expr) => {
+            let v = evaluate(expr, ctx);
+            budget.spend(crate::limits::json_len(&v))?;
+            v
+        }
         Node::Text(parts) => {
             let mut out = String::new();
             for part in parts {
+                let before = out.len();
                 match part {
                     Part::Text(t) => out.push_str(t),
                     Part::Expr(e) => match evaluate(e, ctx) {
@@ -84,16 +120,30 @@ fn render(node: &Node, ctx: &dyn Context) -> Value {
                         other => out.push_str(&other.to_string()),
                     },
                 }
+                budget.spend(out.len() - before)?;
             }
+            budget.spend(2)?;
             Value::String(out)
         }
-        Node::Array(items) => Value::Array(items.iter().map(|n| render(n, ctx)).collect()),
-        Node::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, n)| (k.clone(), render(n, ctx)))
-                .collect(),
-        ),
-    }
+        Node::Array(items) => {
+            budget.spend(2 + items.len())?;
+            Value::Array(
+                items
+                    .iter()
+                    .map(|n| render(n, ctx, budget))
+                    .collect::<Result<_, _>>()?,
+            )
+        }
+        Node::Object(map) => {
+            budget.spend(2)?;
+            let mut out = Map::new();
+            for (k, n) in map {
+                budget.spend(k.len() + 4)?;
+                out.insert(k.clone(), render(n, ctx, budget)?);
+            }
+            Value::Object(out)
+        }
+    })
 }
 
 fn evaluate(expr: &Expr, ctx: &dyn Context) -> Value {

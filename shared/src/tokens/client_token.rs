@@ -90,6 +90,7 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             expires_at: 3_600_000,
+            anonymous_until: None,
             version: 1,
         };
         (ClientTokenKeys::new(&keys), client)

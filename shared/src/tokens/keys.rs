@@ -21,6 +21,9 @@ pub enum KeyError {
     Sign,
 }
 
+/// The `cat` header of template tokens signed with the instance key (Clerk's value).
+pub const TEMPLATE_TOKEN_CATEGORY: &str = "cl_B7d4PD222AAA";
+
 /// The RSA key pair that signs session tokens (RS256, 2048-bit, e = 65537, as Clerk's
 /// verifiers require) and the HMAC secret that signs client tokens.
 pub struct InstanceKeys {
@@ -28,6 +31,8 @@ pub struct InstanceKeys {
     rsa: RsaKeyPair,
     /// base64url of the fixed session-token header, computed once.
     header_b64: String,
+    /// The same for template tokens: its `cat` tells them from session tokens.
+    template_header_b64: String,
     jwk: Value,
     public_key_pem: String,
     pub(crate) client_token_secret: Vec<u8>,
@@ -77,9 +82,13 @@ impl InstanceKeys {
         let spki = AsDer::<aws_lc_rs::encoding::PublicKeyX509Der>::as_der(public)
             .map_err(|_| KeyError::Unreadable("public key"))?;
         let header = json!({"alg": "RS256", "kid": record.kid, "typ": "JWT"});
+        let template_header = json!({
+            "alg": "RS256", "cat": TEMPLATE_TOKEN_CATEGORY, "kid": record.kid, "typ": "JWT"
+        });
         Ok(Self {
             kid: record.kid.clone(),
             header_b64: URL_SAFE_NO_PAD.encode(header.to_string()),
+            template_header_b64: URL_SAFE_NO_PAD.encode(template_header.to_string()),
             jwk,
             public_key_pem: pem("PUBLIC KEY", spki.as_ref()),
             rsa,
@@ -104,9 +113,22 @@ impl InstanceKeys {
     /// Signs `claims` as an RS256 JWT with the cached key pair. jsonwebtoken would re-parse
     /// the private key on every call, which costs more than the signature itself.
     pub fn sign_rs256<T: Serialize>(&self, claims: &T) -> Result<String, KeyError> {
+        self.sign_with_header(&self.header_b64, claims)
+    }
+
+    /// Like [`InstanceKeys::sign_rs256`], with the template-token header (`cat`).
+    pub fn sign_rs256_template<T: Serialize>(&self, claims: &T) -> Result<String, KeyError> {
+        self.sign_with_header(&self.template_header_b64, claims)
+    }
+
+    fn sign_with_header<T: Serialize>(
+        &self,
+        header_b64: &str,
+        claims: &T,
+    ) -> Result<String, KeyError> {
         let payload = serde_json::to_vec(claims).map_err(|_| KeyError::Sign)?;
-        let mut jwt = String::with_capacity(self.header_b64.len() + payload.len() * 4 / 3 + 350);
-        jwt.push_str(&self.header_b64);
+        let mut jwt = String::with_capacity(header_b64.len() + payload.len() * 4 / 3 + 350);
+        jwt.push_str(header_b64);
         jwt.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut jwt);
         let mut signature = vec![0u8; self.rsa.public_modulus_len()];

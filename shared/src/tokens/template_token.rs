@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 
 use super::keys::{InstanceKeys, KeyError};
 use crate::clock::Millis;
-use crate::domain::{JwtTemplate, Session, SigningAlgorithm, User};
+use crate::domain::{JwtTemplate, Session, SigningAlgorithm, User, RESERVED_CLAIMS};
+use crate::limits::{json_len, RENDERED_CLAIMS_MAX_BYTES};
 use crate::templates::{dig, Claims, Context, TemplateError};
 
 /// A template ready to mint: claims parsed and key loaded, once per template version.
@@ -21,6 +22,17 @@ pub struct CompiledTemplate {
 enum Signer {
     Instance,
     Custom(Box<(Header, EncodingKey)>),
+}
+
+/// Why a template token was not minted.
+#[derive(Debug, thiserror::Error)]
+pub enum MintError {
+    /// The rendered claims would pass [`RENDERED_CLAIMS_MAX_BYTES`]: the caller's data and
+    /// template, not the service, are at fault.
+    #[error("the rendered claims are larger than {RENDERED_CLAIMS_MAX_BYTES} bytes")]
+    TooLarge,
+    #[error(transparent)]
+    Key(#[from] KeyError),
 }
 
 /// Why a template cannot be saved. Messages never contain the key.
@@ -105,8 +117,18 @@ impl CompiledTemplate {
         origin: Option<&str>,
         now: Millis,
         lifetime: Option<u64>,
-    ) -> Result<String, KeyError> {
-        let mut claims = self.claims.render(&TemplateContext { user, session });
+    ) -> Result<String, MintError> {
+        let mut claims = self
+            .claims
+            .render_within(
+                &TemplateContext { user, session },
+                RENDERED_CLAIMS_MAX_BYTES,
+            )
+            .map_err(|_| MintError::TooLarge)?;
+        // Templates saved before a claim was reserved must not set it either.
+        for reserved in RESERVED_CLAIMS {
+            claims.remove(reserved);
+        }
         let iat = now / 1000;
         // The default claims always win; templates cannot save them anyway.
         if let Some(origin) = origin {
@@ -121,13 +143,16 @@ impl CompiledTemplate {
         claims.insert("jti".into(), json!(crate::ids::new_id("jti")));
         claims.insert("nbf".into(), json!(iat - self.allowed_clock_skew as i64));
         claims.insert("sub".into(), json!(user.id));
-        match &self.signer {
-            Signer::Instance => keys.sign_rs256(&claims),
+        if json_len(&claims) > RENDERED_CLAIMS_MAX_BYTES {
+            return Err(MintError::TooLarge);
+        }
+        Ok(match &self.signer {
+            Signer::Instance => keys.sign_rs256_template(&claims)?,
             Signer::Custom(custom) => {
                 let (header, key) = custom.as_ref();
-                jsonwebtoken::encode(header, &claims, key).map_err(|_| KeyError::Sign)
+                jsonwebtoken::encode(header, &claims, key).map_err(|_| KeyError::Sign)?
             }
-        }
+        })
     }
 }
 
@@ -178,6 +203,19 @@ impl Context for TemplateContext<'_> {
     fn lookup(&self, path: &[String]) -> Option<Value> {
         let (object, rest) = path.split_first()?;
         let (field, deeper) = rest.split_first()?;
+        // Metadata is dug into in place: only what the path names is copied, so a template
+        // of many `{{user.public_metadata.x}}` never copies the whole 8 KB each time.
+        let metadata = match (object.as_str(), field.as_str()) {
+            ("user", "public_metadata") => Some(&self.user.public_metadata),
+            ("user", "unsafe_metadata") => Some(&self.user.unsafe_metadata),
+            _ => None,
+        };
+        if let Some(map) = metadata {
+            return match deeper.split_first() {
+                None => Some(Value::Object(map.clone())),
+                Some((key, deeper)) => dig(map.get(key)?, deeper),
+            };
+        }
         let value = match object.as_str() {
             "user" => self.user_field(field)?,
             "session" if field == "actor" => self.session.actor.clone().unwrap_or(Value::Null),

@@ -208,6 +208,11 @@ impl TestApp {
         Self::with_env(&[]).await
     }
 
+    /// A development instance: dev-browser tokens are served.
+    pub async fn development() -> Self {
+        Self::with_env(&[("INSTANCE_TYPE", "development")]).await
+    }
+
     pub async fn with_env(extra: &[(&str, &str)]) -> Self {
         let store: Arc<dyn Store> = Arc::new(EmbeddedStore::in_memory());
         Self::with_store(test_config(extra), store).await

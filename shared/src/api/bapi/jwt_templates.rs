@@ -61,10 +61,11 @@ fn claims(value: Value) -> Result<Map<String, Value>, ApiError> {
             StatusCode::BAD_REQUEST,
             "jwt_template_reserved_claim",
             format!("You can't use the reserved claim: '{reserved}'"),
-            format!("The claims azp, exp, iat, iss, jti, nbf and sub are set by the service; '{reserved}' cannot be in a template."),
+            format!("The claims {} are set by the service or mark session tokens; '{reserved}' cannot be in a template.", RESERVED_CLAIMS.join(", ")),
         )
         .with_param("claims"));
     }
+    crate::limits::check_template_claims(&object)?;
     Ok(object)
 }
 

@@ -1,4 +1,4 @@
-//! `POST /v1/users` and `GET /v1/users/{user_id}`.
+//! `POST /v1/users`, `GET /v1/users/{user_id}` and `PATCH /v1/users/{user_id}`.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -78,19 +78,10 @@ impl CreateUser {
                 ));
             }
         }
-        let username = text("username", self.username, 64)?;
-        if let Some(u) = &username {
-            if u.len() < 4
-                || !u
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-            {
-                return Err(format_error(
-                    "username",
-                    "username must be 4 to 64 letters, digits, '_' or '-'.",
-                ));
-            }
-        }
+        let username = username(self.username)?;
+        let public_metadata = metadata("public_metadata", self.public_metadata)?;
+        let private_metadata = metadata("private_metadata", self.private_metadata)?;
+        let unsafe_metadata = metadata("unsafe_metadata", self.unsafe_metadata)?;
         Ok(NewUser {
             external_id: text("external_id", self.external_id, 256)?,
             first_name: text("first_name", self.first_name, 256)?,
@@ -99,10 +90,115 @@ impl CreateUser {
             image_url: text("image_url", self.image_url, 2048)?,
             email_addresses: emails,
             phone_numbers: phones,
-            public_metadata: self.public_metadata.unwrap_or_default(),
-            private_metadata: self.private_metadata.unwrap_or_default(),
-            unsafe_metadata: self.unsafe_metadata.unwrap_or_default(),
+            public_metadata,
+            private_metadata,
+            unsafe_metadata,
         })
+    }
+}
+
+/// One kind of metadata, absent = empty, within [`crate::limits::METADATA_MAX_BYTES`].
+fn metadata(
+    param: &str,
+    value: Option<Map<String, Value>>,
+) -> Result<Map<String, Value>, ApiError> {
+    let value = value.unwrap_or_default();
+    crate::limits::check_metadata(param, &value)?;
+    Ok(value)
+}
+
+fn username(value: Option<String>) -> Result<Option<String>, ApiError> {
+    let username = text("username", value, 64)?;
+    if let Some(u) = &username {
+        if u.len() < 4
+            || !u
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(format_error(
+                "username",
+                "username must be 4 to 64 letters, digits, '_' or '-'.",
+            ));
+        }
+    }
+    Ok(username)
+}
+
+/// `null` and absent differ on update: `null` clears the field, absent keeps it.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// An update body (Clerk's `UpdateUser`, the fields this service keeps). Metadata given
+/// replaces that kind whole, as Clerk's update does.
+#[derive(Deserialize)]
+struct UpdateUser {
+    #[serde(default, deserialize_with = "present")]
+    external_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    first_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    last_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    username: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    image_url: Option<Option<String>>,
+    public_metadata: Option<Map<String, Value>>,
+    private_metadata: Option<Map<String, Value>>,
+    unsafe_metadata: Option<Map<String, Value>>,
+}
+
+impl UpdateUser {
+    /// Checks every field before anything changes, then applies them to `user`.
+    fn apply(self, user: &mut User) -> Result<(), ApiError> {
+        let external_id = self
+            .external_id
+            .map(|v| text("external_id", v, 256))
+            .transpose()?;
+        let first_name = self
+            .first_name
+            .map(|v| text("first_name", v, 256))
+            .transpose()?;
+        let last_name = self
+            .last_name
+            .map(|v| text("last_name", v, 256))
+            .transpose()?;
+        let username = self.username.map(username).transpose()?;
+        let image_url = self
+            .image_url
+            .map(|v| text("image_url", v, 2048))
+            .transpose()?;
+        let check = |param: &str, m: Option<Map<String, Value>>| {
+            m.map(|m| crate::limits::check_metadata(param, &m).map(|()| m))
+                .transpose()
+        };
+        let public_metadata = check("public_metadata", self.public_metadata)?;
+        let private_metadata = check("private_metadata", self.private_metadata)?;
+        let unsafe_metadata = check("unsafe_metadata", self.unsafe_metadata)?;
+        let set = |slot: &mut Option<String>, v: Option<Option<String>>| {
+            if let Some(v) = v {
+                *slot = v;
+            }
+        };
+        set(&mut user.external_id, external_id);
+        set(&mut user.first_name, first_name);
+        set(&mut user.last_name, last_name);
+        set(&mut user.username, username);
+        set(&mut user.image_url, image_url);
+        if let Some(m) = public_metadata {
+            user.public_metadata = m;
+        }
+        if let Some(m) = private_metadata {
+            user.private_metadata = m;
+        }
+        if let Some(m) = unsafe_metadata {
+            user.unsafe_metadata = m;
+        }
+        Ok(())
     }
 }
 
@@ -122,4 +218,23 @@ pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {
         .await?
         .ok_or_else(|| ApiError::not_found("User"))?;
     Ok(response::ok(&wire::user(&user, Audience::Backend)))
+}
+
+/// `PATCH /v1/users/{user_id}`: changes the fields given; metadata kinds given are replaced.
+pub async fn update(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    authorize(state, &req)?;
+    let body = json_body::<UpdateUser>(&req)?;
+    let mut user = state
+        .store
+        .get_user(req.path_param("user_id"))
+        .await?
+        .ok_or_else(|| ApiError::not_found("User"))?;
+    body.apply(&mut user)?;
+    user.updated_at = state.now();
+    user.version += 1;
+    match state.store.commit(vec![Write::user(user.clone())]).await {
+        Ok(()) => Ok(response::ok(&wire::user(&user, Audience::Backend))),
+        Err(crate::store::StoreError::Conflict) => Err(ApiError::conflict("The user")),
+        Err(e) => Err(e.into()),
+    }
 }

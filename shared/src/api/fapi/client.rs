@@ -12,10 +12,12 @@ use crate::http::{cors, Request};
 use crate::state::AppState;
 use crate::store::Write;
 
-/// A new, empty client at version 1.
+/// A new, empty client at version 1. It has never signed in, so it lives only for the
+/// anonymous lifetime unless it is used (see `auth::load_client`).
 pub(crate) fn new_client(state: &AppState) -> Client {
     let now = state.now();
     Client {
+        anonymous_until: Some(now + state.config.anonymous_client_lifetime.as_millis() as i64),
         id: crate::ids::new_id("client"),
         rotating_token: crate::ids::new_secret(),
         last_active_session_id: None,
@@ -63,6 +65,9 @@ pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {
 /// `POST /v1/dev_browser`: a client for a development browser; its token is the answer's
 /// `id` and is then sent as the `__clerk_db_jwt` query parameter.
 pub async fn dev_browser(state: &AppState) -> Result<Response, ApiError> {
+    if !state.config.dev_browser_enabled() {
+        return Err(ApiError::dev_browser_disabled());
+    }
     let cs = create(state).await?;
     let token = state
         .client_tokens

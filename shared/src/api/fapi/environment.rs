@@ -9,7 +9,7 @@ use crate::state::AppState;
 
 const TEMPLATE: &str = include_str!("environment.json");
 
-/// The document with this instance's name and URL, serialized once at start-up.
+/// The document with this instance's name, URL and type, serialized once at start-up.
 pub fn document(config: &Config) -> String {
     let quoted = |s: &str| serde_json::Value::String(s.to_string()).to_string();
     TEMPLATE
@@ -20,6 +20,10 @@ pub fn document(config: &Config) -> String {
         .replace(
             "\"{{FRONTEND_API_URL}}\"",
             &quoted(&config.frontend_api_url),
+        )
+        .replace(
+            "\"{{INSTANCE_TYPE}}\"",
+            &quoted(config.instance_type.as_str()),
         )
 }
 

@@ -18,7 +18,7 @@ use crate::http::{cors, Request};
 use crate::state::AppState;
 use crate::store::{StoreError, Write};
 use crate::tokens::session_token::SessionClaims;
-use crate::tokens::template_token::CompiledTemplate;
+use crate::tokens::template_token::{CompiledTemplate, MintError};
 use crate::wire::{self, LastActiveTokens};
 
 fn session_of<'a>(cs: &'a ClientState, id: &str) -> Result<&'a Session, ApiError> {
@@ -224,7 +224,7 @@ pub(crate) async fn mint(
     session
         .check(SessionAction::MintToken, now)
         .map_err(|e| ApiError::from_transition(e, &session.id))?;
-    let jwt = sign(state, session, origin, kind, now).map_err(|_| ApiError::internal())?;
+    let jwt = sign(state, session, origin, kind, now).map_err(ApiError::from)?;
     if session.activity_due(now, state.lifetimes()) {
         record_activity(state, session, now).await;
     }
@@ -237,7 +237,7 @@ fn sign(
     origin: Option<&str>,
     kind: &TokenKind<'_>,
     now: Millis,
-) -> Result<String, crate::tokens::keys::KeyError> {
+) -> Result<String, MintError> {
     let issuer = &state.config.frontend_api_url;
     match kind {
         TokenKind::Session => {
@@ -245,6 +245,7 @@ fn sign(
             state
                 .keys
                 .sign_rs256(&SessionClaims::new(session, issuer, origin, now, lifetime))
+                .map_err(MintError::from)
         }
         TokenKind::Template {
             template,

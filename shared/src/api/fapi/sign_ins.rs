@@ -84,6 +84,8 @@ pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError
         let session = Session::start(&cs.client.id, &user.id, now, state.lifetimes());
         let client = &mut cs.client;
         client.rotating_token = crate::ids::new_secret();
+        // Signed in: the client keeps the full client-token lifetime from now on.
+        client.anonymous_until = None;
         client.last_active_session_id = Some(session.id.clone());
         client.updated_at = now;
 

@@ -402,7 +402,7 @@ fn ops_for(write: &Write) -> Result<Vec<Op>, StoreError> {
                 "CLIENT".into(),
                 c,
                 c.version,
-                Some(c.expires_at),
+                Some(c.retain_until()),
             )?;
             if let Some(id) = &c.last_active_session_id {
                 item.insert(LAST_ACTIVE_SESSION_ID.into(), s(id.clone()));

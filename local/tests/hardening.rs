@@ -1,0 +1,222 @@
+//! The local server protects itself: request heads must arrive in time, connections are
+//! capped, and SIGTERM lets in-flight requests finish, flushes the store and exits 0.
+//! Real processes and raw sockets; no timing is asserted (the read timeouts below only
+//! keep a broken server from hanging the test).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+const SECRET: &str = "sk_local_hardening_test_0123456789abcdef";
+
+struct Server {
+    child: Child,
+    addr: String,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(args: &[&str], env: &[(&str, &str)]) -> (Server, Vec<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_local-api"))
+        .args(["--port", "0"])
+        .args(args)
+        .env_remove("FRONTEND_API_URL")
+        .env_remove("STORE_BACKEND")
+        .env_remove("DYNAMODB_TABLE_NAME")
+        .env_remove("EMBEDDED_STORE_PATH")
+        .env_remove("INSTANCE_TYPE")
+        .env("BACKEND_API_SECRET_KEY", SECRET)
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("local-api starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut banner = Vec::new();
+    let addr = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("ready line");
+        banner.push(line.clone());
+        if let Some(url) = line.split("ready on http://").nth(1) {
+            break url.trim().to_string();
+        }
+    };
+    (Server { child, addr, lines }, banner)
+}
+
+fn connect(addr: &str) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("read timeout");
+    stream
+}
+
+/// Reads one HTTP/1.1 answer with a content-length: (status, JSON body).
+fn read_answer(stream: &mut TcpStream) -> (u16, Value) {
+    let mut reader = BufReader::new(stream);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).expect("status line");
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("status line: {status_line:?}"));
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("header");
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().expect("length");
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).expect("body");
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+fn get(stream: &mut TcpStream, path: &str) -> (u16, Value) {
+    write!(stream, "GET {path} HTTP/1.1\r\nhost: localhost\r\n\r\n").expect("write");
+    read_answer(stream)
+}
+
+#[test]
+fn the_banner_says_the_instance_type_production_by_default() {
+    let (_server, banner) = start(&["--in-memory"], &[]);
+    assert!(
+        banner.iter().any(|l| l.contains("production instance")),
+        "{banner:?}"
+    );
+    let (_dev, banner) = start(&["--in-memory"], &[("INSTANCE_TYPE", "development")]);
+    assert!(
+        banner.iter().any(|l| l.contains("development instance")),
+        "{banner:?}"
+    );
+}
+
+#[test]
+fn a_request_head_that_never_completes_is_dropped() {
+    let (server, _) = start(
+        &["--in-memory"],
+        &[("LOCAL_HEADER_READ_TIMEOUT_SECONDS", "1")],
+    );
+    let mut stream = connect(&server.addr);
+    stream
+        .write_all(b"GET /v1/environment HTTP/1.1\r\nhost: localhost\r\n")
+        .expect("write");
+    // The server closes the connection (an answer, if any, and then end of stream).
+    let mut rest = Vec::new();
+    let read = stream.read_to_end(&mut rest);
+    assert!(
+        read.is_ok(),
+        "closed by the server, not by our safety timeout: {read:?}"
+    );
+    // A kept-alive connection left idle is closed the same way.
+    let mut idle = connect(&server.addr);
+    assert_eq!(get(&mut idle, "/v1/environment").0, 200);
+    let mut rest = Vec::new();
+    assert!(idle.read_to_end(&mut rest).is_ok());
+}
+
+#[test]
+fn connections_over_the_cap_get_a_clerk_503() {
+    let (server, _) = start(&["--in-memory"], &[("LOCAL_MAX_CONNECTIONS", "2")]);
+    let mut held: Vec<TcpStream> = (0..2).map(|_| connect(&server.addr)).collect();
+    for stream in &mut held {
+        assert_eq!(get(stream, "/v1/environment").0, 200);
+    }
+    let mut third = connect(&server.addr);
+    let (status, body) = read_answer(&mut third);
+    assert_eq!(status, 503);
+    assert_eq!(body["errors"][0]["code"], "service_unavailable");
+    // The held connections still work; once one closes, a new one is served.
+    assert_eq!(get(&mut held[0], "/v1/environment").0, 200);
+    drop(held.pop());
+    let served = (0..50).any(|_| {
+        let mut s = connect(&server.addr);
+        write!(s, "GET /v1/environment HTTP/1.1\r\nhost: localhost\r\n\r\n").expect("write");
+        let ok = read_answer(&mut s).0 == 200;
+        if !ok {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        ok
+    });
+    assert!(served, "a freed slot is reused");
+}
+
+#[test]
+fn sigterm_finishes_in_flight_requests_flushes_and_exits_0() {
+    let dir = std::env::temp_dir().join(format!("local-api-term-{}", std::process::id()));
+    let data_file = dir.join("store.json");
+    let data = data_file.to_string_lossy().to_string();
+    let (mut server, _) = start(&["--data-file", &data], &[]);
+
+    // A request in flight: head sent, body half sent.
+    let body = r#"{"first_name":"Grace"}"#;
+    let mut stream = connect(&server.addr);
+    write!(
+        stream,
+        "POST /v1/users HTTP/1.1\r\nhost: localhost\r\nauthorization: Bearer {SECRET}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{}",
+        body.len(),
+        &body[..10]
+    )
+    .expect("write");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    loop {
+        let line = server
+            .lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the server says it is stopping");
+        if line.contains("stopping") {
+            break;
+        }
+    }
+    // No new connections are taken once stopping.
+    // The in-flight request completes.
+    stream
+        .write_all(&body.as_bytes()[10..])
+        .expect("rest of body");
+    let (status, user) = read_answer(&mut stream);
+    assert_eq!(status, 200, "{user}");
+    let id = user["id"].as_str().expect("user id").to_string();
+
+    let exit = server.child.wait().expect("exit");
+    assert_eq!(exit.code(), Some(0));
+    assert!(
+        TcpStream::connect(&server.addr).is_err(),
+        "nothing listens any more"
+    );
+    let stored = std::fs::read_to_string(&data_file).expect("data file");
+    assert!(stored.contains(&id), "the user is in the flushed data file");
+    let _ = std::fs::remove_dir_all(&dir);
+}
