@@ -518,10 +518,13 @@ async fn session_field_writes_check_their_conditions(store: Arc<dyn Store>) {
     assert_eq!(stored.last_active_at, START_MS + 5_000);
     assert_eq!(stored.abandon_at, START_MS + 5_000 + LIFE.inactivity_ms);
 
-    // A status write still holds after activity (no version to go stale), and once.
+    // A status write still holds after activity (no version to go stale), and once: the
+    // same write repeated (a retry after a lost answer) succeeds, another one conflicts.
     let end = Write::session_status(&session, SessionStatus::Ended, START_MS + 6_000);
     store.commit(vec![end.clone()]).await.unwrap();
-    assert!(conflict(store.commit(vec![end]).await));
+    store.commit(vec![end]).await.unwrap();
+    let another = Write::session_status(&session, SessionStatus::Ended, START_MS + 6_000);
+    assert!(conflict(store.commit(vec![another]).await));
     let ended = store.get_session(&session.id).await.unwrap().unwrap();
     assert_eq!(ended.status, SessionStatus::Ended);
     assert_eq!(ended.last_active_at, START_MS + 5_000, "activity kept");

@@ -26,6 +26,10 @@ struct Data {
     /// Derived index: a client's session ids, oldest first. Rebuilt on load.
     #[serde(skip)]
     sessions_by_client: HashMap<String, Vec<String>>,
+    /// The last status write of each session, by write id, so a repeated write is
+    /// recognised as itself (the DynamoDB store keeps it as an item attribute).
+    #[serde(skip)]
+    status_writes: HashMap<String, String>,
 }
 
 impl Data {
@@ -66,8 +70,11 @@ impl Data {
                 Self::version_matches(self.clients.get(&c.id).map(|x| x.version), *e)
             }
             Write::NewSession(s) => !self.sessions.contains_key(&s.id),
-            Write::SessionStatus { id, from, .. } => {
+            Write::SessionStatus {
+                id, from, write_id, ..
+            } => {
                 self.sessions.get(id).is_some_and(|s| s.status == *from)
+                    || self.status_writes.get(id) == Some(write_id)
             }
             Write::SessionActivity { id, at, .. } => self.sessions.get(id).is_some_and(|s| {
                 s.status.is_signed_in() && s.last_active_at < *at && s.abandon_at > *at
@@ -105,11 +112,18 @@ impl Data {
                     .push(s.id.clone());
                 self.sessions.insert(s.id.clone(), s);
             }
-            Write::SessionStatus { id, to, at, .. } => {
+            Write::SessionStatus {
+                id,
+                to,
+                at,
+                write_id,
+                ..
+            } => {
                 if let Some(s) = self.sessions.get_mut(&id) {
                     s.status = to;
                     s.updated_at = at;
                 }
+                self.status_writes.insert(id, write_id);
             }
             Write::SessionActivity {
                 id, at, abandon_at, ..

@@ -68,6 +68,10 @@ pub enum Write {
         from: SessionStatus,
         to: SessionStatus,
         at: Millis,
+        /// Unique to this write. When a store call is retried after its answer was lost
+        /// (DynamoDB's SDK retries time-outs), the retry finds its own write in place and
+        /// succeeds, instead of reading as a race it lost to itself.
+        write_id: String,
     },
     /// Records activity at `at` (`last_active_at`, and `abandon_at` slid to `abandon_at`),
     /// if the session is still signed in, not abandoned at `at`, and no later activity is
@@ -123,6 +127,7 @@ impl Write {
             from: read.status,
             to,
             at,
+            write_id: crate::ids::new_id("write"),
         }
     }
     /// The activity of `next` (from [`Session::with_activity`]).

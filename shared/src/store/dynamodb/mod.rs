@@ -226,6 +226,8 @@ fn session_sk(id: &str) -> String {
 // another, so racing requests on a session do not conflict. When an attribute is present it
 // wins over `data`; items written before these attributes existed read from `data` alone.
 const STATUS: &str = "status";
+/// The id of the last status write, so that a retried write recognises itself.
+const STATUS_WRITE: &str = "status_write";
 const LAST_ACTIVE_AT: &str = "last_active_at";
 const ABANDON_AT: &str = "abandon_at";
 const UPDATED_AT: &str = "updated_at";
@@ -303,18 +305,20 @@ fn field_update(write: &Write) -> Option<FieldUpdate> {
             from,
             to,
             at,
+            write_id,
         } => FieldUpdate {
             key: session_key(client_id, id),
-            set: "SET #status = :to, #updated_at = :at",
+            set: "SET #status = :to, #updated_at = :at, #status_write = :write",
             // Without the attribute (an item from an earlier build) the status is in `data`,
             // which a condition cannot read: the handler's read decided.
-            condition:
-                "attribute_exists(#pk) AND (#status = :from OR attribute_not_exists(#status))",
-            names: names(&[PK, STATUS, UPDATED_AT]),
+            condition: "attribute_exists(#pk) AND (#status = :from \
+                OR attribute_not_exists(#status) OR #status_write = :write)",
+            names: names(&[PK, STATUS, UPDATED_AT, STATUS_WRITE]),
             values: HashMap::from([
                 (":to".into(), s(to.as_str())),
                 (":from".into(), s(from.as_str())),
                 (":at".into(), n(*at)),
+                (":write".into(), s(write_id.clone())),
             ]),
         },
         Write::SessionActivity {
