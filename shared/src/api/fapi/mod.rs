@@ -48,7 +48,7 @@ pub(crate) async fn client_json(
     origin: Option<&str>,
 ) -> Result<Value, ApiError> {
     let users = client_users(state, cs).await?;
-    let tokens = sessions::last_active_tokens(state, cs, origin);
+    let tokens = sessions::last_active_tokens(state, cs, origin, None);
     Ok(wire::client(cs, &users, state.now(), &tokens))
 }
 

@@ -45,7 +45,9 @@ async fn answer(
     let session = session_of(cs, id)?;
     let users = client_users(state, cs).await?;
     let now = state.now();
-    let tokens = last_active_tokens(state, cs, cors::origin(req)?);
+    // Without the client (a focus touch) only this session's token is shown: sign just it.
+    let only = (!with_client).then_some(id);
+    let tokens = last_active_tokens(state, cs, cors::origin(req)?, only);
     let jwt = tokens.get(id).map(String::as_str);
     let session_json = wire::session(session, users.get(&session.user_id), now, jwt);
     let client = if with_client {
@@ -264,6 +266,7 @@ pub(crate) fn last_active_tokens(
     state: &AppState,
     cs: &ClientState,
     origin: Option<&str>,
+    only: Option<&str>,
 ) -> LastActiveTokens {
     // A page of another origin cannot read this answer anyway; it gets no token.
     if origin.is_some_and(|o| !state.config.origin_allowed(o)) {
@@ -272,6 +275,7 @@ pub(crate) fn last_active_tokens(
     let now = state.now();
     cs.sessions
         .iter()
+        .filter(|s| only.is_none_or(|id| s.id == id))
         .filter(|s| s.check(SessionAction::MintToken, now).is_ok())
         .filter_map(|s| match sign(state, s, origin, &TokenKind::Session, now) {
             Ok(jwt) => Some((s.id.clone(), jwt)),

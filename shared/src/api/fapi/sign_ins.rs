@@ -115,7 +115,7 @@ pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError
         );
         let users = client_users_with(state, &cs, &user).await?;
         // Like `GET /v1/client`: the new session comes with a fresh token for clerk-js.
-        let tokens = last_active_tokens(state, &cs, origin);
+        let tokens = last_active_tokens(state, &cs, origin, None);
         let client_body = wire::client(&cs, &users, now, &tokens);
         let mut resp = response::ok(&json!({ "response": sign_in, "client": client_body }));
         auth::set_client_uat(state, auth.transport, Some(&cs), &mut resp);
