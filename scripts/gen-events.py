@@ -30,8 +30,12 @@ FIXTURES = [
      (200, {"response": {"object": "client", "last_active_session_id": "${SESSION_ID}"}, "client": None})),
     ("fapi-client", "get-client-without-token", "GET", "/v1/client", "/v1/client", "", {}, None, [],
      (200, {"response": None, "client": None})),
+    # A cookie that does not verify never locks a browser out: it gets a new client.
     ("fapi-client", "get-client-forged-cookie", "GET", "/v1/client", "/v1/client", "", {}, None, ["__client=forged.token.value"],
-     err(401, "authentication_invalid")),
+     (200, {"response": {"object": "client", "sessions": []}, "client": None})),
+    # Production instances never take a client token from a URL.
+    ("fapi-client", "get-client-dev-browser-token", "GET", "/v1/client", "/v1/client", "__clerk_db_jwt=some.dev.token", {}, None, [],
+     err(401, "dev_browser_unauthenticated")),
     ("fapi-client", "create-client", "POST", "/v1/client", "/v1/client", "", {}, "", [],
      (200, {"response": {"object": "client", "sessions": []}, "client": None})),
     ("fapi-client", "sign-out-all-tunnelled", "POST", "/v1/client/sessions", "/v1/client/sessions", "_method=DELETE&_is_native=1", NATIVE, "", [],
@@ -150,6 +154,14 @@ FIXTURES = [
      (200, {"keys": [{"kty": "RSA", "kid": "*"}]})),
     ("bapi", "get-jwks-without-secret-key", "GET", "/v1/jwks", "/v1/jwks", "", {}, None, [],
      err(401, "authentication_invalid")),
+    ("bapi", "get-instance-keys", "GET", "/v1/instance/keys", "/v1/instance/keys", "", SK, None, [],
+     (200, {"object": "instance_keys", "session_signing_keys": [{"state": "current", "kid": "*"}]})),
+    ("bapi", "get-instance-keys-without-secret-key", "GET", "/v1/instance/keys", "/v1/instance/keys", "", {}, None, [],
+     err(401, "authentication_invalid")),
+    ("bapi", "rotate-instance-keys", "POST", "/v1/instance/keys/rotate", "/v1/instance/keys/rotate", "", {**SK, **JSON}, json.dumps({"keys": "session_signing"}), [],
+     (200, {"object": "instance_keys", "session_signing_keys": [{"state": "current"}, {"state": "next"}]})),
+    ("bapi", "rotate-instance-keys-unknown-kind", "POST", "/v1/instance/keys/rotate", "/v1/instance/keys/rotate", "", {**SK, **JSON}, json.dumps({"keys": "everything"}), [],
+     err(422, "form_param_format_invalid")),
 ]
 
 

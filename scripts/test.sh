@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test. Needs Rust, Python 3 and Node 20 (with npm); installs the rest
 # (.venv from tests/requirements.txt, tests/compat/node_modules from its lockfile) and
-# starts a DynamoDB-compatible server (moto) on a free 127.0.0.1 port for the run.
+# starts a DynamoDB- and KMS-compatible server (moto) on a free 127.0.0.1 port for the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,16 +15,17 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt -c tests/constraints.txt
 
-echo "== template.yaml (cfn-lint), with the EdgeRateLimiting option off (default) and on"
+echo "== template.yaml (cfn-lint): defaults; then EdgeRateLimiting on and key rotation unscheduled"
 .venv/bin/cfn-lint template.yaml
 edge_on=$(mktemp --suffix=.yaml)
 sed '/^  EdgeRateLimiting:$/,/^  [A-Za-z]/ s/^    Default: "false"$/    Default: "true"/' template.yaml >"$edge_on"
 grep -A2 '^  EdgeRateLimiting:$' "$edge_on" | grep -q 'Default: "true"' || { echo "option-on variant not made"; exit 1; }
 .venv/bin/cfn-lint "$edge_on" --parameters EdgeDomainName=clerk.example.com \
-  EdgeCertificateArn=arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000
+  EdgeCertificateArn=arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000 \
+  KeyRotationIntervalDays=0
 rm -f "$edge_on"
 
-echo "== DynamoDB-compatible server (moto)"
+echo "== DynamoDB- and KMS-compatible server (moto)"
 port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 moto_log=$(mktemp)
 log=$(mktemp)
@@ -42,6 +43,8 @@ for _ in $(seq 1 100); do
 done
 echo "moto on 127.0.0.1:$port"
 export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
+# moto's server mode serves every service on one port: the keyring's KMS key lives there too.
+export AWS_ENDPOINT_URL_KMS="http://127.0.0.1:$port"
 export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 unset AWS_PROFILE AWS_SESSION_TOKEN
 # The DynamoDB tests fail rather than skip when this is set.

@@ -8,13 +8,27 @@ use lambda_http::request::RequestContext;
 use lambda_http::{service_fn, Body, RequestExt};
 use shared::http::RequestId;
 use shared::routes;
-use shared::state::AppState;
+use shared::state::{AppState, KeyAccess};
+
+/// What each function may do with the keyring (template.yaml grants the matching IAM).
+pub fn key_access(function: &str) -> KeyAccess {
+    match function {
+        "fapi-environment" => KeyAccess::None,
+        "fapi-jwks" => KeyAccess::Public,
+        _ => KeyAccess::Private,
+    }
+}
 
 /// Runs the Lambda function `function` until the runtime stops it.
 pub async fn run(function: &'static str) -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let config = shared::config::Config::from_env()?;
-    let state = Arc::new(AppState::from_config(config, false).await?);
+    // Only the Backend API holds the secret key; it cannot serve without it.
+    if function == "bapi" && config.secret_key.is_none() {
+        return Err(shared::error::ConfigError::Missing("BACKEND_API_SECRET_KEY").into());
+    }
+    let state =
+        Arc::new(AppState::from_config_with_access(config, false, key_access(function)).await?);
     tracing::info!(function, "ready");
     lambda_http::run(service_fn(move |event: lambda_http::Request| {
         let state = Arc::clone(&state);

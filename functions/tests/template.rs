@@ -1,10 +1,49 @@
 //! `template.yaml` and the code must agree: every route API Gateway sends to a function
 //! is a route that function's binary serves, and every function has a binary.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde_norway::Value;
+
+/// Serves the public keys: reads only the JWKS item, never the keyring.
+const JWKS_FUNCTION: &str = "FapiJwksFunction";
+/// Serves a static document: neither the table nor the keys.
+const ENVIRONMENT_FUNCTION: &str = "FapiEnvironmentFunction";
+/// Runs on a schedule, not behind the HTTP API.
+const KEY_ROTATION_FUNCTION: &str = "KeyRotationFunction";
+
+/// Every other function signs or verifies, so loads the keyring at start-up.
+fn signs_or_verifies(function: &str) -> bool {
+    function != JWKS_FUNCTION && function != ENVIRONMENT_FUNCTION
+}
+
+/// The target of a `!GetAtt`, e.g. `KeyringKey.Arn`.
+fn get_att(v: &Value) -> Option<&str> {
+    match v {
+        Value::Tagged(t) if t.tag == "GetAtt" => t.value.as_str(),
+        _ => None,
+    }
+}
+
+/// The parameter a `!Ref` names.
+fn reference(v: &Value) -> Option<&str> {
+    match v {
+        Value::Tagged(t) if t.tag == "Ref" => t.value.as_str(),
+        _ => None,
+    }
+}
+
+/// The functions of the template: (logical id, resource).
+fn functions(t: &Value) -> Vec<(&str, &Value)> {
+    t["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|(name, r)| (name.as_str().expect("logical id"), r))
+        .collect()
+}
 
 fn template() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
@@ -28,7 +67,11 @@ fn template_routes(t: &Value) -> BTreeSet<(String, String, String)> {
             continue;
         };
         for (_, event) in events {
-            assert_eq!(event["Type"].as_str(), Some("HttpApi"));
+            match event["Type"].as_str() {
+                Some("HttpApi") => {}
+                Some("ScheduleV2") => continue,
+                other => panic!("{binary}: unexpected event type {other:?}"),
+            }
             let method = event["Properties"]["Method"]
                 .as_str()
                 .expect("Method")
@@ -65,6 +108,22 @@ fn template_routes_equal_the_route_table() {
 fn every_function_has_a_binary_and_a_template_resource() {
     let t = template();
     let binaries: BTreeSet<String> = template_routes(&t).into_iter().map(|(_, _, b)| b).collect();
+    // Functions without routes (key rotation) run on a schedule and have a binary too.
+    let mut all_binaries = BTreeSet::new();
+    for (name, resource) in functions(&t) {
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .expect("Binary");
+        all_binaries.insert(binary.to_string());
+        if !binaries.contains(binary) {
+            let scheduled = resource["Properties"]["Events"]
+                .as_mapping()
+                .into_iter()
+                .flatten()
+                .any(|(_, e)| e["Type"].as_str() == Some("ScheduleV2"));
+            assert!(scheduled, "{name} has neither a route nor a schedule");
+        }
+    }
     let bin_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/bin");
     let on_disk: BTreeSet<String> = std::fs::read_dir(&bin_dir)
         .expect("src/bin")
@@ -84,8 +143,8 @@ fn every_function_has_a_binary_and_a_template_resource() {
         binaries, in_code,
         "template functions vs route table functions"
     );
-    assert_eq!(on_disk, in_code, "src/bin files vs route table functions");
-    for name in &on_disk {
+    assert_eq!(on_disk, all_binaries, "src/bin files vs template functions");
+    for name in &in_code {
         let src = std::fs::read_to_string(bin_dir.join(format!("{name}.rs"))).expect("bin source");
         assert!(
             src.contains(&format!("functions::run(\"{name}\")")),
@@ -147,25 +206,33 @@ fn the_table_matches_its_single_definition() {
 }
 
 /// Least privilege, checked: each function may call exactly the DynamoDB actions its
-/// endpoints make (per docs/dynamodb.md, itself held to the code by a test) plus the
-/// start-up reads and writes of the instance keys.
+/// endpoints make (per docs/dynamodb.md, itself held to the code by a test) plus what it
+/// does at start-up: a function that signs or verifies reads the keyring and creates it if
+/// missing (GetItem + PutItem on the table, kms:Decrypt + kms:GenerateDataKey on the
+/// keyring's KMS key); the JWKS function reads the public-keys item only; the environment
+/// function has no policy.
 #[test]
 fn each_functions_iam_actions_are_what_its_code_calls() {
     let t = template();
     let calls = documented_calls();
-    for (name, resource) in t["Resources"].as_mapping().expect("Resources") {
-        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
-            continue;
-        }
-        let name = name.as_str().unwrap_or_default();
-        let mut needed: BTreeSet<String> = ["dynamodb:GetItem", "dynamodb:PutItem"]
-            .map(String::from)
-            .into();
+    for (name, resource) in functions(&t) {
+        let base: &[&str] = match name {
+            // Keyring read, template list (the longest token lifetime), keyring write.
+            KEY_ROTATION_FUNCTION => &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
+            JWKS_FUNCTION => &["dynamodb:GetItem"],
+            ENVIRONMENT_FUNCTION => &[],
+            _ => &["dynamodb:GetItem", "dynamodb:PutItem"],
+        };
+        let mut needed: BTreeSet<String> = base.iter().copied().map(String::from).collect();
         let mut index_needed = false;
         for (_, event) in resource["Properties"]["Events"]
             .as_mapping()
             .expect("Events")
         {
+            // Only HTTP routes have a calls row; the schedule's calls are the base above.
+            if event["Type"].as_str() != Some("HttpApi") {
+                continue;
+            }
             let method = event["Properties"]["Method"]
                 .as_str()
                 .unwrap_or_default()
@@ -190,7 +257,21 @@ fn each_functions_iam_actions_are_what_its_code_calls() {
             }
             index_needed |= path == "/v1/sessions" && method == "GET";
         }
+        let kms_needed: BTreeSet<String> = if signs_or_verifies(name) {
+            ["kms:Decrypt", "kms:GenerateDataKey"]
+                .map(String::from)
+                .into()
+        } else {
+            BTreeSet::new()
+        };
+        if name == ENVIRONMENT_FUNCTION {
+            assert!(
+                resource["Properties"].get("Policies").is_none(),
+                "{name}: no policy at all"
+            );
+        }
         let mut granted = BTreeSet::new();
+        let mut kms_granted = BTreeSet::new();
         let mut index_granted = false;
         for policy in resource["Properties"]["Policies"]
             .as_sequence()
@@ -198,11 +279,46 @@ fn each_functions_iam_actions_are_what_its_code_calls() {
             .flatten()
         {
             for statement in policy["Statement"].as_sequence().into_iter().flatten() {
+                let actions: Vec<String> = statement["Action"]
+                    .as_sequence()
+                    .into_iter()
+                    .flatten()
+                    .map(|a| a.as_str().unwrap_or_default().to_string())
+                    .collect();
+                if actions.iter().any(|a| a.starts_with("kms:")) {
+                    assert!(
+                        actions.iter().all(|a| a.starts_with("kms:")),
+                        "{name}: KMS actions have a statement of their own"
+                    );
+                    let resources = statement["Resource"].as_sequence().expect("Resource");
+                    assert!(
+                        !resources.is_empty()
+                            && resources
+                                .iter()
+                                .all(|r| get_att(r) == Some("KeyringKey.Arn")),
+                        "{name}: KMS actions on the keyring key only"
+                    );
+                    kms_granted.extend(actions);
+                    continue;
+                }
                 let on_index = serde_json::to_string(&statement["Resource"])
                     .unwrap_or_default()
                     .contains("/index/");
-                for action in statement["Action"].as_sequence().into_iter().flatten() {
-                    let action = action.as_str().unwrap_or_default().to_string();
+                if name == JWKS_FUNCTION {
+                    let leading_keys: Vec<&str> = statement["Condition"]
+                        ["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"]
+                        .as_sequence()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .collect();
+                    assert_eq!(
+                        leading_keys,
+                        ["JWKS"],
+                        "{name}: reads the public-keys item only"
+                    );
+                }
+                for action in actions {
                     if on_index {
                         assert_eq!(action, "dynamodb:Query", "{name}: only Query on indexes");
                         index_granted = true;
@@ -214,7 +330,197 @@ fn each_functions_iam_actions_are_what_its_code_calls() {
         }
         assert_eq!(granted, needed, "{name}: IAM actions on the table");
         assert_eq!(index_granted, index_needed, "{name}: Query on gsi1");
+        assert_eq!(kms_granted, kms_needed, "{name}: KMS actions");
     }
+}
+
+/// Only the Backend API checks the secret key, so only its function gets it.
+#[test]
+fn backend_api_secret_key_reaches_only_the_backend_api() {
+    let t = template();
+    let globals = &t["Globals"]["Function"]["Environment"]["Variables"];
+    assert!(
+        globals.get("BACKEND_API_SECRET_KEY").is_none(),
+        "not a global variable"
+    );
+    let json = |v: &Value| serde_json::to_string(v).expect("JSON");
+    assert!(!json(&t["Globals"]).contains("BackendApiSecretKey"));
+    let mut holders = Vec::new();
+    for (name, resource) in t["Resources"].as_mapping().expect("Resources") {
+        let name = name.as_str().expect("logical id");
+        let variable =
+            &resource["Properties"]["Environment"]["Variables"]["BACKEND_API_SECRET_KEY"];
+        if !variable.is_null() {
+            assert_eq!(reference(variable), Some("BackendApiSecretKey"), "{name}");
+            holders.push(name);
+        }
+        if name != "BackendApiFunction" {
+            assert!(
+                !json(resource).contains("BackendApiSecretKey"),
+                "{name} must not see the Backend API secret"
+            );
+        }
+    }
+    assert_eq!(holders, ["BackendApiFunction"]);
+}
+
+/// A scalar as CloudFormation compares it: a string.
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        other => panic!("not a scalar: {other:?}"),
+    }
+}
+
+/// Evaluates the intrinsics the schedule uses (`!If`, `!Sub`, `!Ref`) for the given
+/// parameter values.
+fn evaluate(t: &Value, v: &Value, params: &BTreeMap<&str, String>) -> String {
+    let Value::Tagged(tagged) = v else {
+        return scalar(v);
+    };
+    let args = &tagged.value;
+    if tagged.tag == "If" {
+        let name = args[0].as_str().expect("condition name");
+        let branch = if condition(t, name, params) { 1 } else { 2 };
+        evaluate(t, &args[branch], params)
+    } else if tagged.tag == "Sub" {
+        let mut text = args.as_str().expect("!Sub string").to_string();
+        for (param, value) in params {
+            text = text.replace(&format!("${{{param}}}"), value);
+        }
+        assert!(!text.contains("${"), "unresolved !Sub: {text}");
+        text
+    } else if tagged.tag == "Ref" {
+        let param = args.as_str().expect("!Ref name");
+        params
+            .get(param)
+            .cloned()
+            .unwrap_or_else(|| panic!("no value for {param}"))
+    } else {
+        panic!("intrinsic not evaluated here: {}", tagged.tag)
+    }
+}
+
+/// A named condition of the template, for the given parameter values.
+fn condition(t: &Value, name: &str, params: &BTreeMap<&str, String>) -> bool {
+    fn holds(t: &Value, v: &Value, params: &BTreeMap<&str, String>) -> bool {
+        let Value::Tagged(tagged) = v else {
+            panic!("not a condition: {v:?}");
+        };
+        let args = tagged.value.as_sequence();
+        if tagged.tag == "Equals" {
+            let args = args.expect("!Equals list");
+            evaluate(t, &args[0], params) == evaluate(t, &args[1], params)
+        } else if tagged.tag == "Not" {
+            !holds(t, &args.expect("!Not list")[0], params)
+        } else if tagged.tag == "And" {
+            args.expect("!And list").iter().all(|a| holds(t, a, params))
+        } else if tagged.tag == "Or" {
+            args.expect("!Or list").iter().any(|a| holds(t, a, params))
+        } else if tagged.tag == "Condition" {
+            condition(t, tagged.value.as_str().expect("name"), params)
+        } else {
+            panic!("condition function not evaluated here: {}", tagged.tag)
+        }
+    }
+    holds(t, &t["Conditions"][name], params)
+}
+
+/// Key rotation runs on an EventBridge Scheduler schedule every KeyRotationIntervalDays
+/// (`rate(1 day)`, `rate(N days)`; 0 leaves it disabled), and every function knows the
+/// keyring's KMS key and the JWKS cache window.
+#[test]
+fn key_rotation_schedule_is_wired() {
+    let t = template();
+    let days = &t["Parameters"]["KeyRotationIntervalDays"];
+    assert_eq!(days["Type"].as_str(), Some("Number"));
+    assert_eq!(days["Default"].as_u64(), Some(90));
+    assert_eq!(days["MinValue"].as_u64(), Some(0));
+    assert_eq!(days["MaxValue"].as_u64(), Some(3650));
+    let window = &t["Parameters"]["JwksCacheWindowSeconds"];
+    assert_eq!(window["Type"].as_str(), Some("Number"));
+    assert_eq!(window["Default"].as_u64(), Some(300));
+    assert_eq!(window["MinValue"].as_u64(), Some(0));
+    assert_eq!(window["MaxValue"].as_u64(), Some(86400));
+
+    let function = &t["Resources"][KEY_ROTATION_FUNCTION];
+    assert_eq!(
+        function["Metadata"]["BuildProperties"]["Binary"].as_str(),
+        Some("key-rotation")
+    );
+    let events: Vec<&Value> = function["Properties"]["Events"]
+        .as_mapping()
+        .expect("Events")
+        .values()
+        .collect();
+    assert_eq!(events.len(), 1, "one schedule, no routes");
+    let event = events[0];
+    assert_eq!(event["Type"].as_str(), Some("ScheduleV2"));
+    let schedule = &event["Properties"];
+    // Without it SAM names the schedule after the event, and a second stack collides.
+    assert_eq!(schedule["OmitName"].as_bool(), Some(true));
+    let input: serde_json::Value =
+        serde_json::from_str(schedule["Input"].as_str().expect("Input")).expect("JSON");
+    assert_eq!(input, serde_json::json!({"keys": "all"}));
+    for (value, expression, state) in [
+        ("0", "rate(365 days)", "DISABLED"),
+        ("1", "rate(1 day)", "ENABLED"),
+        ("2", "rate(2 days)", "ENABLED"),
+        ("90", "rate(90 days)", "ENABLED"),
+        ("3650", "rate(3650 days)", "ENABLED"),
+    ] {
+        let params = BTreeMap::from([("KeyRotationIntervalDays", value.to_string())]);
+        assert_eq!(
+            evaluate(&t, &schedule["ScheduleExpression"], &params),
+            expression,
+            "KeyRotationIntervalDays={value}"
+        );
+        assert_eq!(
+            evaluate(&t, &schedule["State"], &params),
+            state,
+            "KeyRotationIntervalDays={value}"
+        );
+    }
+
+    let env = &t["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(
+        get_att(&env["KEY_ENCRYPTION_KMS_KEY_ID"]),
+        Some("KeyringKey.Arn")
+    );
+    assert_eq!(
+        reference(&env["JWKS_CACHE_WINDOW_SECONDS"]),
+        Some("JwksCacheWindowSeconds")
+    );
+
+    // The keyring key: symmetric, rotated by KMS, kept with the table; its policy only
+    // hands control to the account's IAM.
+    let key = &t["Resources"]["KeyringKey"];
+    assert_eq!(key["Type"].as_str(), Some("AWS::KMS::Key"));
+    assert_eq!(key["DeletionPolicy"].as_str(), Some("Retain"));
+    assert_eq!(key["UpdateReplacePolicy"].as_str(), Some("Retain"));
+    let properties = &key["Properties"];
+    assert_eq!(properties["KeyUsage"].as_str(), Some("ENCRYPT_DECRYPT"));
+    assert_eq!(properties["KeySpec"].as_str(), Some("SYMMETRIC_DEFAULT"));
+    assert_eq!(properties["EnableKeyRotation"].as_bool(), Some(true));
+    let statements = properties["KeyPolicy"]["Statement"]
+        .as_sequence()
+        .expect("key policy");
+    assert_eq!(
+        statements.len(),
+        1,
+        "the account root statement and nothing else"
+    );
+    let root = serde_json::to_string(&statements[0]["Principal"]["AWS"]).expect("JSON");
+    assert!(
+        root.contains(":root"),
+        "principal is the account root: {root}"
+    );
+    assert_eq!(
+        get_att(&t["Outputs"]["KeyringKeyArn"]["Value"]),
+        Some("KeyringKey.Arn")
+    );
 }
 
 /// Per-caller limits are an option (CloudFront + WAF, off by default); the token routes and
@@ -295,20 +601,13 @@ fn rate_limiting_option_is_wired() {
 
     // Instance type and anonymous lifetime reach the functions.
     let env = &t["Globals"]["Function"]["Environment"]["Variables"];
-    let reference = |v: &Value| match v {
-        Value::Tagged(t) if t.tag == "Ref" => t.value.as_str().map(str::to_string),
-        _ => None,
-    };
-    assert_eq!(
-        reference(&env["INSTANCE_TYPE"]).as_deref(),
-        Some("InstanceType")
-    );
+    assert_eq!(reference(&env["INSTANCE_TYPE"]), Some("InstanceType"));
     assert_eq!(
         t["Parameters"]["InstanceType"]["Default"].as_str(),
         Some("production")
     );
     assert_eq!(
-        reference(&env["ANONYMOUS_CLIENT_LIFETIME_SECONDS"]).as_deref(),
+        reference(&env["ANONYMOUS_CLIENT_LIFETIME_SECONDS"]),
         Some("AnonymousClientLifetimeSeconds")
     );
 }

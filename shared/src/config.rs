@@ -119,7 +119,16 @@ pub struct Config {
     /// How long a client that never signed in lives after its last use.
     pub anonymous_client_lifetime: Duration,
     pub instance_type: InstanceType,
-    pub secret_key: SecretKey,
+    /// Only the Backend API function needs it (template.yaml gives it to no other); without
+    /// it every Backend API call is refused.
+    pub secret_key: Option<SecretKey>,
+    /// How long a new signing key is published before it signs: the JWKS cache window of
+    /// Clerk's verifiers (@clerk/backend caches `/v1/jwks` for 5 minutes). JWKS answers
+    /// carry it as `Cache-Control: max-age`.
+    pub jwks_cache_window: Duration,
+    /// The KMS key that seals the keyring's private material (envelope encryption); unset,
+    /// it is stored as is (local installs, where the data file is mode 0600).
+    pub kms_key_id: Option<String>,
     pub application_name: String,
     pub store: StoreBackend,
     /// Set when a CDN sits in front (template.yaml's EdgeRateLimiting): every request must
@@ -205,9 +214,21 @@ impl Config {
                 })
             }
         };
-        let secret_key = SecretKey::parse(
-            get("BACKEND_API_SECRET_KEY").ok_or(ConfigError::Missing("BACKEND_API_SECRET_KEY"))?,
-        )?;
+        let secret_key = get("BACKEND_API_SECRET_KEY")
+            .map(SecretKey::parse)
+            .transpose()?;
+        let jwks_cache_window = match get("JWKS_CACHE_WINDOW_SECONDS") {
+            None => Duration::from_secs(300),
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(v) if v <= 86_400 => Duration::from_secs(v),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "JWKS_CACHE_WINDOW_SECONDS",
+                        reason: "expected whole seconds from 0 to 86400".into(),
+                    })
+                }
+            },
+        };
         let store = match get("STORE_BACKEND").as_deref().unwrap_or("embedded") {
             "embedded" => StoreBackend::Embedded {
                 data_file: get("EMBEDDED_STORE_PATH").map(Into::into),
@@ -242,6 +263,8 @@ impl Config {
             anonymous_client_lifetime: seconds("ANONYMOUS_CLIENT_LIFETIME_SECONDS", 24 * 3600, 60)?,
             instance_type,
             secret_key,
+            jwks_cache_window,
+            kms_key_id: get("KEY_ENCRYPTION_KMS_KEY_ID").map(|v| v.trim().to_string()),
             application_name: get("APPLICATION_NAME").unwrap_or_else(|| "Session service".into()),
             store,
             origin_verify_secret: get("ORIGIN_VERIFY_SECRET")
@@ -254,6 +277,12 @@ impl Config {
                 })
                 .transpose()?,
         })
+    }
+
+    /// How often a process re-reads the keyring: well within the JWKS cache window, so
+    /// every process knows a new key before it starts signing.
+    pub fn keyring_refresh_interval(&self) -> Duration {
+        (self.jwks_cache_window / 2).clamp(Duration::from_secs(1), Duration::from_secs(60))
     }
 
     /// Secure cookies whenever the service is reached over https.
@@ -364,11 +393,21 @@ mod tests {
         assert!(c.origin_allowed("https://clerk.example.com"));
         assert!(!c.origin_allowed("https://evil.example"));
         assert_eq!(c.store, StoreBackend::Embedded { data_file: None });
+        assert_eq!(c.jwks_cache_window, Duration::from_secs(300));
+        assert_eq!(c.keyring_refresh_interval(), Duration::from_secs(60));
+        assert_eq!(c.kms_key_id, None);
     }
 
     #[test]
     fn rejects_bad_values() {
-        assert!(config(&BASE[..1]).is_err());
+        assert!(config(&[]).is_err());
+        // Only the Backend API needs the secret key.
+        assert!(config(&BASE[..1]).unwrap().secret_key.is_none());
+        for window in ["-1", "86401", "soon"] {
+            let mut bad = BASE.to_vec();
+            bad.push(("JWKS_CACHE_WINDOW_SECONDS", window));
+            assert!(config(&bad).is_err(), "{window}");
+        }
         let mut bad = BASE.to_vec();
         bad.push(("SESSION_TOKEN_LIFETIME_SECONDS", "abc"));
         assert!(config(&bad).is_err());

@@ -290,6 +290,17 @@ impl ApiError {
         )
     }
 
+    /// A rotation was asked for while the previous one's next key is still waiting to sign.
+    pub fn key_rotation_pending(signs_from: i64) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "key_rotation_pending",
+            "A key rotation is under way",
+            "The previous rotation's next key has not started signing yet; rotate again after it has, or use an emergency rotation.",
+        )
+        .with_meta("signs_from", signs_from)
+    }
+
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -352,6 +363,13 @@ impl From<crate::tokens::template_token::MintError> for ApiError {
             MintError::TooLarge => ApiError::token_too_large(),
             MintError::Key(_) => ApiError::internal(),
         }
+    }
+}
+
+impl From<crate::tokens::KeyError> for ApiError {
+    fn from(err: crate::tokens::KeyError) -> Self {
+        tracing::error!(error = %err, "key operation failed");
+        ApiError::internal()
     }
 }
 

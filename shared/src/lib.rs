@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod keyring;
 pub mod limits;
 pub mod routes;
 pub mod state;

@@ -42,6 +42,8 @@ pub enum Endpoint {
     GetJwtTemplate,
     UpdateJwtTemplate,
     DeleteJwtTemplate,
+    GetInstanceKeys,
+    RotateInstanceKeys,
 }
 
 impl Endpoint {
@@ -64,6 +66,8 @@ impl Endpoint {
                 | Self::GetJwtTemplate
                 | Self::UpdateJwtTemplate
                 | Self::DeleteJwtTemplate
+                | Self::GetInstanceKeys
+                | Self::RotateInstanceKeys
         )
     }
 }
@@ -246,6 +250,19 @@ pub const ROUTES: &[Route] = &[
         "bapi",
     ),
     route(Method::GET, "/v1/jwks", Endpoint::BackendJwks, "bapi"),
+    // Extensions (not Clerk's API): the keyring's lifecycle, and rotating it.
+    route(
+        Method::GET,
+        "/v1/instance/keys",
+        Endpoint::GetInstanceKeys,
+        "bapi",
+    ),
+    route(
+        Method::POST,
+        "/v1/instance/keys/rotate",
+        Endpoint::RotateInstanceKeys,
+        "bapi",
+    ),
 ];
 
 /// Every function name in the table, once each.
@@ -393,9 +410,11 @@ async fn handle(
         return Err(ApiError::headers_too_large(HEADERS_MAX_BYTES));
     }
     req.extensions_mut().insert(params);
+    state.refresh_keys(false).await;
     if !endpoint.is_frontend() {
         return call(state, endpoint, req).await;
     }
+    let presented = auth::presented(state, &req).ok();
     let origin = req.header_str("origin").map(str::to_string);
     let request_id = req.request_id().to_string();
     let mut resp = match cors::check_origin(state, &req, &method, auth::is_native(&req)) {
@@ -403,6 +422,9 @@ async fn handle(
         Err(e) => Err(e),
     }
     .unwrap_or_else(|err| response::error(&err, &request_id));
+    if let Some(presented) = presented {
+        auth::settle_client_token(state, &presented, &mut resp).await;
+    }
     cors::decorate(state, origin.as_deref(), &mut resp);
     Ok(resp)
 }
@@ -439,5 +461,7 @@ async fn call(state: &AppState, endpoint: Endpoint, req: Request) -> Result<Resp
         Endpoint::GetJwtTemplate => bapi::jwt_templates::get(state, req).await,
         Endpoint::UpdateJwtTemplate => bapi::jwt_templates::update(state, req).await,
         Endpoint::DeleteJwtTemplate => bapi::jwt_templates::delete(state, req).await,
+        Endpoint::GetInstanceKeys => bapi::keys::get(state, req).await,
+        Endpoint::RotateInstanceKeys => bapi::keys::rotate(state, req).await,
     }
 }

@@ -1,15 +1,16 @@
 //! What a process builds once at start-up and shares with every request.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::clock::{Clock, Millis, SystemClock};
 use crate::config::{Config, StoreBackend};
 use crate::domain::{JwtTemplate, Lifetimes};
+use crate::keyring::{Keyring, Sealer};
 use crate::store::{DynamoDbStore, EmbeddedStore, Store, StoreError};
-use crate::tokens::client_token::ClientTokenKeys;
 use crate::tokens::template_token::{CompiledTemplate, TemplateInvalid};
-use crate::tokens::{InstanceKeys, KeyError};
+use crate::tokens::KeyError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -21,15 +22,31 @@ pub enum StartupError {
     Keys(#[from] KeyError),
 }
 
+/// What a process may do with the keyring. Least privilege: a function holds only the
+/// access its routes need, and template.yaml grants it only the matching IAM actions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyAccess {
+    /// Never signs, verifies or publishes (`GET /v1/environment`).
+    None,
+    /// Publishes public keys only (the JWKS function): never reads private material.
+    Public,
+    /// Signs and verifies: opens private material, and creates the keyring if missing.
+    Private,
+}
+
 pub struct AppState {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
-    pub keys: InstanceKeys,
-    pub client_tokens: ClientTokenKeys,
+    pub sealer: Sealer,
+    key_access: KeyAccess,
+    keyring: RwLock<Arc<Keyring>>,
+    keyring_loaded_at: AtomicI64,
+    /// One reload at a time; the others keep using the keyring they have.
+    keyring_reload: tokio::sync::Mutex<()>,
     /// The `GET /v1/environment` document, serialized once.
     pub environment_json: String,
-    secret_key_digest: aws_lc_rs::digest::Digest,
+    secret_key_digest: Option<aws_lc_rs::digest::Digest>,
     origin_verify_digest: Option<aws_lc_rs::digest::Digest>,
     /// Parsed JWT templates by id; an entry is used only while its version is current.
     templates: Mutex<HashMap<String, Arc<CompiledTemplate>>>,
@@ -39,6 +56,15 @@ impl AppState {
     /// Builds the store named by the configuration, then the state. On Lambda the table
     /// comes from `template.yaml`; the local server asks to `create_table` when missing.
     pub async fn from_config(config: Config, create_table: bool) -> Result<Self, StartupError> {
+        Self::from_config_with_access(config, create_table, KeyAccess::Private).await
+    }
+
+    /// Like [`AppState::from_config`], for a process with only `access` to the keyring.
+    pub async fn from_config_with_access(
+        config: Config,
+        create_table: bool,
+        access: KeyAccess,
+    ) -> Result<Self, StartupError> {
         let store: Arc<dyn Store> = match &config.store {
             StoreBackend::Embedded {
                 data_file: Some(path),
@@ -52,45 +78,112 @@ impl AppState {
                 Arc::new(store)
             }
         };
-        Self::new(config, store, Arc::new(SystemClock)).await
+        let sealer = Sealer::from_config(config.kms_key_id.as_deref()).await;
+        Self::build(config, store, Arc::new(SystemClock), sealer, access).await
     }
 
-    /// Loads the instance keys from the store, creating them on the first start.
+    /// The state of a process that signs and verifies, keys sealed as configured for a
+    /// local install (as is).
     pub async fn new(
         config: Config,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
-        let record = match store.instance_keys().await? {
-            Some(record) => record,
-            None => {
-                let fresh = InstanceKeys::generate_record(clock.now_ms())?;
-                // If another process raced us, the store answers its keys and we use those.
-                store.create_instance_keys(fresh).await?
-            }
-        };
-        let keys = InstanceKeys::from_record(&record)?;
-        let client_tokens = ClientTokenKeys::new(&keys);
+        Self::build(config, store, clock, Sealer::Plain, KeyAccess::Private).await
+    }
+
+    /// Loads the keyring as `access` allows, creating it on the first start.
+    pub async fn build(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        sealer: Sealer,
+        access: KeyAccess,
+    ) -> Result<Self, StartupError> {
+        if access == KeyAccess::Private
+            && sealer_is_plain(&sealer)
+            && matches!(config.store, StoreBackend::DynamoDb { .. })
+        {
+            tracing::warn!(
+                "KEY_ENCRYPTION_KMS_KEY_ID is not set: the keyring's private material is stored unencrypted in the table"
+            );
+        }
         let environment_json = crate::api::fapi::environment::document(&config);
-        let secret_key_digest = aws_lc_rs::digest::digest(
-            &aws_lc_rs::digest::SHA256,
-            config.secret_key.expose().as_bytes(),
-        );
+        let secret_key_digest = config
+            .secret_key
+            .as_ref()
+            .map(|k| aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, k.expose().as_bytes()));
         let origin_verify_digest = config
             .origin_verify_secret
             .as_ref()
             .map(|s| aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, s.expose().as_bytes()));
-        Ok(Self {
+        let state = Self {
             origin_verify_digest,
             config,
             store,
             clock,
-            keys,
-            client_tokens,
+            sealer,
+            key_access: access,
+            keyring: RwLock::new(Arc::new(Keyring::empty())),
+            keyring_loaded_at: AtomicI64::new(0),
+            keyring_reload: tokio::sync::Mutex::new(()),
             environment_json,
             secret_key_digest,
             templates: Mutex::new(HashMap::new()),
-        })
+        };
+        let keyring = crate::keyring::service::load(&state, &Keyring::empty(), true).await?;
+        state.install_keyring(keyring);
+        Ok(state)
+    }
+
+    /// The keyring as this process last loaded it (cheap: an `Arc` clone).
+    pub fn keys(&self) -> Arc<Keyring> {
+        Arc::clone(&self.keyring.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub fn key_access(&self) -> KeyAccess {
+        self.key_access
+    }
+
+    /// Uses `keyring` from now on (after this process rotated the keys).
+    pub(crate) fn replace_keys(&self, keyring: Keyring) {
+        self.install_keyring(keyring);
+    }
+
+    fn install_keyring(&self, keyring: Keyring) {
+        *self.keyring.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keyring);
+        self.keyring_loaded_at.store(self.now(), Ordering::Relaxed);
+    }
+
+    /// Re-reads the keyring when the refresh interval has passed, or at once (at most once
+    /// a second) when `urgent`: a client token named a secret this process does not know.
+    /// A failed read keeps the keys in hand and is tried again a second later.
+    pub async fn refresh_keys(&self, urgent: bool) {
+        if self.key_access == KeyAccess::None {
+            return;
+        }
+        let interval = self.config.keyring_refresh_interval().as_millis() as Millis;
+        let due = |now: Millis| {
+            let age = now - self.keyring_loaded_at.load(Ordering::Relaxed);
+            age >= interval || (urgent && age >= 1_000)
+        };
+        if !due(self.now()) {
+            return;
+        }
+        let _reloading = self.keyring_reload.lock().await;
+        let now = self.now();
+        if !due(now) {
+            return;
+        }
+        let previous = self.keys();
+        match crate::keyring::service::load(self, &previous, false).await {
+            Ok(keyring) => self.install_keyring(keyring),
+            Err(err) => {
+                tracing::warn!(error = %err, "keyring not refreshed; keeping the keys in hand");
+                self.keyring_loaded_at
+                    .store(now - interval + 1_000, Ordering::Relaxed);
+            }
+        }
     }
 
     pub fn now(&self) -> Millis {
@@ -108,12 +201,12 @@ impl AppState {
     /// Compares a presented Backend API key with ours in constant time (over digests, so
     /// not even the length leaks).
     pub fn secret_key_matches(&self, presented: &str) -> bool {
+        let Some(expected) = &self.secret_key_digest else {
+            return false;
+        };
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, presented.as_bytes());
-        aws_lc_rs::constant_time::verify_slices_are_equal(
-            digest.as_ref(),
-            self.secret_key_digest.as_ref(),
-        )
-        .is_ok()
+        aws_lc_rs::constant_time::verify_slices_are_equal(digest.as_ref(), expected.as_ref())
+            .is_ok()
     }
 
     /// Whether the request came through the CDN, when one is configured: its
@@ -154,4 +247,8 @@ impl AppState {
             .insert(t.id.clone(), Arc::clone(&compiled));
         Ok(compiled)
     }
+}
+
+fn sealer_is_plain(sealer: &Sealer) -> bool {
+    matches!(sealer, Sealer::Plain)
 }

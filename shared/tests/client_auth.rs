@@ -77,17 +77,12 @@ fn bad_tokens(good: &str, foreign: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// A token that does not verify: endpoints that need a client refuse it (and a browser's
+/// cookie is cleared); `GET /v1/client` starts over with a new, empty client and a new
+/// token, so a bad HttpOnly cookie can never lock a browser out; a dev browser is told to
+/// get a new dev-browser token.
 async fn assert_every_transport_refuses(app: &TestApp, sid: &str, name: &str, bad: &str) {
-    let requests = [
-        ("cookie", Req::get("/v1/client").cookie(bad)),
-        ("native", Req::get("/v1/client").native(bad)),
-        (
-            "native bearer",
-            Req::get("/v1/client")
-                .query("_is_native", "1")
-                .header("authorization", &format!("Bearer {bad}")),
-        ),
-        ("dev browser", Req::get("/v1/client").dev(bad)),
+    let refusing = [
         ("session get", Req::get(session_path(sid, "")).native(bad)),
         (
             "session end",
@@ -99,10 +94,41 @@ async fn assert_every_transport_refuses(app: &TestApp, sid: &str, name: &str, ba
         ),
         ("sign out", Req::delete("/v1/client/sessions").native(bad)),
     ];
-    for (transport, req) in requests {
+    for (what, req) in refusing {
         let resp = app.send(req).await;
-        assert_eq!(resp.status, 401, "{name} via {transport}: {}", resp.body);
+        assert_eq!(resp.status, 401, "{name} via {what}: {}", resp.body);
         resp.assert_error(401, "authentication_invalid");
+        if what == "session tokens" {
+            let cleared = resp.cookie_line("__client").expect("cookie cleared");
+            assert!(cleared.starts_with("__client=;") && cleared.contains("Max-Age=0"));
+        }
+    }
+    app.send(Req::get("/v1/client").dev(bad))
+        .await
+        .assert_error(401, "dev_browser_unauthenticated");
+    let starting_over = [
+        ("cookie", Req::get("/v1/client").cookie(bad)),
+        ("native", Req::get("/v1/client").native(bad)),
+        (
+            "native bearer",
+            Req::get("/v1/client")
+                .query("_is_native", "1")
+                .header("authorization", &format!("Bearer {bad}")),
+        ),
+    ];
+    for (transport, req) in starting_over {
+        let resp = app.send(req).await;
+        assert_eq!(resp.status, 200, "{name} via {transport}: {}", resp.body);
+        assert!(resp.body["response"]["id"].is_string());
+        assert_eq!(resp.body["response"]["sessions"], json!([]), "{name}");
+        let fresh = match transport {
+            "cookie" => resp.cookie("__client"),
+            _ => resp.header("authorization").map(str::to_string),
+        };
+        assert!(
+            fresh.is_some_and(|t| t != bad),
+            "{name} via {transport}: a new token"
+        );
     }
 }
 
@@ -292,8 +318,8 @@ async fn native_beats_dev_browser_beats_cookie() {
         cookie_id.as_str()
     );
 
-    // The winner is not second-guessed: a bad token there is refused even when a lower
-    // transport carries a good one.
+    // The winner is not second-guessed: a bad token there is not replaced by a good one
+    // of a lower transport (the native caller starts over with a new client).
     let resp = app
         .send(
             Req::get("/v1/client")
@@ -301,11 +327,12 @@ async fn native_beats_dev_browser_beats_cookie() {
                 .native("bad.token.here"),
         )
         .await;
-    resp.assert_error(401, "authentication_invalid");
+    assert_ne!(resp.ok()["response"]["id"], cookie_id.as_str());
+    assert!(resp.header("authorization").is_some());
     let resp = app
         .send(Req::get("/v1/client").cookie(&cookie).dev("bad.token.here"))
         .await;
-    resp.assert_error(401, "authentication_invalid");
+    resp.assert_error(401, "dev_browser_unauthenticated");
 }
 
 #[tokio::test]
@@ -383,8 +410,11 @@ async fn sign_in_rotates_the_cookie_client_token() {
     );
     assert!(resp.header("authorization").is_none());
 
+    // The planted token no longer reaches the client: `GET /v1/client` starts over with a
+    // new, empty one.
     let resp = app.send(Req::get("/v1/client").cookie(&planted)).await;
-    resp.assert_error(401, "authentication_invalid");
+    assert_ne!(resp.ok()["response"]["id"], payload(&planted)["id"]);
+    assert_eq!(resp.body["response"]["sessions"], json!([]));
     let resp = app
         .send(Req::get(session_path(&sid, "")).cookie(&planted))
         .await;
@@ -411,6 +441,8 @@ async fn sign_in_rotates_the_native_client_token() {
     // Every sign-in rotates again.
     let (t2, s2) = app.native_sign_in(&t1, &user).await;
     let resp = app.send(Req::get("/v1/client").native(&t1)).await;
+    assert_eq!(resp.ok()["response"]["sessions"], json!([]));
+    let resp = app.send(Req::get(session_path(&s2, "")).native(&t1)).await;
     resp.assert_error(401, "authentication_invalid");
     let resp = app.send(Req::get("/v1/client").native(&t2)).await;
     assert_eq!(

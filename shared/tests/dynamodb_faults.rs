@@ -8,7 +8,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use shared::domain::{Client, ClientState, JwtTemplate, Session, SignInToken, User};
 use shared::store::{
-    DynamoDbStore, EmbeddedStore, InstanceKeysRecord, SessionFilter, Store, StoreError, Write,
+    DynamoDbStore, EmbeddedStore, Expect, KeyringRecord, PublicKeysRecord, SessionFilter, Store,
+    StoreError, Write,
 };
 use support::*;
 
@@ -21,14 +22,14 @@ struct DeadTable {
 
 #[async_trait]
 impl Store for DeadTable {
-    async fn instance_keys(&self) -> Result<Option<InstanceKeysRecord>, StoreError> {
-        self.keys.instance_keys().await
+    async fn keyring(&self) -> Result<Option<KeyringRecord>, StoreError> {
+        self.keys.keyring().await
     }
-    async fn create_instance_keys(
-        &self,
-        k: InstanceKeysRecord,
-    ) -> Result<InstanceKeysRecord, StoreError> {
-        self.keys.create_instance_keys(k).await
+    async fn public_keys(&self) -> Result<Option<PublicKeysRecord>, StoreError> {
+        self.keys.public_keys().await
+    }
+    async fn put_keyring(&self, k: KeyringRecord, e: Expect) -> Result<(), StoreError> {
+        self.keys.put_keyring(k, e).await
     }
     async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
         self.table.get_user(id).await
@@ -89,7 +90,7 @@ async fn an_unreachable_table_is_503_with_retry_after_and_the_process_keeps_serv
         anonymous_until: None,
         version: 1,
     };
-    let token = app.state.client_tokens.issue(&client, START_MS).unwrap();
+    let token = shared::http::auth::issue_client_token(&app.state, &client).unwrap();
 
     for req in [
         Req::get("/v1/client").native(&token),

@@ -246,7 +246,7 @@ async fn every_backend_route_needs_the_secret_key() {
         .iter()
         .filter(|r| !r.endpoint.is_frontend())
         .collect();
-    assert_eq!(backend.len(), 15);
+    assert_eq!(backend.len(), 17);
     for route in backend {
         // Real ids, so a missing check could not hide behind a 404.
         let path = route

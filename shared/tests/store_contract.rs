@@ -43,7 +43,7 @@ fn user(now: i64) -> User {
 }
 
 both_stores!(
-    instance_keys_first_writer_wins,
+    keyring_first_writer_wins,
     users_round_trip_and_batch,
     writes_check_their_expectations,
     a_failed_commit_writes_nothing,
@@ -56,19 +56,44 @@ both_stores!(
     session_field_writes_check_their_conditions,
 );
 
-async fn instance_keys_first_writer_wins(store: Arc<dyn Store>) {
-    assert!(store.instance_keys().await.unwrap().is_none());
-    let first = shared::tokens::InstanceKeys::generate_record(START_MS).unwrap();
-    let second = shared::tokens::InstanceKeys::generate_record(START_MS).unwrap();
+async fn keyring_first_writer_wins(store: Arc<dyn Store>) {
+    use shared::keyring::{new_client_secret, new_signing_key, KeyringRecord, Sealer};
+    use shared::store::Expect;
+    assert!(store.keyring().await.unwrap().is_none());
+    assert!(store.public_keys().await.unwrap().is_none());
+    let fresh = || async {
+        KeyringRecord::initial(
+            new_signing_key(&Sealer::Plain, START_MS).await.unwrap(),
+            new_client_secret(&Sealer::Plain, START_MS).await.unwrap(),
+        )
+    };
+    let first = fresh().await;
+    store
+        .put_keyring(first.clone(), Expect::Absent)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.put_keyring(fresh().await, Expect::Absent).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(store.keyring().await.unwrap(), Some(first.clone()));
     assert_eq!(
-        store.create_instance_keys(first.clone()).await.unwrap().kid,
-        first.kid
+        store.public_keys().await.unwrap(),
+        Some(first.public_view())
     );
-    assert_eq!(
-        store.create_instance_keys(second).await.unwrap().kid,
-        first.kid
-    );
-    assert_eq!(store.instance_keys().await.unwrap().unwrap().kid, first.kid);
+    // Later writes name the version they read.
+    let mut second = first.clone();
+    second.version = 2;
+    assert!(matches!(
+        store.put_keyring(second.clone(), Expect::Version(2)).await,
+        Err(StoreError::Conflict)
+    ));
+    store
+        .put_keyring(second.clone(), Expect::Version(1))
+        .await
+        .unwrap();
+    assert_eq!(store.keyring().await.unwrap(), Some(second.clone()));
+    assert_eq!(store.public_keys().await.unwrap().unwrap().version, 2);
 }
 
 async fn users_round_trip_and_batch(store: Arc<dyn Store>) {

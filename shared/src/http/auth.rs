@@ -27,8 +27,21 @@ pub enum Transport {
 #[derive(Debug)]
 pub struct ClientAuth {
     pub transport: Transport,
-    /// The verified token's claims; `None` when the caller sent no token.
+    /// The verified token's claims; `None` when the caller sent no token, or none that
+    /// verified.
     pub claims: Option<ClientTokenClaims>,
+    /// Why the caller's token failed verification (another instance's, a removed secret,
+    /// expired, tampered). Endpoints that create clients start over; the others answer 401.
+    pub rejected: Option<ClientTokenError>,
+}
+
+/// The client tokens a request carries, before any verification.
+#[derive(Debug)]
+pub struct Presented {
+    pub transport: Transport,
+    /// Candidates in order: one for native apps and dev browsers; every `__client` cookie
+    /// for browsers (a parent domain's and the site's may both arrive).
+    pub tokens: Vec<String>,
 }
 
 /// Whether the caller says it is a native app (`_is_native=1`).
@@ -36,14 +49,14 @@ pub fn is_native(req: &Request) -> bool {
     matches!(req.query_param("_is_native").as_deref(), Some("1" | "true"))
 }
 
-/// Finds and verifies the caller's client token. No store access.
-pub fn authenticate(state: &AppState, req: &Request) -> Result<ClientAuth, ApiError> {
+/// Finds the caller's client tokens. No verification, no store access.
+pub fn presented(state: &AppState, req: &Request) -> Result<Presented, ApiError> {
     let dev_token = || {
         ["__clerk_db_jwt", "__dev_session"]
             .into_iter()
             .find_map(|name| req.query_param(name).filter(|t| !t.is_empty()))
     };
-    let (transport, token): (Transport, Option<String>) = if is_native(req) {
+    Ok(if is_native(req) {
         let mut values = req.headers().get_all(AUTHORIZATION).iter();
         let first = values.next();
         if values.next().is_some() {
@@ -54,67 +67,211 @@ pub fn authenticate(state: &AppState, req: &Request) -> Result<ClientAuth, ApiEr
             Some(prefix) if prefix.eq_ignore_ascii_case("bearer ") => raw[7..].trim(),
             _ => raw,
         };
-        (
-            Transport::Native,
-            Some(raw.to_string()).filter(|t| !t.is_empty()),
-        )
+        Presented {
+            transport: Transport::Native,
+            tokens: Some(raw.to_string())
+                .filter(|t| !t.is_empty())
+                .into_iter()
+                .collect(),
+        }
     } else if let Some(token) = dev_token() {
         // Production never takes a client token from a URL, where it would leak.
         if !state.config.dev_browser_enabled() {
             return Err(ApiError::dev_browser_unauthenticated());
         }
-        (Transport::DevBrowser, Some(token))
+        Presented {
+            transport: Transport::DevBrowser,
+            tokens: vec![token],
+        }
     } else {
-        let cookie = req
-            .cookie("__client")
-            .filter(|c| !c.is_empty())
-            .map(str::to_string);
-        (Transport::Browser, cookie)
-    };
-    let claims = match token {
-        None => None,
-        Some(token) => Some(
-            state
-                .client_tokens
-                .verify(&token, state.now())
-                .map_err(|e| {
-                    ApiError::authentication_invalid(match e {
-                        ClientTokenError::Expired => "the client token has expired",
-                        ClientTokenError::Invalid => "the client token is not valid",
-                    })
-                })?,
-        ),
-    };
-    Ok(ClientAuth { transport, claims })
+        Presented {
+            transport: Transport::Browser,
+            tokens: req
+                .cookies("__client")
+                .into_iter()
+                .filter(|c| !c.is_empty())
+                .take(MAX_CLIENT_COOKIES)
+                .map(str::to_string)
+                .collect(),
+        }
+    })
 }
 
-/// The caller's client with its sessions; `None` when it sent no token or the client is gone.
-/// A token whose rotating value is no longer the client's (superseded by a sign-in) is refused.
-pub async fn load_client(
+/// More `__client` cookies than this are not tried (each costs a verification).
+const MAX_CLIENT_COOKIES: usize = 4;
+
+/// Verifies one token against the keyring. A token naming a secret this process does not
+/// know yet makes it re-read the keyring (at most once a second) and try again.
+async fn verify(
     state: &AppState,
-    auth: &ClientAuth,
-) -> Result<Option<ClientState>, ApiError> {
+    token: &str,
+) -> Result<(ClientTokenClaims, bool), ClientTokenError> {
+    match state.keys().verify_client_token(token, state.now()) {
+        Err(ClientTokenError::UnknownSecret) => {
+            state.refresh_keys(true).await;
+            state.keys().verify_client_token(token, state.now())
+        }
+        other => other,
+    }
+}
+
+/// The first presented token that verifies, with whether it needs re-signing; else the
+/// first token's failure.
+async fn first_verified(
+    state: &AppState,
+    tokens: &[String],
+) -> Option<Result<(ClientTokenClaims, bool), ClientTokenError>> {
+    let mut failure = None;
+    for token in tokens {
+        match verify(state, token).await {
+            Ok(verified) => return Some(Ok(verified)),
+            Err(e) => {
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    failure.map(Err)
+}
+
+/// Finds and verifies the caller's client token. No store access.
+pub async fn authenticate(state: &AppState, req: &Request) -> Result<ClientAuth, ApiError> {
+    let presented = presented(state, req)?;
+    let (claims, rejected) = match first_verified(state, &presented.tokens).await {
+        None => (None, None),
+        Some(Ok((claims, _))) => (Some(claims), None),
+        // clerk-js answers this code by asking for a new dev browser.
+        Some(Err(_)) if presented.transport == Transport::DevBrowser => {
+            return Err(ApiError::dev_browser_unauthenticated())
+        }
+        Some(Err(e)) => (None, Some(e)),
+    };
+    Ok(ClientAuth {
+        transport: presented.transport,
+        claims,
+        rejected,
+    })
+}
+
+fn rejection(e: &ClientTokenError) -> ApiError {
+    ApiError::authentication_invalid(match e {
+        ClientTokenError::Expired => "the client token has expired",
+        _ => "the client token is not valid",
+    })
+}
+
+/// What the caller's verified token leads to in the store.
+enum Found {
+    Client(ClientState),
+    /// No token, or its client is gone.
+    Nothing,
+    /// The token's rotating value is no longer the client's (a sign-in replaced it).
+    Superseded,
+}
+
+async fn find(state: &AppState, auth: &ClientAuth) -> Result<Found, ApiError> {
     let Some(claims) = &auth.claims else {
-        return Ok(None);
+        return Ok(Found::Nothing);
     };
     let Some(mut found) = state.store.get_client(&claims.id).await? else {
-        return Ok(None);
+        return Ok(Found::Nothing);
     };
     let now = state.now();
     // A never-signed-in client past its anonymous lifetime is gone, as if deleted.
     if found.client.anonymous_expired(now) {
-        return Ok(None);
+        return Ok(Found::Nothing);
     }
     let current = found.client.rotating_token.as_bytes();
     if aws_lc_rs::constant_time::verify_slices_are_equal(current, claims.rotating_token.as_bytes())
         .is_err()
     {
-        return Err(ApiError::authentication_invalid(
-            "the client token was replaced by a newer one",
-        ));
+        return Ok(Found::Superseded);
     }
     slide_anonymous_lifetime(state, &mut found, now).await;
-    Ok(Some(found))
+    Ok(Found::Client(found))
+}
+
+/// For endpoints that create a client when the caller has none (`GET`/`POST /v1/client`,
+/// sign-ins): the caller's client, or `None` with `start_over` set when its token was
+/// rejected or superseded. Such a caller gets a new client and a new token, never a 401
+/// it could not get out of (a browser cannot clear an HttpOnly cookie).
+pub async fn load_client_or_start_over(
+    state: &AppState,
+    auth: &ClientAuth,
+) -> Result<(Option<ClientState>, bool), ApiError> {
+    if auth.rejected.is_some() {
+        return Ok((None, true));
+    }
+    Ok(match find(state, auth).await? {
+        Found::Client(cs) => (Some(cs), false),
+        Found::Nothing => (None, false),
+        Found::Superseded => (None, true),
+    })
+}
+
+/// The caller's client, for endpoints that need one: none is 401 `signed_out`, a rejected
+/// or superseded token 401 `authentication_invalid` (and the routing layer clears a bad
+/// cookie).
+pub async fn require_client(state: &AppState, auth: &ClientAuth) -> Result<ClientState, ApiError> {
+    if let Some(e) = &auth.rejected {
+        return Err(rejection(e));
+    }
+    match find(state, auth).await? {
+        Found::Client(cs) => Ok(cs),
+        Found::Nothing => Err(ApiError::signed_out()),
+        Found::Superseded => Err(ApiError::authentication_invalid(
+            "the client token was replaced by a newer one",
+        )),
+    }
+}
+
+/// After any Frontend API answer: a token that verified with a secret that no longer
+/// signs is handed back re-signed with the current one; a `__client` cookie that did not
+/// verify is cleared. Nothing happens when the answer already carries a new token.
+pub async fn settle_client_token(state: &AppState, presented: &Presented, resp: &mut Response) {
+    if presented.tokens.is_empty() || carries_client_token(resp) {
+        return;
+    }
+    match first_verified(state, &presented.tokens).await {
+        Some(Ok((claims, true))) if !resp.status().is_server_error() => {
+            let keys = state.keys();
+            let token = keys
+                .client_secret(state.now())
+                .map_err(|_| ClientTokenError::Invalid)
+                .and_then(|secret| secret.reissue(&claims, state.now()));
+            match token {
+                Ok(token) => deliver(state, presented.transport, &token, claims.exp * 1000, resp),
+                Err(e) => tracing::warn!(error = %e, "client token not re-signed"),
+            }
+        }
+        Some(Err(_)) if presented.transport == Transport::Browser => {
+            response::set_cookie(
+                resp,
+                format!(
+                    "__client=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{}",
+                    secure(state)
+                ),
+            );
+        }
+        _ => {}
+    }
+}
+
+fn carries_client_token(resp: &Response) -> bool {
+    resp.headers().contains_key(AUTHORIZATION)
+        || resp.headers().contains_key("clerk-db-jwt")
+        || resp
+            .headers()
+            .get_all(http::header::SET_COOKIE)
+            .iter()
+            .any(|v| v.as_bytes().starts_with(b"__client="))
+}
+
+fn secure(state: &AppState) -> &'static str {
+    if state.config.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    }
 }
 
 /// Each use of a never-signed-in client pushes its end forward. To spare a write per
@@ -138,13 +295,6 @@ async fn slide_anonymous_lifetime(state: &AppState, cs: &mut ClientState, now: M
     }
 }
 
-/// Like [`load_client`], for endpoints that need a client: none is 401 `signed_out`.
-pub async fn require_client(state: &AppState, auth: &ClientAuth) -> Result<ClientState, ApiError> {
-    load_client(state, auth)
-        .await?
-        .ok_or_else(ApiError::signed_out)
-}
-
 /// Hands a new client token back the way the caller sends it.
 pub fn deliver_client_token(
     state: &AppState,
@@ -152,29 +302,42 @@ pub fn deliver_client_token(
     client: &Client,
     resp: &mut Response,
 ) -> Result<(), ApiError> {
-    let token = state
-        .client_tokens
-        .issue(client, state.now())
-        .map_err(|_| ApiError::internal())?;
+    let token = issue_client_token(state, client)?;
+    deliver(state, transport, &token, client.expires_at, resp);
+    Ok(())
+}
+
+/// A client token for `client`, signed with the current secret.
+pub fn issue_client_token(state: &AppState, client: &Client) -> Result<String, ApiError> {
+    let now = state.now();
+    state
+        .keys()
+        .client_secret(now)?
+        .issue(client, now)
+        .map_err(|_| ApiError::internal())
+}
+
+fn deliver(
+    state: &AppState,
+    transport: Transport,
+    token: &str,
+    expires_at: Millis,
+    resp: &mut Response,
+) {
     match transport {
-        Transport::Native => response::set_header(resp, "authorization", &token),
-        Transport::DevBrowser => response::set_header(resp, "clerk-db-jwt", &token),
+        Transport::Native => response::set_header(resp, "authorization", token),
+        Transport::DevBrowser => response::set_header(resp, "clerk-db-jwt", token),
         Transport::Browser => {
-            let max_age = ((client.expires_at - state.now()) / 1000).max(0);
-            let secure = if state.config.secure_cookies() {
-                "; Secure"
-            } else {
-                ""
-            };
+            let max_age = ((expires_at - state.now()) / 1000).max(0);
             response::set_cookie(
                 resp,
                 format!(
-                    "__client={token}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
+                    "__client={token}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
+                    secure(state)
                 ),
             );
         }
     }
-    Ok(())
 }
 
 /// Keeps Clerk's `__client_uat` cookie current for browsers: the client's `updated_at` in
@@ -192,11 +355,7 @@ pub fn set_client_uat(
     let value = client
         .filter(|c| c.sessions.iter().any(|s| s.status_at(now).is_signed_in()))
         .map_or(0, |c| c.client.updated_at / 1000);
-    let secure = if state.config.secure_cookies() {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = secure(state);
     let max_age = state.config.client_token_lifetime.as_secs();
     response::set_cookie(
         resp,

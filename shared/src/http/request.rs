@@ -23,6 +23,8 @@ pub trait RequestExt {
     fn query_param(&self, name: &str) -> Option<String>;
     fn header_str(&self, name: &str) -> Option<&str>;
     fn cookie(&self, name: &str) -> Option<&str>;
+    /// Every value of the cookie, in the order they arrived.
+    fn cookies(&self, name: &str) -> Vec<&str>;
     fn request_id(&self) -> &str;
 }
 
@@ -49,14 +51,19 @@ impl RequestExt for Request {
     }
 
     fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies(name).into_iter().next()
+    }
+
+    fn cookies(&self, name: &str) -> Vec<&str> {
         self.headers()
             .get_all(http::header::COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(k, _)| *k == name)
+            .filter(|(k, _)| *k == name)
             .map(|(_, v)| v.trim_matches('"'))
+            .collect()
     }
 
     fn request_id(&self) -> &str {

@@ -9,12 +9,15 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{Expect, InstanceKeysRecord, SessionFilter, Store, StoreError, Write};
+use super::{Expect, KeyringRecord, PublicKeysRecord, SessionFilter, Store, StoreError, Write};
 use crate::domain::{Client, ClientState, JwtTemplate, Session, SignInToken, User};
 
 #[derive(Clone, Default, Serialize, Deserialize)]
 struct Data {
-    keys: Option<InstanceKeysRecord>,
+    /// The keyring. (Data files of earlier builds have a `keys` record instead, which is
+    /// no longer read: the first start writes a keyring.)
+    #[serde(default)]
+    keyring: Option<KeyringRecord>,
     users: BTreeMap<String, User>,
     clients: BTreeMap<String, Client>,
     sessions: BTreeMap<String, Session>,
@@ -160,6 +163,10 @@ impl Data {
 pub struct EmbeddedStore {
     data: Mutex<Data>,
     file: Option<PathBuf>,
+    /// Held while the store is open: a second process on the same data file (another
+    /// server, or `local-api rotate-keys` beside a running server) would overwrite this
+    /// one's writes, so it is refused instead.
+    _lock: Option<std::fs::File>,
 }
 
 impl EmbeddedStore {
@@ -168,11 +175,13 @@ impl EmbeddedStore {
         Self {
             data: Mutex::new(Data::default()),
             file: None,
+            _lock: None,
         }
     }
 
     /// A store persisted to `path`, loading what is there.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let lock = Self::lock_file(path)?;
         let mut data = match std::fs::read(path) {
             Ok(bytes) => serde_json::from_slice::<Data>(&bytes).map_err(|e| {
                 StoreError::Fault(format!("data file {} is not readable: {e}", path.display()))
@@ -184,7 +193,33 @@ impl EmbeddedStore {
         Ok(Self {
             data: Mutex::new(data),
             file: Some(path.to_path_buf()),
+            _lock: Some(lock),
         })
+    }
+
+    /// Takes the data file's lock (`<file>.lock`), or fails if another process holds it.
+    fn lock_file(path: &Path) -> Result<std::fs::File, StoreError> {
+        let lock_path = path.with_extension("lock");
+        let fault = |e: std::io::Error| StoreError::Fault(format!("{}: {e}", lock_path.display()));
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(fault)?;
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options.open(&lock_path).map_err(fault)?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Fault(format!(
+                "data file {} is in use by another process (a running local-api?)",
+                path.display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => Err(fault(e)),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Data> {
@@ -237,28 +272,29 @@ impl EmbeddedStore {
 
 #[async_trait]
 impl Store for EmbeddedStore {
-    async fn instance_keys(&self) -> Result<Option<InstanceKeysRecord>, StoreError> {
-        Ok(self.lock().keys.clone())
+    async fn keyring(&self) -> Result<Option<KeyringRecord>, StoreError> {
+        Ok(self.lock().keyring.clone())
     }
 
-    async fn create_instance_keys(
-        &self,
-        keys: InstanceKeysRecord,
-    ) -> Result<InstanceKeysRecord, StoreError> {
+    async fn public_keys(&self) -> Result<Option<PublicKeysRecord>, StoreError> {
+        Ok(self.lock().keyring.as_ref().map(KeyringRecord::public_view))
+    }
+
+    async fn put_keyring(&self, keyring: KeyringRecord, expect: Expect) -> Result<(), StoreError> {
         let mut data = self.lock();
-        if let Some(existing) = &data.keys {
-            return Ok(existing.clone());
+        if !Data::version_matches(data.keyring.as_ref().map(|k| k.version), expect) {
+            return Err(StoreError::Conflict);
         }
         match &self.file {
-            None => data.keys = Some(keys.clone()),
+            None => data.keyring = Some(keyring),
             Some(path) => {
                 let mut next = data.clone();
-                next.keys = Some(keys.clone());
+                next.keyring = Some(keyring);
                 Self::persist(path, &next)?;
                 *data = next;
             }
         }
-        Ok(keys)
+        Ok(())
     }
 
     async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {

@@ -11,10 +11,10 @@ pub mod dynamodb;
 pub mod embedded;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
 use crate::domain::{Client, ClientState, JwtTemplate, Session, SessionStatus, SignInToken, User};
+pub use crate::keyring::{KeyringRecord, PublicKeysRecord};
 
 pub use dynamodb::DynamoDbStore;
 pub use embedded::EmbeddedStore;
@@ -141,26 +141,6 @@ impl Write {
     }
 }
 
-/// The instance's keys: the RSA session-token key and the client-token HMAC secret.
-/// Created once, on the first start that finds none.
-#[derive(Clone, Serialize, Deserialize)]
-pub struct InstanceKeysRecord {
-    pub kid: String,
-    /// PKCS#8 DER of the RSA-2048 private key, base64.
-    pub rsa_pkcs8_b64: String,
-    /// The client-token HMAC secret, base64.
-    pub client_token_secret_b64: String,
-    pub created_at: Millis,
-}
-
-impl std::fmt::Debug for InstanceKeysRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InstanceKeysRecord")
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
-    }
-}
-
 /// Which sessions the Backend API lists. Status filtering happens above the store,
 /// because a status depends on the clock.
 #[derive(Clone, Debug, Default)]
@@ -190,12 +170,13 @@ impl SessionFilter {
 
 #[async_trait]
 pub trait Store: Send + Sync {
-    async fn instance_keys(&self) -> Result<Option<InstanceKeysRecord>, StoreError>;
-    /// Stores `keys` unless keys exist already; answers the keys that are stored.
-    async fn create_instance_keys(
-        &self,
-        keys: InstanceKeysRecord,
-    ) -> Result<InstanceKeysRecord, StoreError>;
+    /// The keyring, private material sealed (strongly consistent).
+    async fn keyring(&self) -> Result<Option<KeyringRecord>, StoreError>;
+    /// The keyring's public half, which the JWKS function reads.
+    async fn public_keys(&self) -> Result<Option<PublicKeysRecord>, StoreError>;
+    /// Stores `keyring` and its public half together, if the stored keyring is as
+    /// `expect` says (`Absent` for the first, else the version it was read at).
+    async fn put_keyring(&self, keyring: KeyringRecord, expect: Expect) -> Result<(), StoreError>;
 
     async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError>;
     /// Users by id; unknown ids are left out.

@@ -5,7 +5,7 @@
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use super::keys::InstanceKeys;
+use super::keys::KeyError;
 use crate::clock::Millis;
 use crate::domain::Client;
 
@@ -25,54 +25,107 @@ pub enum ClientTokenError {
     Expired,
     #[error("the client token is not valid")]
     Invalid,
+    /// Well formed, but names a secret this process does not know (yet).
+    #[error("the client token names an unknown secret")]
+    UnknownSecret,
 }
 
-/// Encoding and decoding keys for client tokens, derived once from the instance keys.
-pub struct ClientTokenKeys {
+/// Longer tokens are refused unread.
+const MAX_TOKEN_BYTES: usize = 4096;
+/// Client-token secrets are at least this long (HS256 wants the hash size).
+pub const SECRET_BYTES: usize = 32;
+
+/// One client-token HMAC secret of the keyring. A token names its secret in `kid`.
+pub struct ClientSecret {
+    kid: String,
     encoding: EncodingKey,
     decoding: DecodingKey,
-    validation: Validation,
 }
 
-impl ClientTokenKeys {
-    pub fn new(keys: &InstanceKeys) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 0;
-        validation.validate_aud = false;
-        validation.set_required_spec_claims(&["exp"]);
-        Self {
-            encoding: EncodingKey::from_secret(&keys.client_token_secret),
-            decoding: DecodingKey::from_secret(&keys.client_token_secret),
-            validation,
+impl std::fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSecret")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientSecret {
+    pub fn generate() -> Vec<u8> {
+        crate::ids::random_bytes::<SECRET_BYTES>().to_vec()
+    }
+
+    pub fn from_bytes(kid: &str, secret: &[u8]) -> Result<Self, KeyError> {
+        if secret.len() < SECRET_BYTES {
+            return Err(KeyError::Unreadable("client token secret is too short"));
         }
+        Ok(Self {
+            kid: kid.to_string(),
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+        })
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
     }
 
     pub fn issue(&self, client: &Client, now: Millis) -> Result<String, ClientTokenError> {
-        let claims = ClientTokenClaims {
+        self.sign(&ClientTokenClaims {
             id: client.id.clone(),
             rotating_token: client.rotating_token.clone(),
             iat: now / 1000,
             exp: client.expires_at / 1000,
-        };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|_| ClientTokenError::Invalid)
+        })
     }
 
-    /// Checks the token against `now` (not the system clock, so tests can move time).
-    pub fn verify(&self, token: &str, now: Millis) -> Result<ClientTokenClaims, ClientTokenError> {
-        if token.len() > 4096 {
-            return Err(ClientTokenError::Invalid);
-        }
-        let mut validation = self.validation.clone();
-        // jsonwebtoken checks `exp` against the system clock; check it against ours too.
-        validation.validate_exp = false;
-        let data = jsonwebtoken::decode::<ClientTokenClaims>(token, &self.decoding, &validation)
-            .map_err(|_| ClientTokenError::Invalid)?;
-        if data.claims.exp * 1000 <= now {
-            return Err(ClientTokenError::Expired);
-        }
-        Ok(data.claims)
+    /// The same client token, signed again with this secret (after a rotation).
+    pub fn reissue(
+        &self,
+        claims: &ClientTokenClaims,
+        now: Millis,
+    ) -> Result<String, ClientTokenError> {
+        self.sign(&ClientTokenClaims {
+            iat: now / 1000,
+            ..claims.clone()
+        })
     }
+
+    fn sign(&self, claims: &ClientTokenClaims) -> Result<String, ClientTokenError> {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|_| ClientTokenError::Invalid)
+    }
+}
+
+/// Checks a token against the secret it names (found by `secret`) and against `now` (not
+/// the system clock, so tests can move time). Answers the claims and the secret's `kid`.
+pub fn verify<'a>(
+    token: &str,
+    now: Millis,
+    secret: impl Fn(&str) -> Option<&'a ClientSecret>,
+) -> Result<(ClientTokenClaims, &'a str), ClientTokenError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(ClientTokenError::Invalid);
+    }
+    let header = jsonwebtoken::decode_header(token).map_err(|_| ClientTokenError::Invalid)?;
+    if header.alg != Algorithm::HS256 {
+        return Err(ClientTokenError::Invalid);
+    }
+    let kid = header.kid.ok_or(ClientTokenError::Invalid)?;
+    let secret = secret(&kid).ok_or(ClientTokenError::UnknownSecret)?;
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.leeway = 0;
+    validation.validate_aud = false;
+    validation.set_required_spec_claims(&["exp"]);
+    // jsonwebtoken checks `exp` against the system clock; check it against ours instead.
+    validation.validate_exp = false;
+    let data = jsonwebtoken::decode::<ClientTokenClaims>(token, &secret.decoding, &validation)
+        .map_err(|_| ClientTokenError::Invalid)?;
+    if data.claims.exp * 1000 <= now {
+        return Err(ClientTokenError::Expired);
+    }
+    Ok((data.claims, &secret.kid))
 }
 
 #[cfg(test)]
@@ -81,8 +134,8 @@ mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
 
-    fn setup() -> (ClientTokenKeys, Client) {
-        let keys = InstanceKeys::from_record(&InstanceKeys::generate_record(0).unwrap()).unwrap();
+    fn setup(kid: &str) -> (ClientSecret, Client) {
+        let secret = ClientSecret::from_bytes(kid, &ClientSecret::generate()).unwrap();
         let client = Client {
             id: "client_abc".into(),
             rotating_token: "rot".into(),
@@ -93,26 +146,32 @@ mod tests {
             anonymous_until: None,
             version: 1,
         };
-        (ClientTokenKeys::new(&keys), client)
+        (secret, client)
+    }
+
+    fn only<'a>(secret: &'a ClientSecret) -> impl Fn(&str) -> Option<&'a ClientSecret> {
+        move |kid| (kid == secret.kid()).then_some(secret)
     }
 
     #[test]
     fn round_trip_and_expiry() {
-        let (keys, client) = setup();
-        let token = keys.issue(&client, 1_000).unwrap();
-        let claims = keys.verify(&token, 2_000).unwrap();
+        let (secret, client) = setup("cts_1");
+        let token = secret.issue(&client, 1_000).unwrap();
+        let (claims, kid) = verify(&token, 2_000, only(&secret)).unwrap();
         assert_eq!(claims.id, "client_abc");
         assert_eq!(claims.rotating_token, "rot");
+        assert_eq!(kid, "cts_1");
         assert_eq!(
-            keys.verify(&token, 3_600_000),
+            verify(&token, 3_600_000, only(&secret)),
             Err(ClientTokenError::Expired)
         );
+        assert!(ClientSecret::from_bytes("short", &[0u8; 31]).is_err());
     }
 
     #[test]
     fn forged_tampered_none_and_foreign_tokens_are_refused() {
-        let (keys, client) = setup();
-        let token = keys.issue(&client, 1_000).unwrap();
+        let (secret, client) = setup("cts_1");
+        let token = secret.issue(&client, 1_000).unwrap();
         let parts: Vec<&str> = token.split('.').collect();
 
         // Tampered payload, original signature.
@@ -120,25 +179,37 @@ mod tests {
             .encode(br#"{"id":"client_other","rotating_token":"rot","iat":1,"exp":4000000000}"#);
         let tampered = format!("{}.{}.{}", parts[0], payload, parts[2]);
         assert_eq!(
-            keys.verify(&tampered, 2_000),
+            verify(&tampered, 2_000, only(&secret)),
             Err(ClientTokenError::Invalid)
         );
 
         // alg: none.
-        let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT","kid":"cts_1"}"#);
         assert_eq!(
-            keys.verify(&format!("{none_header}.{payload}."), 2_000),
+            verify(&format!("{none_header}.{payload}."), 2_000, only(&secret)),
             Err(ClientTokenError::Invalid)
         );
 
-        // Signed by another instance.
-        let (other, _) = setup();
+        // Signed by another instance with the same kid, and with a kid we do not know.
+        let (other, _) = setup("cts_1");
         let foreign = other.issue(&client, 1_000).unwrap();
-        assert_eq!(keys.verify(&foreign, 2_000), Err(ClientTokenError::Invalid));
+        assert_eq!(
+            verify(&foreign, 2_000, only(&secret)),
+            Err(ClientTokenError::Invalid)
+        );
+        let (unknown, _) = setup("cts_2");
+        let foreign = unknown.issue(&client, 1_000).unwrap();
+        assert_eq!(
+            verify(&foreign, 2_000, only(&secret)),
+            Err(ClientTokenError::UnknownSecret)
+        );
 
         // Garbage.
         for bad in ["", "abc", "a.b.c", "....", &"x".repeat(5000)] {
-            assert_eq!(keys.verify(bad, 2_000), Err(ClientTokenError::Invalid));
+            assert_eq!(
+                verify(bad, 2_000, only(&secret)),
+                Err(ClientTokenError::Invalid)
+            );
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The instance's keys, parsed once per process and kept for its lifetime.
+//! One RSA signing key of the keyring, parsed once per process and kept while it is
+//! published.
 
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
 use aws_lc_rs::rsa::KeySize;
@@ -8,25 +9,28 @@ use base64::Engine;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::clock::Millis;
-use crate::store::InstanceKeysRecord;
-
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("could not generate a key")]
     Generate,
-    #[error("stored instance keys are unreadable: {0}")]
+    #[error("stored keys are unreadable: {0}")]
     Unreadable(&'static str),
     #[error("could not sign a token")]
     Sign,
+    #[error("no signing key is current")]
+    NoCurrentKey,
+    #[error("key encryption failed: {0}")]
+    Kms(String),
 }
 
+/// The `cat` header of session tokens (Clerk's value; @clerk/backend checks it).
+pub const SESSION_TOKEN_CATEGORY: &str = "cl_B7d4PD111AAA";
 /// The `cat` header of template tokens signed with the instance key (Clerk's value).
 pub const TEMPLATE_TOKEN_CATEGORY: &str = "cl_B7d4PD222AAA";
 
-/// The RSA key pair that signs session tokens (RS256, 2048-bit, e = 65537, as Clerk's
-/// verifiers require) and the HMAC secret that signs client tokens.
-pub struct InstanceKeys {
+/// An RSA key pair that signs session and template tokens (RS256, 2048-bit, e = 65537,
+/// as Clerk's verifiers require).
+pub struct SigningKey {
     kid: String,
     rsa: RsaKeyPair,
     /// base64url of the fixed session-token header, computed once.
@@ -35,64 +39,55 @@ pub struct InstanceKeys {
     template_header_b64: String,
     jwk: Value,
     public_key_pem: String,
-    pub(crate) client_token_secret: Vec<u8>,
 }
 
-impl std::fmt::Debug for InstanceKeys {
+impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InstanceKeys")
+        f.debug_struct("SigningKey")
             .field("kid", &self.kid)
             .finish_non_exhaustive()
     }
 }
 
-impl InstanceKeys {
-    /// Fresh keys for an instance that has none.
-    pub fn generate_record(now: Millis) -> Result<InstanceKeysRecord, KeyError> {
+/// The public half of an RSA key as JWK members (base64url, no leading zeros).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct RsaPublicJwk {
+    pub n: String,
+    pub e: String,
+}
+
+impl RsaPublicJwk {
+    /// The JWK as both JWKS documents serve it.
+    pub fn to_jwk(&self, kid: &str) -> Value {
+        json!({"use": "sig", "kty": "RSA", "kid": kid, "alg": "RS256", "n": self.n, "e": self.e})
+    }
+}
+
+impl SigningKey {
+    /// A fresh key: its PKCS#8 DER (private; to be sealed) and its public half.
+    pub fn generate() -> Result<(Vec<u8>, RsaPublicJwk), KeyError> {
         let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError::Generate)?;
         let der: Pkcs8V1Der = pair.as_der().map_err(|_| KeyError::Generate)?;
-        Ok(InstanceKeysRecord {
-            kid: crate::ids::new_id("ins"),
-            rsa_pkcs8_b64: STANDARD.encode(der.as_ref()),
-            client_token_secret_b64: STANDARD.encode(crate::ids::random_bytes::<32>()),
-            created_at: now,
-        })
+        Ok((der.as_ref().to_vec(), public_jwk(&pair)))
     }
 
-    pub fn from_record(record: &InstanceKeysRecord) -> Result<Self, KeyError> {
-        let der = STANDARD
-            .decode(&record.rsa_pkcs8_b64)
-            .map_err(|_| KeyError::Unreadable("RSA key is not base64"))?;
-        let rsa = RsaKeyPair::from_pkcs8(&der).map_err(|_| KeyError::Unreadable("RSA key"))?;
-        let client_token_secret = STANDARD
-            .decode(&record.client_token_secret_b64)
-            .map_err(|_| KeyError::Unreadable("client token secret is not base64"))?;
-        if client_token_secret.len() < 32 {
-            return Err(KeyError::Unreadable("client token secret is too short"));
-        }
-        let public = rsa.public_key();
-        let jwk = json!({
-            "use": "sig",
-            "kty": "RSA",
-            "kid": record.kid,
-            "alg": "RS256",
-            "n": URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
-            "e": URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
-        });
-        let spki = AsDer::<aws_lc_rs::encoding::PublicKeyX509Der>::as_der(public)
+    pub fn from_pkcs8(kid: &str, der: &[u8]) -> Result<Self, KeyError> {
+        let rsa = RsaKeyPair::from_pkcs8(der).map_err(|_| KeyError::Unreadable("RSA key"))?;
+        let jwk = public_jwk(&rsa).to_jwk(kid);
+        let spki = AsDer::<aws_lc_rs::encoding::PublicKeyX509Der>::as_der(rsa.public_key())
             .map_err(|_| KeyError::Unreadable("public key"))?;
-        let header = json!({"alg": "RS256", "kid": record.kid, "typ": "JWT"});
+        let header =
+            json!({"alg": "RS256", "cat": SESSION_TOKEN_CATEGORY, "kid": kid, "typ": "JWT"});
         let template_header = json!({
-            "alg": "RS256", "cat": TEMPLATE_TOKEN_CATEGORY, "kid": record.kid, "typ": "JWT"
+            "alg": "RS256", "cat": TEMPLATE_TOKEN_CATEGORY, "kid": kid, "typ": "JWT"
         });
         Ok(Self {
-            kid: record.kid.clone(),
+            kid: kid.to_string(),
             header_b64: URL_SAFE_NO_PAD.encode(header.to_string()),
             template_header_b64: URL_SAFE_NO_PAD.encode(template_header.to_string()),
             jwk,
             public_key_pem: pem("PUBLIC KEY", spki.as_ref()),
             rsa,
-            client_token_secret,
         })
     }
 
@@ -100,9 +95,9 @@ impl InstanceKeys {
         &self.kid
     }
 
-    /// The public keys as a JWKS document.
-    pub fn jwks(&self) -> Value {
-        json!({ "keys": [self.jwk] })
+    /// The public key as a JWK.
+    pub fn jwk(&self) -> &Value {
+        &self.jwk
     }
 
     /// The public key as PEM (what Clerk calls the "JWT public key").
@@ -110,13 +105,13 @@ impl InstanceKeys {
         &self.public_key_pem
     }
 
-    /// Signs `claims` as an RS256 JWT with the cached key pair. jsonwebtoken would re-parse
-    /// the private key on every call, which costs more than the signature itself.
+    /// Signs `claims` as a session token: RS256 with the cached key pair. jsonwebtoken
+    /// would re-parse the private key on every call, which costs more than the signature.
     pub fn sign_rs256<T: Serialize>(&self, claims: &T) -> Result<String, KeyError> {
         self.sign_with_header(&self.header_b64, claims)
     }
 
-    /// Like [`InstanceKeys::sign_rs256`], with the template-token header (`cat`).
+    /// Like [`SigningKey::sign_rs256`], with the template-token header (`cat`).
     pub fn sign_rs256_template<T: Serialize>(&self, claims: &T) -> Result<String, KeyError> {
         self.sign_with_header(&self.template_header_b64, claims)
     }
@@ -146,6 +141,14 @@ impl InstanceKeys {
     }
 }
 
+fn public_jwk(pair: &RsaKeyPair) -> RsaPublicJwk {
+    let public = pair.public_key();
+    RsaPublicJwk {
+        n: URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
+        e: URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
+    }
+}
+
 fn pem(label: &str, der: &[u8]) -> String {
     let b64 = STANDARD.encode(der);
     let mut out = format!("-----BEGIN {label}-----\n");
@@ -163,20 +166,19 @@ mod tests {
 
     #[test]
     fn keys_round_trip_and_sign_verifiably() {
-        let record = InstanceKeys::generate_record(0).unwrap();
-        let keys = InstanceKeys::from_record(&record).unwrap();
-        let jwks = keys.jwks();
-        assert_eq!(jwks["keys"][0]["e"], "AQAB");
-        assert_eq!(jwks["keys"][0]["kid"], record.kid);
+        let (der, public) = SigningKey::generate().unwrap();
+        let key = SigningKey::from_pkcs8("ins_1", &der).unwrap();
+        assert_eq!(key.jwk(), &public.to_jwk("ins_1"));
+        assert_eq!(key.jwk()["e"], "AQAB");
         // 2048-bit modulus: 256 bytes, 342 base64url characters.
-        assert_eq!(jwks["keys"][0]["n"].as_str().unwrap().len(), 342);
-        assert!(!format!("{keys:?}").contains(&record.rsa_pkcs8_b64));
+        assert_eq!(key.jwk()["n"].as_str().unwrap().len(), 342);
+        assert!(!format!("{key:?}").contains(&STANDARD.encode(&der)));
 
-        let jwt = keys
+        let jwt = key
             .sign_rs256(&json!({"sub": "user_1", "exp": 4_000_000_000u64}))
             .unwrap();
         let decoding =
-            jsonwebtoken::DecodingKey::from_rsa_pem(keys.public_key_pem().as_bytes()).unwrap();
+            jsonwebtoken::DecodingKey::from_rsa_pem(key.public_key_pem().as_bytes()).unwrap();
         let data = jsonwebtoken::decode::<Value>(
             &jwt,
             &decoding,
@@ -184,7 +186,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(data.claims["sub"], "user_1");
-        assert_eq!(data.header.kid.as_deref(), Some(record.kid.as_str()));
+        assert_eq!(data.header.kid.as_deref(), Some("ins_1"));
         assert_eq!(data.header.typ.as_deref(), Some("JWT"));
+        let header: Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(jwt.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(header["cat"], SESSION_TOKEN_CATEGORY);
     }
 }

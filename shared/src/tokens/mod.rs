@@ -5,5 +5,5 @@ pub mod keys;
 pub mod session_token;
 pub mod template_token;
 
-pub use client_token::{ClientTokenClaims, ClientTokenError};
-pub use keys::{InstanceKeys, KeyError};
+pub use client_token::{ClientSecret, ClientTokenClaims, ClientTokenError};
+pub use keys::{KeyError, SigningKey};

@@ -4,7 +4,7 @@
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
-use super::keys::{InstanceKeys, KeyError};
+use super::keys::{KeyError, SigningKey};
 use crate::clock::Millis;
 use crate::domain::{JwtTemplate, Session, SigningAlgorithm, User, RESERVED_CLAIMS};
 use crate::limits::{json_len, RENDERED_CLAIMS_MAX_BYTES};
@@ -110,7 +110,7 @@ impl CompiledTemplate {
     #[allow(clippy::too_many_arguments)]
     pub fn mint(
         &self,
-        keys: &InstanceKeys,
+        keys: &SigningKey,
         user: &User,
         session: &Session,
         issuer: &str,

@@ -2,6 +2,7 @@
 //! `Authorization: Bearer <secret key>` on every call.
 
 pub mod jwt_templates;
+pub mod keys;
 pub mod sessions;
 pub mod sign_in_tokens;
 pub mod users;
@@ -37,7 +38,14 @@ pub fn authorize(state: &AppState, req: &Request) -> Result<(), ApiError> {
 /// `verifyToken` looks for them.
 pub async fn jwks(state: &AppState, req: Request) -> Result<Response, ApiError> {
     authorize(state, &req)?;
-    Ok(response::ok(&state.keys.jwks()))
+    let mut resp = response::ok(&state.keys().jwks(state.now()));
+    let max_age = state.config.jwks_cache_window.as_secs();
+    response::set_header(
+        &mut resp,
+        "cache-control",
+        &format!("private, max-age={max_age}"),
+    );
+    Ok(resp)
 }
 
 /// A page of `all`, answered in the style the caller asked for: `paginated=true` →

@@ -13,7 +13,7 @@ use crate::state::AppState;
 use crate::store::Write;
 
 /// A new, empty client at version 1. It has never signed in, so it lives only for the
-/// anonymous lifetime unless it is used (see `auth::load_client`).
+/// anonymous lifetime unless it is used (see `auth::load_client_or_start_over`).
 pub(crate) fn new_client(state: &AppState) -> Client {
     let now = state.now();
     Client {
@@ -42,7 +42,7 @@ async fn create(state: &AppState) -> Result<ClientState, ApiError> {
 
 /// `POST /v1/client`: a new client; its token goes back as a cookie or `Authorization`.
 pub async fn post(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    let auth = auth::authenticate(state, &req)?;
+    let auth = auth::authenticate(state, &req).await?;
     let cs = create(state).await?;
     let body = client_json(state, &cs, None).await?;
     let mut resp = envelope(state, &auth, body, Value::Null, Some(&cs));
@@ -50,11 +50,20 @@ pub async fn post(state: &AppState, req: Request) -> Result<Response, ApiError> 
     Ok(resp)
 }
 
-/// `GET /v1/client`: the caller's client, or `response: null` when it has none.
+/// `GET /v1/client`: the caller's client, or `response: null` when it has none. A caller
+/// whose token was rejected (another instance's, a removed secret, expired) or superseded
+/// gets a new client and token instead, so a bad HttpOnly cookie never locks it out.
 pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    let auth = auth::authenticate(state, &req)?;
+    let auth = auth::authenticate(state, &req).await?;
     let origin = cors::origin(&req)?;
-    let cs = auth::load_client(state, &auth).await?;
+    let (cs, start_over) = auth::load_client_or_start_over(state, &auth).await?;
+    if start_over {
+        let cs = create(state).await?;
+        let body = client_json(state, &cs, origin).await?;
+        let mut resp = envelope(state, &auth, body, Value::Null, Some(&cs));
+        auth::deliver_client_token(state, auth.transport, &cs.client, &mut resp)?;
+        return Ok(resp);
+    }
     let body = match &cs {
         Some(cs) => client_json(state, cs, origin).await?,
         None => Value::Null,
@@ -69,10 +78,7 @@ pub async fn dev_browser(state: &AppState) -> Result<Response, ApiError> {
         return Err(ApiError::dev_browser_disabled());
     }
     let cs = create(state).await?;
-    let token = state
-        .client_tokens
-        .issue(&cs.client, state.now())
-        .map_err(|_| ApiError::internal())?;
+    let token = auth::issue_client_token(state, &cs.client)?;
     Ok(response::ok(
         &json!({ "object": "dev_browser", "id": token }),
     ))
@@ -81,7 +87,7 @@ pub async fn dev_browser(state: &AppState) -> Result<Response, ApiError> {
 /// `DELETE /v1/client/sessions` (clerk-js's sign-out): removes every session of the client,
 /// each conditioned on the status it was read with, all in one commit.
 pub async fn remove_sessions(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    let auth: ClientAuth = auth::authenticate(state, &req)?;
+    let auth: ClientAuth = auth::authenticate(state, &req).await?;
     for attempt in 0..MAX_ATTEMPTS {
         pause_before(attempt).await;
         let mut cs = auth::require_client(state, &auth).await?;

@@ -65,9 +65,16 @@ pub(crate) fn envelope(
     resp
 }
 
-/// `GET /.well-known/jwks.json`: the public keys that verify session tokens.
+/// `GET /.well-known/jwks.json`: the public keys that verify session tokens: next,
+/// current and retiring. Cacheable for the JWKS cache window, which is exactly how long a
+/// new key is published before it signs.
 pub async fn jwks(state: &AppState) -> Result<Response, ApiError> {
-    let mut resp = response::ok(&state.keys.jwks());
-    response::set_header(&mut resp, "cache-control", "public, max-age=300");
+    let mut resp = response::ok(&state.keys().jwks(state.now()));
+    let max_age = state.config.jwks_cache_window.as_secs();
+    response::set_header(
+        &mut resp,
+        "cache-control",
+        &format!("public, max-age={max_age}"),
+    );
     Ok(resp)
 }

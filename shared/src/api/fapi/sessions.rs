@@ -60,7 +60,7 @@ async fn answer(
 
 /// `GET /v1/client/sessions/{session_id}`
 pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    let auth = auth::authenticate(state, &req)?;
+    let auth = auth::authenticate(state, &req).await?;
     let id = req.path_param("session_id");
     let cs = auth::require_client(state, &auth).await?;
     answer(state, &req, &auth, &cs, id, true).await
@@ -164,7 +164,7 @@ async fn sign_out_one(
 /// `POST /v1/client/sessions/{session_id}/touch` (fields `active_organization_id`, `intent`).
 /// `intent=focus` answers `client: null`, as Clerk does for focus-only touches.
 pub async fn touch(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    let auth = auth::authenticate(state, &req)?;
+    let auth = auth::authenticate(state, &req).await?;
     let form = form(&req)?;
     refuse_organization(form.get("active_organization_id"))?;
     let intent = form.non_empty("intent");
@@ -183,7 +183,7 @@ pub async fn touch(state: &AppState, req: Request) -> Result<Response, ApiError>
 
 /// `POST /v1/client/sessions/{session_id}/end`: signs the session out; it stays on the client.
 pub async fn end(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    let auth = auth::authenticate(state, &req)?;
+    let auth = auth::authenticate(state, &req).await?;
     form(&req)?;
     let id = req.path_param("session_id");
     let cs = sign_out_one(state, &auth, id, SessionAction::End).await?;
@@ -192,7 +192,7 @@ pub async fn end(state: &AppState, req: Request) -> Result<Response, ApiError> {
 
 /// `POST /v1/client/sessions/{session_id}/remove`: signs the session out and takes it off the client.
 pub async fn remove(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    let auth = auth::authenticate(state, &req)?;
+    let auth = auth::authenticate(state, &req).await?;
     form(&req)?;
     let id = req.path_param("session_id");
     let cs = sign_out_one(state, &auth, id, SessionAction::Remove).await?;
@@ -241,11 +241,12 @@ fn sign(
     now: Millis,
 ) -> Result<String, MintError> {
     let issuer = &state.config.frontend_api_url;
+    let keys = state.keys();
+    let signer = keys.signer(now)?;
     match kind {
         TokenKind::Session => {
             let lifetime = state.config.session_token_lifetime.as_secs() as i64;
-            state
-                .keys
+            signer
                 .sign_rs256(&SessionClaims::new(session, issuer, origin, now, lifetime))
                 .map_err(MintError::from)
         }
@@ -253,7 +254,7 @@ fn sign(
             template,
             user,
             lifetime,
-        } => template.mint(&state.keys, user, session, issuer, origin, now, *lifetime),
+        } => template.mint(signer, user, session, issuer, origin, now, *lifetime),
     }
 }
 
@@ -309,7 +310,7 @@ pub(crate) async fn template_and_user(
 
 /// `POST /v1/client/sessions/{session_id}/tokens` (field `organization_id`).
 pub async fn tokens(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    let auth = auth::authenticate(state, &req)?;
+    let auth = auth::authenticate(state, &req).await?;
     let form = form(&req)?;
     refuse_organization(form.get("organization_id"))?;
     let origin = cors::origin(&req)?;
@@ -322,7 +323,7 @@ pub async fn tokens(state: &AppState, req: Request) -> Result<Response, ApiError
 /// `POST /v1/client/sessions/{session_id}/tokens/{template_name}`: a token from a JWT
 /// template (404 `resource_not_found` when there is no template of that name).
 pub async fn template_token(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    let auth = auth::authenticate(state, &req)?;
+    let auth = auth::authenticate(state, &req).await?;
     form(&req)?;
     let origin = cors::origin(&req)?;
     let id = req.path_param("session_id");

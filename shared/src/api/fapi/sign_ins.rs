@@ -22,7 +22,7 @@ pub fn ticket_hash(ticket: &str) -> String {
 }
 
 pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    let auth = auth::authenticate(state, &req)?;
+    let auth = auth::authenticate(state, &req).await?;
     let origin = cors::origin(&req)?;
     let form = form(&req)?;
     match form.non_empty("strategy") {
@@ -48,7 +48,7 @@ pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError
     for attempt in 0..MAX_ATTEMPTS {
         pause_before(attempt).await;
         let now = state.now();
-        let existing = auth::load_client(state, &auth).await?;
+        let (existing, _) = auth::load_client_or_start_over(state, &auth).await?;
         let token = state
             .store
             .get_sign_in_token(&hash)

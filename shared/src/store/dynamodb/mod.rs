@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use self::calls::CallCounter;
 use self::table::{GSI1, GSI1_PK, GSI1_SK, PK, SK, TTL};
-use super::{Expect, InstanceKeysRecord, SessionFilter, Store, StoreError, Write};
+use super::{Expect, KeyringRecord, PublicKeysRecord, SessionFilter, Store, StoreError, Write};
 use crate::clock::Millis;
 use crate::domain::{
     Client as ClientRecord, ClientState, JwtTemplate, Session, SessionStatus, SignInToken, User,
@@ -368,6 +368,9 @@ enum Op {
 }
 
 const TEMPLATES_PK: &str = "JWT_TEMPLATES";
+/// The keyring (sealed private material) and its public half, one item each.
+const KEYRING_PK: &str = "KEYRING";
+const JWKS_PK: &str = "JWKS";
 
 fn template_sk(name: &str) -> String {
     format!("TEMPLATE#{name}")
@@ -529,36 +532,43 @@ where
 
 #[async_trait]
 impl Store for DynamoDbStore {
-    async fn instance_keys(&self) -> Result<Option<InstanceKeysRecord>, StoreError> {
-        self.get(Self::key("INSTANCE".into(), "KEYS"))
+    async fn keyring(&self) -> Result<Option<KeyringRecord>, StoreError> {
+        self.get(Self::key(KEYRING_PK.into(), KEYRING_PK))
             .await?
             .map(|i| parse(&i))
             .transpose()
     }
 
-    async fn create_instance_keys(
-        &self,
-        keys: InstanceKeysRecord,
-    ) -> Result<InstanceKeysRecord, StoreError> {
-        let item = record_item("INSTANCE".into(), "KEYS".into(), &keys, 1, None)?;
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .send()
-            .await;
-        match put.map_err(classify) {
-            Ok(_) => Ok(keys),
-            // Another process stored its keys first: use those.
-            Err(StoreError::Conflict) => self
-                .instance_keys()
-                .await?
-                .ok_or_else(|| StoreError::Fault("instance keys vanished".into())),
-            Err(e) => Err(e),
-        }
+    async fn public_keys(&self) -> Result<Option<PublicKeysRecord>, StoreError> {
+        self.get(Self::key(JWKS_PK.into(), JWKS_PK))
+            .await?
+            .map(|i| parse(&i))
+            .transpose()
+    }
+
+    async fn put_keyring(&self, keyring: KeyringRecord, expect: Expect) -> Result<(), StoreError> {
+        // The public half is its own item, so that the JWKS function's IAM policy can be
+        // limited to it (`dynamodb:LeadingKeys`); both are written in one transaction.
+        let public = record_item(
+            JWKS_PK.into(),
+            JWKS_PK.into(),
+            &keyring.public_view(),
+            keyring.version,
+            None,
+        )?;
+        let public_expect = Expect::for_next(keyring.version);
+        let private = record_item(
+            KEYRING_PK.into(),
+            KEYRING_PK.into(),
+            &keyring,
+            keyring.version,
+            None,
+        )?;
+        self.run(vec![
+            Op::Put(private, expect),
+            Op::Put(public, public_expect),
+        ])
+        .await
     }
 
     async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
@@ -723,6 +733,14 @@ impl Store for DynamoDbStore {
         for write in &writes {
             ops.extend(ops_for(write)?);
         }
+        self.run(ops).await
+    }
+}
+
+impl DynamoDbStore {
+    /// Runs item operations: one alone as a single conditional call, more as one
+    /// transaction.
+    async fn run(&self, mut ops: Vec<Op>) -> Result<(), StoreError> {
         if ops.is_empty() {
             return Ok(());
         }

@@ -1,0 +1,30 @@
+//! Lambda function `key-rotation`: rotates the keyring when EventBridge Scheduler invokes
+//! it (template.yaml, `KeyRotationIntervalDays`). The event is a rotation request, as the
+//! Backend API's `POST /v1/instance/keys/rotate` takes it: `{"keys": "all"}`.
+
+use std::sync::Arc;
+
+use lambda_http::lambda_runtime::{self, service_fn, LambdaEvent};
+use serde_json::Value;
+use shared::keyring::{service, Rotation};
+use shared::state::{AppState, KeyAccess};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init();
+    let config = shared::config::Config::from_env()?;
+    let state =
+        Arc::new(AppState::from_config_with_access(config, false, KeyAccess::Private).await?);
+    tracing::info!(function = "key-rotation", "ready");
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let state = Arc::clone(&state);
+        async move {
+            let rotation: Rotation = serde_json::from_value(event.payload)?;
+            let record = service::rotate(&state, rotation)
+                .await
+                .map_err(|e| format!("rotation failed: {}: {}", e.code, e.long_message))?;
+            Ok::<Value, lambda_runtime::Error>(record.describe(state.now()))
+        }
+    }))
+    .await
+}

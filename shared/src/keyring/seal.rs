@@ -1,0 +1,181 @@
+//! Private key material at rest. On AWS it is envelope-encrypted: each secret gets a fresh
+//! AES-256 data key from KMS (`GenerateDataKey`), the secret is sealed locally with
+//! AES-256-GCM, and only the KMS-encrypted data key is stored beside it. Reading it back
+//! takes `kms:Decrypt` on that one KMS key, which only functions that sign or verify hold.
+//! Locally there is no KMS: the material is stored as is, in a data file of mode 0600.
+
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use crate::tokens::KeyError;
+
+/// Binds a sealed secret to its kid and purpose: KMS refuses to decrypt a data key under
+/// another context, and AES-GCM refuses a ciphertext moved to another kid.
+const CONTEXT_PURPOSE: &str = "session-service-keyring";
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "scheme", rename_all = "snake_case")]
+pub enum Sealed {
+    /// The material itself, base64 (local installs only).
+    Plain { material: String },
+    /// AES-256-GCM ciphertext (tag appended) under a data key that KMS encrypted.
+    Kms {
+        key_id: String,
+        data_key: String,
+        nonce: String,
+        ciphertext: String,
+    },
+}
+
+impl std::fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Sealed::Plain { .. } => "Sealed::Plain",
+            Sealed::Kms { .. } => "Sealed::Kms",
+        })
+    }
+}
+
+/// How this process seals and opens key material.
+#[derive(Clone)]
+pub enum Sealer {
+    Plain,
+    Kms {
+        client: aws_sdk_kms::Client,
+        key_id: String,
+    },
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Sealer::Plain => f.write_str("Sealer::Plain"),
+            Sealer::Kms { key_id, .. } => write!(f, "Sealer::Kms({key_id})"),
+        }
+    }
+}
+
+fn kms_error(context: &str, err: impl std::fmt::Display) -> KeyError {
+    KeyError::Kms(format!("{context}: {err}"))
+}
+
+impl Sealer {
+    /// KMS when a key is configured (endpoint and credentials from the environment, as
+    /// for DynamoDB), else plain.
+    pub async fn from_config(kms_key_id: Option<&str>) -> Self {
+        match kms_key_id {
+            None => Sealer::Plain,
+            Some(key_id) => {
+                let config = aws_config::load_from_env().await;
+                Sealer::Kms {
+                    client: aws_sdk_kms::Client::new(&config),
+                    key_id: key_id.to_string(),
+                }
+            }
+        }
+    }
+
+    pub async fn seal(&self, kid: &str, material: &[u8]) -> Result<Sealed, KeyError> {
+        let (client, key_id) = match self {
+            Sealer::Plain => {
+                return Ok(Sealed::Plain {
+                    material: STANDARD.encode(material),
+                })
+            }
+            Sealer::Kms { client, key_id } => (client, key_id),
+        };
+        let out = client
+            .generate_data_key()
+            .key_id(key_id)
+            .key_spec(aws_sdk_kms::types::DataKeySpec::Aes256)
+            .encryption_context("purpose", CONTEXT_PURPOSE)
+            .encryption_context("kid", kid)
+            .send()
+            .await
+            .map_err(|e| {
+                kms_error(
+                    "GenerateDataKey",
+                    aws_sdk_kms::error::DisplayErrorContext(e),
+                )
+            })?;
+        let plaintext_key = out
+            .plaintext()
+            .ok_or_else(|| kms_error("GenerateDataKey", "no plaintext key"))?;
+        let encrypted_key = out
+            .ciphertext_blob()
+            .ok_or_else(|| kms_error("GenerateDataKey", "no encrypted key"))?;
+        let key = aead_key(plaintext_key.as_ref())?;
+        let nonce = crate::ids::random_bytes::<NONCE_LEN>();
+        let mut in_out = material.to_vec();
+        key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(kid.as_bytes()),
+            &mut in_out,
+        )
+        .map_err(|_| KeyError::Kms("sealing failed".into()))?;
+        Ok(Sealed::Kms {
+            key_id: out.key_id().unwrap_or(key_id).to_string(),
+            data_key: STANDARD.encode(encrypted_key.as_ref()),
+            nonce: STANDARD.encode(nonce),
+            ciphertext: STANDARD.encode(in_out),
+        })
+    }
+
+    pub async fn open(&self, kid: &str, sealed: &Sealed) -> Result<Vec<u8>, KeyError> {
+        let unreadable = |_| KeyError::Unreadable("sealed key material is not base64");
+        match (sealed, self) {
+            (Sealed::Plain { material }, _) => STANDARD.decode(material).map_err(unreadable),
+            (Sealed::Kms { .. }, Sealer::Plain) => Err(KeyError::Unreadable(
+                "key material is KMS-encrypted but KEY_ENCRYPTION_KMS_KEY_ID is not set",
+            )),
+            (
+                Sealed::Kms {
+                    key_id,
+                    data_key,
+                    nonce,
+                    ciphertext,
+                },
+                Sealer::Kms { client, .. },
+            ) => {
+                let data_key = STANDARD.decode(data_key).map_err(unreadable)?;
+                let out = client
+                    .decrypt()
+                    .key_id(key_id)
+                    .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(data_key))
+                    .encryption_context("purpose", CONTEXT_PURPOSE)
+                    .encryption_context("kid", kid)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        kms_error("Decrypt", aws_sdk_kms::error::DisplayErrorContext(e))
+                    })?;
+                let plaintext_key = out
+                    .plaintext()
+                    .ok_or_else(|| kms_error("Decrypt", "no plaintext key"))?;
+                let key = aead_key(plaintext_key.as_ref())?;
+                let nonce: [u8; NONCE_LEN] = STANDARD
+                    .decode(nonce)
+                    .map_err(unreadable)?
+                    .try_into()
+                    .map_err(|_| KeyError::Unreadable("sealed key nonce"))?;
+                let mut in_out = STANDARD.decode(ciphertext).map_err(unreadable)?;
+                let plain = key
+                    .open_in_place(
+                        Nonce::assume_unique_for_key(nonce),
+                        Aad::from(kid.as_bytes()),
+                        &mut in_out,
+                    )
+                    .map_err(|_| KeyError::Unreadable("sealed key material fails its check"))?;
+                Ok(plain.to_vec())
+            }
+        }
+    }
+}
+
+fn aead_key(bytes: &[u8]) -> Result<LessSafeKey, KeyError> {
+    UnboundKey::new(&AES_256_GCM, bytes)
+        .map(LessSafeKey::new)
+        .map_err(|_| KeyError::Kms("data key is not AES-256".into()))
+}
