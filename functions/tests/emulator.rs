@@ -137,6 +137,21 @@ async fn invoke(
     event: String,
     env: Vec<(String, String)>,
 ) -> Result<(u16, Value), String> {
+    let lambda = invoke_raw(function, event, env).await?;
+    let status = lambda["statusCode"].as_u64().unwrap_or(0) as u16;
+    let body = lambda["body"]
+        .as_str()
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    Ok((status, body))
+}
+
+/// Runs `function` once on `event` and returns what it answered the runtime.
+async fn invoke_raw(
+    function: &str,
+    event: String,
+    env: Vec<(String, String)>,
+) -> Result<Value, String> {
     let (addr, answer) = emulator(event).await;
     let mut child = tokio::process::Command::new(binary(function))
         .envs(env)
@@ -165,13 +180,7 @@ async fn invoke(
             return Err(format!("no answer; stderr: {stderr}"));
         }
     };
-    let lambda: Value = serde_json::from_str(&raw).map_err(|e| format!("not JSON: {e}: {raw}"))?;
-    let status = lambda["statusCode"].as_u64().unwrap_or(0) as u16;
-    let body = lambda["body"]
-        .as_str()
-        .and_then(|b| serde_json::from_str(b).ok())
-        .unwrap_or(Value::Null);
-    Ok((status, body))
+    serde_json::from_str(&raw).map_err(|e| format!("not JSON: {e}: {raw}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,4 +216,49 @@ async fn every_function_binary_answers_its_fixtures_under_a_runtime_emulator() {
         .map(String::from)
         .collect();
     assert_eq!(functions_seen, all, "every function binary ran");
+}
+
+/// The scheduled rotation: EventBridge Scheduler invokes `key-rotation` with a rotation
+/// request; it rotates the keyring of its store and answers its lifecycle. A malformed
+/// request is reported as a failed invocation and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_rotation_function_rotates_the_keyring_of_its_store() {
+    let dir = std::env::temp_dir().join(format!("emulator-rotation-{}", std::process::id()));
+    let seed = support::seed(&dir).await;
+    let data_file = seed.copy_to(&dir.join("rotation.json"));
+    let keyring = |path: &Path| {
+        let data: Value =
+            serde_json::from_slice(&std::fs::read(path).expect("data")).expect("JSON");
+        data["keyring"].clone()
+    };
+    let before = keyring(&data_file);
+
+    let refused = invoke_raw(
+        "key-rotation",
+        r#"{"keys":"everything"}"#.into(),
+        support::env(&data_file),
+    )
+    .await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(keyring(&data_file), before);
+
+    let answer = invoke_raw(
+        "key-rotation",
+        r#"{"keys":"all"}"#.into(),
+        support::env(&data_file),
+    )
+    .await
+    .expect("rotated");
+    assert_eq!(answer["object"], "instance_keys");
+    let states: Vec<&str> = answer["session_signing_keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["state"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(states, ["current", "next"]);
+    let after = keyring(&data_file);
+    assert_eq!(after["version"], before["version"].as_u64().unwrap() + 1);
+    assert_eq!(after["client_token_secrets"].as_array().unwrap().len(), 2);
+    let _ = std::fs::remove_dir_all(&dir);
 }
