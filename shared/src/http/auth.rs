@@ -133,7 +133,8 @@ async fn first_verified(
     failure.map(Err)
 }
 
-/// Finds and verifies the caller's client token. No store access.
+/// Finds and verifies the caller's client token. No store access, except a keyring re-read
+/// (at most once a second) when the token names a secret this process does not know yet.
 pub async fn authenticate(state: &AppState, req: &Request) -> Result<ClientAuth, ApiError> {
     let presented = presented(state, req)?;
     let (claims, rejected) = match first_verified(state, &presented.tokens).await {

@@ -1,0 +1,116 @@
+//! `local-api rotate-keys`: rotates the keyring of a data file and prints its lifecycle;
+//! refuses a second rotation while the first's next key waits to sign; and refuses a data
+//! file that a running server holds (its writes would be lost), pointing at the Backend
+//! API call instead. Real processes.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+fn rotate_keys(data_file: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_local-api"))
+        .arg("rotate-keys")
+        .args(["--data-file", data_file.to_str().expect("path")])
+        .args(args)
+        .env_remove("FRONTEND_API_URL")
+        .env_remove("STORE_BACKEND")
+        .env_remove("EMBEDDED_STORE_PATH")
+        .env_remove("BACKEND_API_SECRET_KEY")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("local-api runs")
+}
+
+#[test]
+fn rotate_keys_rotates_a_data_file_and_waits_for_the_previous_rotation() {
+    let dir = std::env::temp_dir().join(format!("rotate-keys-{}", std::process::id()));
+    let data_file = dir.join("store.json");
+
+    // On a new file: the first keyring, then its rotation.
+    let out = rotate_keys(&data_file, &["--keys", "session_signing"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&out.stdout).expect("JSON lifecycle");
+    assert_eq!(printed["object"], "instance_keys");
+    assert_eq!(printed["version"], 2);
+    let states: Vec<&str> = printed["session_signing_keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["state"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(states, ["current", "next"]);
+    assert_eq!(printed["client_token_secrets"].as_array().unwrap().len(), 1);
+    let stored = std::fs::read_to_string(&data_file).expect("data file");
+    assert!(stored.contains("\"version\":2"));
+
+    // The next key has not started signing: a second rotation must wait...
+    let out = rotate_keys(&data_file, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("key_rotation_pending"));
+    // ...unless it is an emergency.
+    let out = rotate_keys(&data_file, &["--emergency"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&out.stdout).expect("JSON lifecycle");
+    assert_eq!(printed["session_signing_keys"].as_array().unwrap().len(), 1);
+    assert_eq!(printed["client_token_secrets"].as_array().unwrap().len(), 1);
+
+    // Bad arguments are a usage error.
+    let out = rotate_keys(&data_file, &["--keys", "everything"]);
+    assert_eq!(out.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn rotate_keys_refuses_a_data_file_a_running_server_holds() {
+    let dir = std::env::temp_dir().join(format!("rotate-keys-held-{}", std::process::id()));
+    let data_file = dir.join("store.json");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_local-api"))
+        .args([
+            "--port",
+            "0",
+            "--data-file",
+            data_file.to_str().expect("path"),
+        ])
+        .env_remove("FRONTEND_API_URL")
+        .env_remove("STORE_BACKEND")
+        .env_remove("EMBEDDED_STORE_PATH")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("local-api starts");
+    let stdout = server.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("ready line");
+        if line.contains("ready on") {
+            break;
+        }
+    }
+    let out = rotate_keys(&data_file, &[]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("in use"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
