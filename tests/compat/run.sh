@@ -2,8 +2,9 @@
 # The compatibility suite: Clerk's own SDKs and schemathesis against the local server.
 # Run by scripts/test.sh after the cargo tests (it needs the .venv that script makes);
 # on its own: `bash tests/compat/run.sh` from the repository root after one test run.
-# Starts local-api (embedded store, in memory) on a free port, runs every scenario, stops
-# it, and prints one line: "compat result: N passed; F failed".
+# Starts local-api (embedded store, in memory) on a free port, and a second one for the key
+# rotation suite, runs every scenario, stops both, and prints one line:
+# "compat result: N passed; F failed".
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 here="$root/tests/compat"
@@ -16,32 +17,50 @@ echo "== compat: Node packages (npm ci from the lockfile)"
 echo "== compat: local-api"
 cargo build --locked --quiet -p local-api
 work=$(mktemp -d)
-server_pid=""
+server_pids=()
 cleanup() {
   local status=$?
-  if [ -n "$server_pid" ]; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  local pid
+  for pid in "${server_pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   rm -rf "$work"
   exit "$status"
 }
 trap cleanup EXIT
 export COMPAT_SECRET_KEY="sk_compat_$("$python" -c 'import secrets; print(secrets.token_hex(24))')"
 export COMPAT_APP_ORIGIN="http://app.test"
-env -u FRONTEND_API_URL -u STORE_BACKEND -u EMBEDDED_STORE_PATH -u DYNAMODB_TABLE_NAME \
-  BACKEND_API_SECRET_KEY="$COMPAT_SECRET_KEY" ALLOWED_ORIGINS="$COMPAT_APP_ORIGIN" RUST_LOG=warn \
-  "$root/target/debug/local-api" --port 0 --in-memory >"$work/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 100); do
-  COMPAT_URL=$(sed -n 's/^local-api: ready on //p' "$work/server.log")
-  [ -n "$COMPAT_URL" ] && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log"; echo "compat: local-api did not start"; exit 1; }
-  sleep 0.1
-done
-[ -n "$COMPAT_URL" ] || { echo "compat: no ready line"; exit 1; }
-export COMPAT_URL
+
+# start_local_api NAME [VAR=value...]: a local-api with the compat settings plus the given
+# ones, on a free port; its log is $work/NAME.log and its URL goes into $local_api_url.
+start_local_api() {
+  local log="$work/$1.log" pid url=""
+  shift
+  env -u FRONTEND_API_URL -u STORE_BACKEND -u EMBEDDED_STORE_PATH -u DYNAMODB_TABLE_NAME \
+    BACKEND_API_SECRET_KEY="$COMPAT_SECRET_KEY" ALLOWED_ORIGINS="$COMPAT_APP_ORIGIN" RUST_LOG=warn "$@" \
+    "$root/target/debug/local-api" --port 0 --in-memory >"$log" 2>&1 &
+  pid=$!
+  server_pids+=("$pid")
+  for _ in $(seq 1 100); do
+    url=$(sed -n 's/^local-api: ready on //p' "$log")
+    [ -n "$url" ] && break
+    kill -0 "$pid" 2>/dev/null || { cat "$log"; echo "compat: local-api ($log) did not start"; exit 1; }
+    sleep 0.1
+  done
+  [ -n "$url" ] || { echo "compat: no ready line in $log"; exit 1; }
+  local_api_url=$url
+}
+
+start_local_api server
+export COMPAT_URL=$local_api_url
 echo "local-api on $COMPAT_URL"
+# The rotation suite rotates keys, so it gets a server of its own: the other suites keep one
+# key of each kind. A 2 s JWKS cache window and 30 s session tokens put a whole key
+# lifecycle (published, signing, retiring, gone) within well under a minute.
+start_local_api rotation-server JWKS_CACHE_WINDOW_SECONDS=2 SESSION_TOKEN_LIFETIME_SECONDS=30
+export COMPAT_ROTATION_URL=$local_api_url
+echo "local-api for key rotation on $COMPAT_ROTATION_URL"
 
 passed=0
 failed=0
@@ -65,6 +84,9 @@ node_suite clerk-js "$here/js/clerk-js.test.cjs" -C react-native
 
 echo "== compat: @clerk/backend"
 node_suite backend "$here/js/backend.test.cjs"
+
+echo "== compat: key rotation (@clerk/backend and clerk-js react-native, own local-api)"
+node_suite rotation "$here/js/rotation.test.cjs" -C react-native
 
 echo "== compat: clerk-backend-api (Python)"
 if (cd "$here/python" && "$python" -m unittest -v test_clerk_backend_api) >"$work/python.out" 2>&1; then ok=1; else ok=0; fi
