@@ -23,6 +23,7 @@ both_stores!(
     tokens_verify_across_a_rotation_until_the_old_key_is_gone,
     client_tokens_survive_a_rotation_and_are_re_signed,
     an_emergency_rotation_drops_the_old_keys_at_once,
+    tokens_minted_in_the_window_never_outlive_their_key,
 );
 
 fn header(jwt: &str) -> Value {
@@ -472,4 +473,59 @@ async fn dynamodb_items_hold_only_kms_ciphertext() {
             );
         }
     }
+}
+
+/// A template created (or a Backend API lifetime asked for) after a rotation, while the old
+/// key still signs, cannot make that key sign a token that outlives its publication: the
+/// token ends when the key does.
+async fn tokens_minted_in_the_window_never_outlive_their_key(store: Arc<dyn Store>) {
+    let app = TestApp::with_store(test_config(&[]), store).await;
+    let (token, sid, _) = app.native_session().await;
+    let rotated = rotate(&app, json!({"keys": "session_signing"})).await;
+    let old = &rotated.ok()["session_signing_keys"][0];
+    let remove_at = old["remove_at"].as_i64().expect("removal scheduled");
+    let created = app
+        .send(
+            Req::post("/v1/jwt_templates")
+                .secret()
+                .json(&json!({"name": "long", "claims": {}, "lifetime": 3600})),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let exp = |jwt: &str| {
+        let part = jwt.split('.').nth(1).expect("payload");
+        let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap();
+        claims["exp"].as_i64().expect("exp") * 1000
+    };
+    let fapi = app
+        .send(Req::post(session_path(&sid, "tokens/long")).native(&token))
+        .await;
+    let jwt = fapi.ok()["jwt"].as_str().unwrap().to_string();
+    assert_eq!(header(&jwt)["kid"], old["kid"]);
+    assert!(
+        exp(&jwt) <= remove_at - 5_000,
+        "capped at the key's removal"
+    );
+    let bapi = app
+        .send(
+            Req::post(format!("/v1/sessions/{sid}/tokens/long"))
+                .secret()
+                .json(&json!({"expires_in_seconds": 86400})),
+        )
+        .await;
+    let jwt = bapi.ok()["jwt"].as_str().unwrap().to_string();
+    assert!(exp(&jwt) <= remove_at - 5_000);
+    // Session tokens are never shortened: the removal already allows for them.
+    let session = app
+        .send(Req::post(session_path(&sid, "tokens")).native(&token))
+        .await;
+    let jwt = session.ok()["jwt"].as_str().unwrap().to_string();
+    assert_eq!(exp(&jwt) - app.now_ms() / 1000 * 1000, 60_000);
+    // Once the new key signs, the template's full lifetime is back.
+    app.clock.advance_secs(300);
+    let fapi = app
+        .send(Req::post(session_path(&sid, "tokens/long")).native(&token))
+        .await;
+    let jwt = fapi.ok()["jwt"].as_str().unwrap().to_string();
+    assert_eq!(exp(&jwt) - app.now_ms() / 1000 * 1000, 3_600_000);
 }

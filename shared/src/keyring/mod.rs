@@ -458,6 +458,18 @@ impl Keyring {
         current(&self.signing, now).ok_or(KeyError::NoCurrentKey)
     }
 
+    /// The latest `exp` a token signed at `now` may carry: once a rotation has scheduled
+    /// the current key's removal, no token it signs may outlive its publication (with the
+    /// verifiers' clock skew). `None` while no removal is scheduled.
+    pub fn latest_exp(&self, now: Millis) -> Option<Millis> {
+        self.signing
+            .iter()
+            .filter(|k| k.state(now) == Some(KeyState::Current))
+            .max_by_key(|k| k.signs_from)
+            .and_then(|k| k.remove_at)
+            .map(|at| at - VERIFIER_CLOCK_SKEW_MS)
+    }
+
     /// Every published key (next, current and retiring) as a JWKS document.
     pub fn jwks(&self, now: Millis) -> Value {
         let keys: Vec<Value> = self

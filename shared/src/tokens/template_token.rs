@@ -14,7 +14,7 @@ use crate::templates::{dig, Claims, Context, TemplateError};
 pub struct CompiledTemplate {
     pub version: u64,
     claims: Claims,
-    lifetime: u64,
+    pub lifetime: u64,
     allowed_clock_skew: u64,
     signer: Signer,
 }
@@ -104,6 +104,11 @@ impl CompiledTemplate {
             allowed_clock_skew: t.allowed_clock_skew,
             signer,
         })
+    }
+
+    /// Whether its tokens are signed with the keyring's key (not a key of its own).
+    pub fn signed_by_instance(&self) -> bool {
+        matches!(self.signer, Signer::Instance)
     }
 
     /// Renders and signs. `lifetime` overrides the template's (Backend API `expires_in_seconds`).

@@ -243,9 +243,16 @@ fn sign(
     let issuer = &state.config.frontend_api_url;
     let keys = state.keys();
     let signer = keys.signer(now)?;
+    // A key whose removal a rotation has scheduled signs nothing that would outlive it:
+    // tokens minted in the window (a template made or lengthened then, a Backend API
+    // `expires_in_seconds`) end when the key does.
+    let cap = |secs: u64| match keys.latest_exp(now) {
+        Some(latest) => secs.min(((latest - now) / 1000).max(0) as u64),
+        None => secs,
+    };
     match kind {
         TokenKind::Session => {
-            let lifetime = state.config.session_token_lifetime.as_secs() as i64;
+            let lifetime = cap(state.config.session_token_lifetime.as_secs()) as i64;
             signer
                 .sign_rs256(&SessionClaims::new(session, issuer, origin, now, lifetime))
                 .map_err(MintError::from)
@@ -254,7 +261,16 @@ fn sign(
             template,
             user,
             lifetime,
-        } => template.mint(signer, user, session, issuer, origin, now, *lifetime),
+        } => {
+            let lifetime = lifetime.unwrap_or(template.lifetime);
+            // A template's own key is not the keyring's: nothing to cap.
+            let lifetime = if template.signed_by_instance() {
+                cap(lifetime)
+            } else {
+                lifetime
+            };
+            template.mint(signer, user, session, issuer, origin, now, Some(lifetime))
+        }
     }
 }
 
