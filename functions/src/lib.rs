@@ -25,7 +25,7 @@ pub async fn run(function: &'static str) -> Result<(), lambda_http::Error> {
     let config = shared::config::Config::from_env()?;
     // Only the Backend API holds the secret key; it cannot serve without it.
     if function == "bapi" && config.secret_key.is_none() {
-        return Err(shared::error::ConfigError::Missing("BACKEND_API_SECRET_KEY").into());
+        return Err(shared::config::ConfigError::Missing("BACKEND_API_SECRET_KEY").into());
     }
     let state =
         Arc::new(AppState::from_config_with_access(config, false, key_access(function)).await?);

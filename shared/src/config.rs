@@ -3,7 +3,14 @@
 
 use std::time::Duration;
 
-use crate::error::ConfigError;
+/// A setting that is missing or cannot be used: the process does not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("missing required setting {0}")]
+    Missing(&'static str),
+    #[error("invalid setting {name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
 
 /// Where sessions are kept.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,14 +6,6 @@ use serde_json::{json, Map, Value};
 use crate::domain::{SessionAction, TransitionError};
 use crate::store::StoreError;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("missing required setting {0}")]
-    Missing(&'static str),
-    #[error("invalid setting {name}: {reason}")]
-    Invalid { name: &'static str, reason: String },
-}
-
 /// An error answered to a caller. `message`s never carry secrets, tokens or keys.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {

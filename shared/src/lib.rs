@@ -5,9 +5,12 @@
 //! → domain rules in [`domain`] → the [`store`]. Each layer knows only the one below it.
 
 pub mod api;
+pub mod app;
+pub mod claims;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod environment;
 pub mod error;
 pub mod http;
 pub mod ids;
@@ -17,6 +20,5 @@ pub mod routes;
 pub mod state;
 pub mod store;
 pub mod telemetry;
-pub mod templates;
 pub mod tokens;
 pub mod wire;

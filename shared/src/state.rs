@@ -15,7 +15,7 @@ use crate::tokens::KeyError;
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(transparent)]
-    Config(#[from] crate::error::ConfigError),
+    Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -108,7 +108,7 @@ impl AppState {
                 "KEY_ENCRYPTION_KMS_KEY_ID is not set: the keyring's private material is stored unencrypted in the table"
             );
         }
-        let environment_json = crate::api::fapi::environment::document(&config);
+        let environment_json = crate::environment::document(&config);
         let secret_key_digest = config
             .secret_key
             .as_ref()

@@ -116,7 +116,7 @@ pub fn public_user_data(u: &User) -> Value {
 }
 
 /// Session tokens by session id, for `last_active_token` (minted at answer time, never
-/// stored: see `api::fapi::sessions::last_active_tokens`).
+/// stored: see `app::minting::last_active_tokens`).
 pub type LastActiveTokens = HashMap<String, String>;
 
 fn token(jwt: Option<&str>) -> Value {

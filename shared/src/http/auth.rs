@@ -286,10 +286,7 @@ async fn slide_anonymous_lifetime(state: &AppState, cs: &mut ClientState, now: M
     if until - now > lifetime / 2 {
         return;
     }
-    let mut next = cs.client.clone();
-    next.anonymous_until = Some(now + lifetime);
-    next.updated_at = now;
-    next.version += 1;
+    let next = cs.client.kept_anonymous_until(now + lifetime, now);
     match state.store.commit(vec![Write::client(next.clone())]).await {
         Ok(()) => cs.client = next,
         Err(err) => tracing::debug!(error = %err, "anonymous client lifetime not extended"),

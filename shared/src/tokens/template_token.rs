@@ -5,10 +5,10 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
 use super::keys::{KeyError, SigningKey};
+use crate::claims::{dig, Claims, Context, TemplateError};
 use crate::clock::Millis;
 use crate::domain::{JwtTemplate, Session, SigningAlgorithm, User, RESERVED_CLAIMS};
 use crate::limits::{json_len, RENDERED_CLAIMS_MAX_BYTES};
-use crate::templates::{dig, Claims, Context, TemplateError};
 
 /// A template ready to mint: claims parsed and key loaded, once per template version.
 pub struct CompiledTemplate {

@@ -2,8 +2,8 @@
 //! `POST /v1/sessions/{id}/tokens`.
 
 use super::{authorize, list_answer};
-use crate::api::fapi::sessions::{mint, template_and_user, TokenKind};
-use crate::api::{landed, pause_before, MAX_ATTEMPTS};
+use crate::app::minting::{mint, template_and_user, TokenKind};
+use crate::app::{landed, retrying};
 use crate::domain::{Session, SessionAction, SessionStatus};
 use crate::error::ApiError;
 use crate::http::response::{self, Response};
@@ -58,20 +58,19 @@ pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {
 pub async fn revoke(state: &AppState, req: Request) -> Result<Response, ApiError> {
     authorize(state, &req)?;
     let id = req.path_param("session_id");
-    for attempt in 0..MAX_ATTEMPTS {
-        pause_before(attempt).await;
+    retrying("The session", || async move {
         let session = find(state, id).await?;
         let now = state.now();
         let to = session
             .check(SessionAction::Revoke, now)
             .map_err(|e| ApiError::from_transition(e, id))?;
         let write = Write::session_status(&session, to, now);
-        if landed(state.store.commit(vec![write]).await)? {
+        Ok(landed(state.store.commit(vec![write]).await)?.then(|| {
             let next = session.with_status(to, now);
-            return Ok(response::ok(&wire::backend_session(&next, now)));
-        }
-    }
-    Err(ApiError::conflict("The session"))
+            response::ok(&wire::backend_session(&next, now))
+        }))
+    })
+    .await
 }
 
 /// Mints a session token for a signed-in session (no `azp`: there is no browser origin).

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::authorize;
-use crate::api::fapi::sign_ins::ticket_hash;
+use crate::domain::ticket_hash;
 use crate::domain::{SignInToken, SignInTokenStatus};
 use crate::error::ApiError;
 use crate::http::request::json_body;

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::{client_json, envelope};
-use crate::api::{landed, pause_before, MAX_ATTEMPTS};
+use crate::app::{landed, retrying};
 use crate::domain::{Client, ClientState, SessionAction, SessionStatus};
 use crate::error::ApiError;
 use crate::http::auth::{self, ClientAuth};
@@ -88,9 +88,9 @@ pub async fn dev_browser(state: &AppState) -> Result<Response, ApiError> {
 /// each conditioned on the status it was read with, all in one commit.
 pub async fn remove_sessions(state: &AppState, req: Request) -> Result<Response, ApiError> {
     let auth: ClientAuth = auth::authenticate(state, &req).await?;
-    for attempt in 0..MAX_ATTEMPTS {
-        pause_before(attempt).await;
-        let mut cs = auth::require_client(state, &auth).await?;
+    let (auth, req) = (&auth, &req);
+    retrying("The client", || async move {
+        let mut cs = auth::require_client(state, auth).await?;
         let now = state.now();
         let mut writes = Vec::new();
         for session in cs
@@ -104,10 +104,11 @@ pub async fn remove_sessions(state: &AppState, req: Request) -> Result<Response,
             writes.push(Write::session_status(session, to, now));
             *session = session.with_status(to, now);
         }
-        if writes.is_empty() || landed(state.store.commit(writes).await)? {
-            let body = client_json(state, &cs, cors::origin(&req)?).await?;
-            return Ok(envelope(state, &auth, body.clone(), body, Some(&cs)));
+        if !(writes.is_empty() || landed(state.store.commit(writes).await)?) {
+            return Ok(None);
         }
-    }
-    Err(ApiError::conflict("The client"))
+        let body = client_json(state, &cs, cors::origin(req)?).await?;
+        Ok(Some(envelope(state, auth, body.clone(), body, Some(&cs))))
+    })
+    .await
 }

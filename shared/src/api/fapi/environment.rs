@@ -1,31 +1,8 @@
-//! `GET /v1/environment`: the document clerk-js loads first. This service signs users in
-//! only with tickets made by the Backend API: no sign-up, passwords, social logins or
-//! organizations, and the document says so (first factor `ticket`, everything else off).
+//! `GET /v1/environment`: the document rendered at start-up (`crate::environment`).
 
-use crate::config::Config;
 use crate::error::ApiError;
 use crate::http::response::{self, Response};
 use crate::state::AppState;
-
-const TEMPLATE: &str = include_str!("environment.json");
-
-/// The document with this instance's name, URL and type, serialized once at start-up.
-pub fn document(config: &Config) -> String {
-    let quoted = |s: &str| serde_json::Value::String(s.to_string()).to_string();
-    TEMPLATE
-        .replace(
-            "\"{{APPLICATION_NAME}}\"",
-            &quoted(&config.application_name),
-        )
-        .replace(
-            "\"{{FRONTEND_API_URL}}\"",
-            &quoted(&config.frontend_api_url),
-        )
-        .replace(
-            "\"{{INSTANCE_TYPE}}\"",
-            &quoted(config.instance_type.as_str()),
-        )
-}
 
 pub async fn get(state: &AppState) -> Result<Response, ApiError> {
     Ok(response::ok_raw(state.environment_json.clone()))

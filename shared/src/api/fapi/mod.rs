@@ -21,7 +21,7 @@ pub(crate) async fn client_users(
     state: &AppState,
     cs: &ClientState,
 ) -> Result<HashMap<String, User>, ApiError> {
-    super::users_by_id(state, cs.sessions.iter().map(|s| &s.user_id)).await
+    crate::app::users_by_id(state, cs.sessions.iter().map(|s| &s.user_id)).await
 }
 
 /// Like [`client_users`] when one user is already in hand: no read when it is the only one.
@@ -35,7 +35,7 @@ pub(crate) async fn client_users_with(
         .iter()
         .map(|s| &s.user_id)
         .filter(|id| **id != known.id);
-    let mut users = super::users_by_id(state, others).await?;
+    let mut users = crate::app::users_by_id(state, others).await?;
     users.insert(known.id.clone(), known.clone());
     Ok(users)
 }
@@ -48,7 +48,7 @@ pub(crate) async fn client_json(
     origin: Option<&str>,
 ) -> Result<Value, ApiError> {
     let users = client_users(state, cs).await?;
-    let tokens = sessions::last_active_tokens(state, cs, origin, None);
+    let tokens = crate::app::minting::last_active_tokens(state, cs, origin, None);
     Ok(wire::client(cs, &users, state.now(), &tokens))
 }
 

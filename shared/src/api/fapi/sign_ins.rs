@@ -2,10 +2,10 @@
 
 use serde_json::json;
 
-use super::sessions::last_active_tokens;
 use super::{client::new_client, client_users_with};
-use crate::api::{landed, pause_before, MAX_ATTEMPTS};
-use crate::domain::{ClientState, Session, SignInTokenStatus};
+use crate::app::minting::last_active_tokens;
+use crate::app::{landed, retrying};
+use crate::domain::{ticket_hash, ClientState, Session, SignInTokenStatus};
 use crate::error::ApiError;
 use crate::http::auth;
 use crate::http::request::form;
@@ -14,12 +14,6 @@ use crate::http::{cors, Request};
 use crate::state::AppState;
 use crate::store::Write;
 use crate::wire;
-
-/// Tickets are stored only as this hash.
-pub fn ticket_hash(ticket: &str) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, ticket.as_bytes());
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
 
 pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError> {
     let auth = auth::authenticate(state, &req).await?;
@@ -45,13 +39,13 @@ pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError
     }
     let hash = ticket_hash(ticket);
 
-    for attempt in 0..MAX_ATTEMPTS {
-        pause_before(attempt).await;
+    let (auth, hash) = (&auth, &hash);
+    retrying("The sign-in ticket", || async move {
         let now = state.now();
-        let (existing, _) = auth::load_client_or_start_over(state, &auth).await?;
+        let (existing, _) = auth::load_client_or_start_over(state, auth).await?;
         let token = state
             .store
-            .get_sign_in_token(&hash)
+            .get_sign_in_token(hash)
             .await?
             .ok_or_else(|| ApiError::ticket_invalid("This sign-in ticket is not valid."))?;
         match token.status {
@@ -69,25 +63,17 @@ pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError
             ApiError::ticket_invalid("The user of this sign-in ticket no longer exists.")
         })?;
 
-        // The client signs in with a fresh rotating value, so a token planted before the
-        // sign-in stops working.
-        let mut cs = match existing {
-            Some(mut cs) => {
-                cs.client.version += 1;
-                cs
-            }
-            None => ClientState {
-                client: new_client(state),
-                sessions: Vec::new(),
-            },
-        };
+        let is_new = existing.is_none();
+        let mut cs = existing.unwrap_or_else(|| ClientState {
+            client: new_client(state),
+            sessions: Vec::new(),
+        });
         let session = Session::start(&cs.client.id, &user.id, now, state.lifetimes());
-        let client = &mut cs.client;
-        client.rotating_token = crate::ids::new_secret();
-        // Signed in: the client keeps the full client-token lifetime from now on.
-        client.anonymous_until = None;
-        client.last_active_session_id = Some(session.id.clone());
-        client.updated_at = now;
+        cs.client = cs.client.signed_in(&session.id, now);
+        if is_new {
+            // Not stored yet: it is written as new.
+            cs.client.version = 1;
+        }
 
         let mut accepted = token.clone();
         accepted.status = SignInTokenStatus::Accepted;
@@ -104,7 +90,7 @@ pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError
             Write::user(user.clone()),
         ];
         if !landed(state.store.commit(writes).await)? {
-            continue;
+            return Ok(None);
         }
         cs.sessions.push(session.clone());
         let sign_in = wire::completed_sign_in(
@@ -120,7 +106,7 @@ pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError
         let mut resp = response::ok(&json!({ "response": sign_in, "client": client_body }));
         auth::set_client_uat(state, auth.transport, Some(&cs), &mut resp);
         auth::deliver_client_token(state, auth.transport, &cs.client, &mut resp)?;
-        return Ok(resp);
-    }
-    Err(ApiError::conflict("The sign-in ticket"))
+        Ok(Some(resp))
+    })
+    .await
 }

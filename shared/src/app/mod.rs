@@ -1,0 +1,72 @@
+//! The application layer: operations both APIs share, between the handlers in `api/`
+//! and the domain and store. Retrying a read-decide-write on a lost race, reading the
+//! users behind sessions, and minting live here.
+
+pub mod minting;
+
+use std::collections::HashMap;
+
+use crate::domain::User;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::StoreError;
+
+/// How many times an operation reads and applies its rule before giving up on a record
+/// that keeps changing under it.
+const MAX_ATTEMPTS: usize = 8;
+
+/// Runs a read-decide-write `step` until its writes land. The step answers `Some` when
+/// they did (or nothing needed writing), `None` when another request won the race: it then
+/// runs again on a fresh read, so the loser answers what it would have answered had it
+/// come second. After [`MAX_ATTEMPTS`] lost races: 409, naming `what`.
+///
+/// The step is `|| async move { … }` over references, so its future is `Send` (an async
+/// closure's is not provably so, and Lambda's runtime needs it).
+pub(crate) async fn retrying<T, F>(what: &str, mut step: impl FnMut() -> F) -> Result<T, ApiError>
+where
+    F: std::future::Future<Output = Result<Option<T>, ApiError>>,
+{
+    for attempt in 0..MAX_ATTEMPTS {
+        pause_before(attempt).await;
+        if let Some(done) = step().await? {
+            return Ok(done);
+        }
+    }
+    Err(ApiError::conflict(what))
+}
+
+/// Before attempt `attempt` (from 0): nothing the first time, then a short random pause
+/// that grows with each lost race, so racing requests stop colliding.
+async fn pause_before(attempt: usize) {
+    if attempt == 0 {
+        return;
+    }
+    let cap_ms = 2u64 << attempt.min(5);
+    let jitter = u64::from(crate::ids::random_bytes::<1>()[0]) % cap_ms;
+    tokio::time::sleep(std::time::Duration::from_millis(1 + jitter)).await;
+}
+
+/// `Ok(true)` when the writes landed, `Ok(false)` when another request won the race and
+/// the handler should re-read and decide again.
+pub(crate) fn landed(result: Result<(), StoreError>) -> Result<bool, ApiError> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(StoreError::Conflict) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The users behind some sessions, by id, in one store call.
+pub(crate) async fn users_by_id(
+    state: &AppState,
+    user_ids: impl Iterator<Item = &String>,
+) -> Result<HashMap<String, User>, ApiError> {
+    let mut ids: Vec<String> = user_ids.cloned().collect();
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let users = state.store.get_users(&ids).await?;
+    Ok(users.into_iter().map(|u| (u.id.clone(), u)).collect())
+}

@@ -1,0 +1,85 @@
+//! Clients: a browser or app install, and the sessions created on it.
+
+use serde::{Deserialize, Serialize};
+
+use super::Session;
+use crate::clock::Millis;
+
+/// A browser or app install, identified by its client token.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Client {
+    pub id: String,
+    /// Anti-fixation value inside the client token; rotated on every sign-in.
+    pub rotating_token: String,
+    pub last_active_session_id: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    /// When the client token (and its cookie) stops working.
+    pub expires_at: Millis,
+    /// Set while the client has never signed in: it is gone after this instant, which
+    /// each use pushes forward. `None` once signed in (then only `expires_at` counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anonymous_until: Option<Millis>,
+    /// Optimistic-concurrency version: every write names the version it read.
+    pub version: u64,
+}
+
+/// A client with every session ever created on it (removed ones included), oldest first.
+#[derive(Clone, Debug)]
+pub struct ClientState {
+    pub client: Client,
+    pub sessions: Vec<Session>,
+}
+
+impl Client {
+    /// Whether a never-signed-in client has outlived its anonymous lifetime.
+    pub fn anonymous_expired(&self, now: Millis) -> bool {
+        self.anonymous_until.is_some_and(|t| now >= t)
+    }
+
+    /// When the store may forget the record.
+    pub fn retain_until(&self) -> Millis {
+        self.anonymous_until.unwrap_or(self.expires_at)
+    }
+
+    /// The client after signing in to `session_id` at `now` (the next version): a fresh
+    /// rotating value, so a token planted before the sign-in stops working; the full
+    /// client-token lifetime from now on; the new session as its last active one.
+    pub fn signed_in(&self, session_id: &str, now: Millis) -> Self {
+        Self {
+            rotating_token: crate::ids::new_secret(),
+            anonymous_until: None,
+            last_active_session_id: Some(session_id.to_string()),
+            updated_at: now,
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
+
+    /// A never-signed-in client used at `now`: it lives until `until` (the next version).
+    pub fn kept_anonymous_until(&self, until: Millis, now: Millis) -> Self {
+        Self {
+            anonymous_until: Some(until),
+            updated_at: now,
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
+}
+
+impl ClientState {
+    pub fn session(&self, id: &str) -> Option<&Session> {
+        self.sessions.iter().find(|s| s.id == id)
+    }
+
+    /// The client's last active session as readers see it: only while that session is
+    /// signed in. Ending, removing or revoking a session therefore needs no write to its
+    /// client, and a touch that races an end cannot leave the client pointing at a
+    /// signed-out session.
+    pub fn last_active_session_id(&self, now: Millis) -> Option<&str> {
+        let id = self.client.last_active_session_id.as_deref()?;
+        self.session(id)
+            .filter(|s| s.status_at(now).is_signed_in())
+            .map(|s| s.id.as_str())
+    }
+}
