@@ -34,7 +34,7 @@ pub struct Row {
     pub write_units: u32,
 }
 
-/// The calls table of docs/dynamodb.md (held to the code by shared/tests/dynamodb_calls.rs).
+/// The calls table of docs/dynamodb.md (held to the code by shared/tests/suite/dynamodb_calls.rs).
 pub fn dynamodb_rows(repo: &Path) -> Vec<Row> {
     let doc = std::fs::read_to_string(repo.join("docs/dynamodb.md")).unwrap_or_default();
     let Some(table) = doc

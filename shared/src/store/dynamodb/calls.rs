@@ -29,7 +29,7 @@ pub struct Calls {
 impl Calls {
     /// The units of one operation, for items within the sizes the table keeps to (every
     /// item up to 1 KB, a client's partition up to 4 KB: checked by
-    /// `shared/tests/dynamodb_calls.rs`, since only the item sizes could change these).
+    /// `shared/tests/suite/dynamodb_calls.rs`, since only the item sizes could change these).
     fn record(&mut self, operation: &str, batch_keys: usize, transaction_items: &[&str]) {
         *self.operations.entry(operation.to_string()).or_default() += 1;
         for action in transaction_items {

@@ -1,17 +1,15 @@
 //! When DynamoDB does not answer, requests fail with 503 ClerkErrors and `Retry-After`
 //! after the SDK's bounded retries, and the process keeps serving.
 
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::*;
 use async_trait::async_trait;
 use shared::domain::{Client, ClientState, JwtTemplate, Session, SignInToken, User};
 use shared::store::{
     DynamoDbStore, EmbeddedStore, Expect, KeyringRecord, PublicKeysRecord, SessionFilter, Store,
     StoreError, Write,
 };
-use support::*;
 
 /// Instance keys from a working store (they are read once, at start-up); everything else
 /// from a DynamoDB endpoint where nothing listens.

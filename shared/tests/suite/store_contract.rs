@@ -1,17 +1,14 @@
 //! One contract for the store trait, run against both stores: the same cases and the same
 //! expectations. The DynamoDB runs use the server the test command starts (moto).
 
-#[macro_use]
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::*;
 use serde_json::json;
 use shared::domain::{
     Client, Lifetimes, NewUser, Session, SessionStatus, SignInToken, SignInTokenStatus, User,
 };
 use shared::store::{Expect, SessionFilter, Store, StoreError, Write};
-use support::*;
 
 const LIFE: Lifetimes = Lifetimes {
     session_max_ms: 7 * 86_400_000,

@@ -4,16 +4,14 @@
 //! write fails here. The units assume the item sizes the table keeps to, and this checks
 //! those sizes on the items the run wrote.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::support::*;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
 use shared::store::dynamodb::calls::Calls;
 use shared::store::DynamoDbStore;
-use support::*;
 
 /// `Operation N, …` or `none`, as the doc writes it.
 fn parse_counts(cell: &str) -> BTreeMap<String, u32> {

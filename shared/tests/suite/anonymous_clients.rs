@@ -1,14 +1,12 @@
 //! Clients that never signed in live for ANONYMOUS_CLIENT_LIFETIME_SECONDS after their
 //! last use; a signed-in client keeps the client-token lifetime.
 
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::*;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 use shared::store::Store;
-use support::*;
 
 const TTL: i64 = 3600;
 

@@ -1,8 +1,7 @@
 //! Every limit of `shared::limits` and every reserved claim, refused on both APIs with a
 //! ClerkErrors 4xx that names the parameter, and nothing changed by a refusal.
 
-mod support;
-
+use crate::support::*;
 use base64::Engine;
 use serde_json::{json, Map, Value};
 use shared::domain::JwtTemplate;
@@ -11,7 +10,6 @@ use shared::limits::{
     TEMPLATE_MAX_DEPTH,
 };
 use shared::store::Write;
-use support::*;
 
 const KINDS: [&str; 3] = ["public_metadata", "private_metadata", "unsafe_metadata"];
 

@@ -2,17 +2,14 @@
 //! signature, activity and status are field writes with their own conditions, so no
 //! request answers 409, and no token is handed out for a signed-out session.
 
-#[macro_use]
-mod support;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::support::*;
 use base64::Engine;
 use serde_json::Value;
 use shared::domain::SessionStatus;
 use shared::store::Store;
-use support::*;
 
 both_stores!(
     mints_and_touches_on_one_session_all_succeed,

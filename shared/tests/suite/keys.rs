@@ -3,11 +3,9 @@
 //! with the new secret, bad client tokens never lock a caller out, and on DynamoDB the
 //! private material is stored only as KMS ciphertext. Time moves on the injected clock.
 
-#[macro_use]
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -16,7 +14,6 @@ use shared::clock::ManualClock;
 use shared::keyring::Sealer;
 use shared::state::{AppState, KeyAccess};
 use shared::store::{EmbeddedStore, Store};
-use support::*;
 
 both_stores!(
     cold_starts_that_race_create_one_keyring,

@@ -1,10 +1,8 @@
 //! Ticket sign-in, the Backend API subset, and the errors every route shares.
 
-mod support;
-
+use crate::support::*;
 use serde_json::{json, Value};
 use shared::routes::ROUTES;
-use support::*;
 
 fn sign_in_form(ticket: &str) -> String {
     format!("strategy=ticket&ticket={ticket}")

@@ -1,8 +1,7 @@
 //! JWT templates through the Backend API (management) and both APIs (minting), with the
 //! tokens verified by an independent verifier (jsonwebtoken) per algorithm.
 
-mod support;
-
+use crate::support::*;
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::signature::{
     EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING,
@@ -10,7 +9,6 @@ use aws_lc_rs::signature::{
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{json, Value};
-use support::*;
 
 fn pem(label: &str, der: &[u8]) -> String {
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);

@@ -1,0 +1,19 @@
+//! Every integration test of `shared`, in one test binary: the AWS SDKs and the crate are
+//! linked once rather than once per file, which is most of a test build on two cores.
+//! Each module is one area; `support` is the harness they share.
+
+#[macro_use]
+mod support;
+
+mod anonymous_clients;
+mod client_auth;
+mod dynamodb_calls;
+mod dynamodb_faults;
+mod fapi_sessions;
+mod jwt_templates;
+mod keys;
+mod limits;
+mod session_races;
+mod sign_in_and_bapi;
+mod store_contract;
+mod tokens;
