@@ -72,15 +72,25 @@ impl std::fmt::Debug for StoredKey {
 impl StoredKey {
     /// The key's state at `now`; `None` once it is gone.
     pub fn state(&self, now: Millis) -> Option<KeyState> {
-        if self.remove_at.is_some_and(|at| now >= at) {
-            None
-        } else if now < self.signs_from {
-            Some(KeyState::Next)
-        } else if self.retires_at.is_some_and(|at| now >= at) {
-            Some(KeyState::Retiring)
-        } else {
-            Some(KeyState::Current)
-        }
+        state_at(self.signs_from, self.retires_at, self.remove_at, now)
+    }
+}
+
+/// A key's state at `now` from its times; `None` once it is gone.
+fn state_at(
+    signs_from: Millis,
+    retires_at: Option<Millis>,
+    remove_at: Option<Millis>,
+    now: Millis,
+) -> Option<KeyState> {
+    if remove_at.is_some_and(|at| now >= at) {
+        None
+    } else if now < signs_from {
+        Some(KeyState::Next)
+    } else if retires_at.is_some_and(|at| now >= at) {
+        Some(KeyState::Retiring)
+    } else {
+        Some(KeyState::Current)
     }
 }
 
@@ -305,17 +315,50 @@ struct Live<K> {
     remove_at: Option<Millis>,
 }
 
-impl<K> Live<K> {
+/// What both kinds of loaded key have: the `kid` they are found by.
+trait Kid {
+    fn kid(&self) -> &str;
+}
+
+impl Kid for SigningKey {
+    fn kid(&self) -> &str {
+        SigningKey::kid(self)
+    }
+}
+
+impl Kid for ClientSecret {
+    fn kid(&self) -> &str {
+        ClientSecret::kid(self)
+    }
+}
+
+impl<K: Kid> Live<K> {
     fn state(&self, now: Millis) -> Option<KeyState> {
-        if self.remove_at.is_some_and(|at| now >= at) {
-            None
-        } else if now < self.signs_from {
-            Some(KeyState::Next)
-        } else if self.retires_at.is_some_and(|at| now >= at) {
-            Some(KeyState::Retiring)
-        } else {
-            Some(KeyState::Current)
-        }
+        state_at(self.signs_from, self.retires_at, self.remove_at, now)
+    }
+
+    /// Every stored key that is not gone at `now`: the one `previous` holds when it has
+    /// it, else parsed from the material `opened` for its kid.
+    fn load_all(
+        stored: &[&StoredKey],
+        previous: &[Live<K>],
+        opened: &std::collections::HashMap<String, Vec<u8>>,
+        parse: impl Fn(&str, &[u8]) -> Result<K, KeyError>,
+    ) -> Result<Vec<Self>, KeyError> {
+        stored
+            .iter()
+            .map(|stored| {
+                let key = match previous.iter().find(|l| l.key.kid() == stored.kid) {
+                    Some(live) => Arc::clone(&live.key),
+                    None => {
+                        let material =
+                            opened.get(&stored.kid).ok_or(KeyError::Unreadable("key"))?;
+                        Arc::new(parse(&stored.kid, material)?)
+                    }
+                };
+                Ok(Live::from_stored(stored, key))
+            })
+            .collect()
     }
 
     fn from_stored(stored: &StoredKey, key: Arc<K>) -> Self {
@@ -345,11 +388,14 @@ impl std::fmt::Debug for Keyring {
 }
 
 /// The live key of a list that signs at `now`: the latest to have become current.
-fn current<K>(keys: &[Live<K>], now: Millis) -> Option<&K> {
+fn current<K: Kid>(keys: &[Live<K>], now: Millis) -> Option<&K> {
+    current_live(keys, now).map(|k| k.key.as_ref())
+}
+
+fn current_live<K: Kid>(keys: &[Live<K>], now: Millis) -> Option<&Live<K>> {
     keys.iter()
         .filter(|k| k.state(now) == Some(KeyState::Current))
         .max_by_key(|k| k.signs_from)
-        .map(|k| k.key.as_ref())
 }
 
 impl Keyring {
@@ -415,28 +461,18 @@ impl Keyring {
             opened.insert(kid, material?);
         }
 
-        let mut signing = Vec::new();
-        for stored in live_signing {
-            let key = match previous.signing.iter().find(|l| l.key.kid() == stored.kid) {
-                Some(live) => Arc::clone(&live.key),
-                None => {
-                    let der = opened.get(&stored.kid).ok_or(KeyError::Unreadable("key"))?;
-                    Arc::new(SigningKey::from_pkcs8(&stored.kid, der)?)
-                }
-            };
-            signing.push(Live::from_stored(stored, key));
-        }
-        let mut secrets = Vec::new();
-        for stored in live_secrets {
-            let key = match previous.secrets.iter().find(|l| l.key.kid() == stored.kid) {
-                Some(live) => Arc::clone(&live.key),
-                None => {
-                    let secret = opened.get(&stored.kid).ok_or(KeyError::Unreadable("key"))?;
-                    Arc::new(ClientSecret::from_bytes(&stored.kid, secret)?)
-                }
-            };
-            secrets.push(Live::from_stored(stored, key));
-        }
+        let signing = Live::load_all(
+            &live_signing,
+            &previous.signing,
+            &opened,
+            SigningKey::from_pkcs8,
+        )?;
+        let secrets = Live::load_all(
+            &live_secrets,
+            &previous.secrets,
+            &opened,
+            ClientSecret::from_bytes,
+        )?;
         Ok(Self {
             version: record.version,
             published: record.public_view().keys,
@@ -462,10 +498,7 @@ impl Keyring {
     /// the current key's removal, no token it signs may outlive its publication (with the
     /// verifiers' clock skew). `None` while no removal is scheduled.
     pub fn latest_exp(&self, now: Millis) -> Option<Millis> {
-        self.signing
-            .iter()
-            .filter(|k| k.state(now) == Some(KeyState::Current))
-            .max_by_key(|k| k.signs_from)
+        current_live(&self.signing, now)
             .and_then(|k| k.remove_at)
             .map(|at| at - VERIFIER_CLOCK_SKEW_MS)
     }

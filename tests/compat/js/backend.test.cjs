@@ -6,34 +6,13 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const { verifyToken, createClerkClient } = require('@clerk/backend');
-const { base, secretKey, publishableKey, appOrigin, bapi, browserSignIn, publicKeyPem, decodeJwt } = require('./server.cjs');
+const { base, secretKey, publishableKey, appOrigin, bapi, browserSignIn, publicKeyPem, decodeJwt, later, refusal } = require('./server.cjs');
 
 process.env.CLERK_TELEMETRY_DISABLED = '1';
 const clerk = createClerkClient({ secretKey, publishableKey, apiUrl: base });
 const remote = { secretKey, apiUrl: base, skipJwksCache: true };
 
 let signedIn; // { user, sessionId, jwt } from a browser sign-in with Origin = appOrigin
-
-/** Runs `fn` with the clock moved `ms` ahead, as if that much time had passed. */
-async function later(ms, fn) {
-  const realNow = Date.now;
-  Date.now = () => realNow() + ms;
-  try {
-    return await fn();
-  } finally {
-    Date.now = realNow;
-  }
-}
-
-/** The reason verifyToken gives for refusing `jwt`. */
-async function refusal(jwt, options) {
-  try {
-    await verifyToken(jwt, options);
-  } catch (err) {
-    return err.reason;
-  }
-  assert.fail('verifyToken accepted the token');
-}
 
 test.before(async () => {
   signedIn = await browserSignIn('Barbara');

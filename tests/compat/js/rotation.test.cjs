@@ -21,7 +21,7 @@ if (!process.env.COMPAT_ROTATION_URL) {
   throw new Error('COMPAT_ROTATION_URL must be set (tests/compat/run.sh starts a local-api for this suite)');
 }
 process.env.COMPAT_URL = process.env.COMPAT_ROTATION_URL;
-const { base, secretKey, publishableKey, appOrigin, bapi, browserSignIn, userWithTicket, decodeJwt } = require('./server.cjs');
+const { base, secretKey, publishableKey, appOrigin, bapi, browserSignIn, userWithTicket, decodeJwt, later, refusal } = require('./server.cjs');
 const { verifyToken } = require('@clerk/backend');
 
 // clerk-js reads window.location when it signs out; React Native has a window object too.
@@ -66,27 +66,6 @@ async function published() {
   const backend = (await bapi('GET', '/v1/jwks')).keys.map((k) => k.kid).sort();
   assert.deepEqual(backend, fapi, 'GET /v1/jwks and /.well-known/jwks.json publish the same keys');
   return { kids: fapi, cacheControl: res.headers.get('cache-control') };
-}
-
-/** The reason verifyToken gives for refusing `jwt`. */
-async function refusal(jwt, options) {
-  try {
-    await verifyToken(jwt, options);
-  } catch (err) {
-    return err.reason;
-  }
-  assert.fail('verifyToken accepted the token');
-}
-
-/** Runs `fn` with the clock moved `ms` ahead, as if that much time had passed. */
-async function later(ms, fn) {
-  const realNow = Date.now;
-  Date.now = () => realNow() + ms;
-  try {
-    return await fn();
-  } finally {
-    Date.now = realNow;
-  }
 }
 
 const sessionToken = async (sessionId) => (await bapi('POST', `/v1/sessions/${sessionId}/tokens`)).jwt;

@@ -83,3 +83,29 @@ async function browserSignIn(firstName) {
 
 module.exports.appOrigin = appOrigin;
 module.exports.browserSignIn = browserSignIn;
+
+/** Runs `fn` with the clock moved `ms` ahead, as if that much time had passed. */
+async function later(ms, fn) {
+  const realNow = Date.now;
+  Date.now = () => realNow() + ms;
+  try {
+    return await fn();
+  } finally {
+    Date.now = realNow;
+  }
+}
+
+/** The reason @clerk/backend's verifyToken gives for refusing `jwt`. */
+async function refusal(jwt, options) {
+  // Loaded here, not at the top: the clerk-js suite shares this file and never verifies.
+  const { verifyToken } = require('@clerk/backend');
+  try {
+    await verifyToken(jwt, options);
+  } catch (err) {
+    return err.reason;
+  }
+  require('node:assert/strict').fail('verifyToken accepted the token');
+}
+
+module.exports.later = later;
+module.exports.refusal = refusal;
