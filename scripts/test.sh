@@ -29,7 +29,8 @@ echo "== DynamoDB- and KMS-compatible server (moto)"
 port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 moto_log=$(mktemp)
 log=$(mktemp)
-.venv/bin/moto_server -H 127.0.0.1 -p "$port" >"$moto_log" 2>&1 &
+# One request at a time, so transactions are atomic as on DynamoDB (see the script).
+.venv/bin/python scripts/moto_server.py 127.0.0.1 "$port" >"$moto_log" 2>&1 &
 moto_pid=$!
 trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; rm -f "$log" "$moto_log"' EXIT
 for _ in $(seq 1 100); do
