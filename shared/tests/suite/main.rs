@@ -10,6 +10,7 @@ mod client_auth;
 mod dynamodb_calls;
 mod dynamodb_faults;
 mod fapi_sessions;
+mod golden;
 mod jwt_templates;
 mod keys;
 mod limits;

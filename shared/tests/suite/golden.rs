@@ -1,0 +1,445 @@
+//! Golden answers: every endpoint's whole JSON (status and body, in the success case and
+//! its usual error), recorded once and compared on every run, so that a change to how
+//! answers are rendered cannot change what is on the wire. Only what is random per run is
+//! normalised: ids become `<prefix>_#n` (numbered by first appearance), a JWT becomes its
+//! decoded header and claims, and key material and secrets become placeholders. The clock is the
+//! harness's fixed one, so every timestamp is exact.
+//!
+//! After an intended change of the wire format, rewrite the files with
+//! `UPDATE_GOLDEN=1 cargo test -p shared --test suite golden` and review the diff.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use base64::Engine;
+use serde_json::{json, Map, Value};
+
+use crate::support::*;
+
+/// Turns what differs between runs into stable placeholders.
+#[derive(Default)]
+struct Normaliser {
+    ids: HashMap<String, String>,
+    per_prefix: HashMap<String, usize>,
+}
+
+impl Normaliser {
+    fn id(&mut self, s: &str) -> Option<String> {
+        let (prefix, rest) = s.split_once('_')?;
+        let is_id = !prefix.is_empty()
+            && prefix.bytes().all(|b| b.is_ascii_lowercase())
+            && rest.len() == 26
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase());
+        if !is_id {
+            return None;
+        }
+        if let Some(known) = self.ids.get(s) {
+            return Some(known.clone());
+        }
+        let n = self.per_prefix.entry(prefix.to_string()).or_default();
+        *n += 1;
+        let placeholder = format!("{prefix}_#{n}");
+        self.ids.insert(s.to_string(), placeholder.clone());
+        Some(placeholder)
+    }
+
+    /// `s` with every id in it (alone, or inside a message) replaced.
+    fn ids_within(&mut self, s: &str) -> String {
+        let mut out = String::with_capacity(s.len());
+        let mut word = String::new();
+        for c in s.chars().chain(std::iter::once(' ')) {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' {
+                word.push(c);
+                continue;
+            }
+            match self.id(&word) {
+                Some(id) => out.push_str(&id),
+                None => out.push_str(&word),
+            }
+            word.clear();
+            out.push(c);
+        }
+        out.pop();
+        out
+    }
+
+    fn jwt(&mut self, s: &str) -> Option<Value> {
+        let mut parts = s.split('.');
+        let (header, claims, signature) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || !header.starts_with("eyJ") || signature.is_empty() {
+            return None;
+        }
+        let decode = |part: &str| -> Option<Value> {
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(part)
+                .ok()?;
+            serde_json::from_slice(&bytes).ok()
+        };
+        let (header, claims) = (decode(header)?, decode(claims)?);
+        Some(json!({"jwt_header": self.value(&header), "jwt_claims": self.value(&claims)}))
+    }
+
+    fn value(&mut self, v: &Value) -> Value {
+        match v {
+            Value::String(s) => {
+                if let Some(decoded) = self.jwt(s) {
+                    decoded
+                } else {
+                    Value::String(self.ids_within(s))
+                }
+            }
+            Value::Array(items) => Value::Array(items.iter().map(|i| self.value(i)).collect()),
+            Value::Object(map) => {
+                let mut out = Map::new();
+                for (k, v) in map {
+                    let v = match k.as_str() {
+                        // RSA moduli and PEM documents of freshly generated keys.
+                        "n" | "public_key" | "public_key_pem" if v.is_string() => {
+                            Value::String("<key material>".into())
+                        }
+                        // Random secrets: a ticket, a client token's rotating part.
+                        "token" | "rotating_token"
+                            if v.as_str().is_some_and(|s| self.jwt(s).is_none()) =>
+                        {
+                            Value::String("<secret>".into())
+                        }
+                        _ => self.value(v),
+                    };
+                    out.insert(k.clone(), v);
+                }
+                Value::Object(out)
+            }
+            other => other.clone(),
+        }
+    }
+}
+
+struct Recorder {
+    app: TestApp,
+    normaliser: Normaliser,
+    answers: Vec<(String, Value)>,
+}
+
+impl Recorder {
+    async fn record(&mut self, name: &str, req: Req) -> TestResponse {
+        let resp = self.app.send(req).await;
+        self.keep(name, resp)
+    }
+
+    fn keep(&mut self, name: &str, resp: TestResponse) -> TestResponse {
+        let body = self.normaliser.value(&resp.body);
+        self.answers.push((
+            name.to_string(),
+            json!({"status": resp.status, "body": body}),
+        ));
+        resp
+    }
+}
+
+fn golden_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+#[tokio::test]
+async fn every_endpoint_answers_its_golden_json() {
+    let app = TestApp::new().await;
+    let mut r = Recorder {
+        app,
+        normaliser: Normaliser::default(),
+        answers: Vec::new(),
+    };
+    let origin = APP_ORIGIN;
+
+    // Public documents.
+    r.record("fapi_environment", Req::get("/v1/environment"))
+        .await;
+    r.record("fapi_jwks", Req::get("/.well-known/jwks.json"))
+        .await;
+
+    // A development instance: the dev-browser token, and a client found through it.
+    let dev_app = TestApp::development().await;
+    let dev = dev_app.send(Req::post("/v1/dev_browser")).await;
+    let dev = r.keep("fapi_dev_browser", dev);
+    let dev_token = dev.body["token"].as_str().unwrap_or_default().to_string();
+    let dev_client = dev_app.send(Req::get("/v1/client").dev(&dev_token)).await;
+    r.keep("fapi_dev_get_client", dev_client);
+    let dev_environment = dev_app.send(Req::get("/v1/environment")).await;
+    r.keep("fapi_dev_environment", dev_environment);
+    r.record(
+        "fapi_dev_browser_on_production",
+        Req::post("/v1/dev_browser"),
+    )
+    .await;
+
+    // Backend API: a user, a template, tickets.
+    let user = r
+        .record(
+            "bapi_create_user",
+            Req::post("/v1/users").secret().json(&json!({
+                "first_name": "Ada", "last_name": "Lovelace", "username": "ada_l",
+                "email_address": ["ada@example.com"], "phone_number": ["+15555550100"],
+                "public_metadata": {"plan": "pro"}, "private_metadata": {"secret": 1},
+                "unsafe_metadata": {"theme": "dark"}, "external_id": "ext-1",
+            })),
+        )
+        .await;
+    let user_id = user.body["id"].as_str().unwrap_or_default().to_string();
+    r.record(
+        "bapi_create_user_error",
+        Req::post("/v1/users")
+            .secret()
+            .json(&json!({"email_address": ["not an email"]})),
+    )
+    .await;
+    r.record(
+        "bapi_get_user",
+        Req::get(format!("/v1/users/{user_id}")).secret(),
+    )
+    .await;
+    r.record(
+        "bapi_update_user",
+        Req::new("PATCH", format!("/v1/users/{user_id}"))
+            .secret()
+            .json(&json!({"first_name": "Augusta"})),
+    )
+    .await;
+    r.record(
+        "bapi_get_user_unknown",
+        Req::get("/v1/users/user_missing").secret(),
+    )
+    .await;
+    let template = r
+        .record(
+            "bapi_create_jwt_template",
+            Req::post("/v1/jwt_templates").secret().json(&json!({
+                "name": "hasura", "lifetime": 120, "allowed_clock_skew": 5,
+                "claims": {"role": "{{user.public_metadata.plan}}", "email": "{{user.primary_email_address}}"},
+            })),
+        )
+        .await;
+    let template_id = template.body["id"].as_str().unwrap_or_default().to_string();
+    r.record(
+        "bapi_list_jwt_templates",
+        Req::get("/v1/jwt_templates").secret(),
+    )
+    .await;
+    r.record(
+        "bapi_get_jwt_template",
+        Req::get(format!("/v1/jwt_templates/{template_id}")).secret(),
+    )
+    .await;
+    r.record(
+        "bapi_update_jwt_template",
+        Req::new("PATCH", format!("/v1/jwt_templates/{template_id}"))
+            .secret()
+            .json(&json!({"name": "hasura", "lifetime": 90, "claims": {"role": "admin"}})),
+    )
+    .await;
+    let ticket = r
+        .record(
+            "bapi_create_sign_in_token",
+            Req::post("/v1/sign_in_tokens")
+                .secret()
+                .json(&json!({"user_id": user_id})),
+        )
+        .await;
+    let ticket = ticket.body["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    r.record(
+        "bapi_create_sign_in_token_unknown_user",
+        Req::post("/v1/sign_in_tokens")
+            .secret()
+            .json(&json!({"user_id": "user_missing"})),
+    )
+    .await;
+    r.record("bapi_jwks", Req::get("/v1/jwks").secret()).await;
+    r.record("bapi_instance_keys", Req::get("/v1/instance/keys").secret())
+        .await;
+    r.record("bapi_without_secret", Req::get("/v1/jwks")).await;
+
+    // A browser client: created, signed in with the ticket, a second session.
+    let client = r
+        .record("fapi_create_client", Req::post("/v1/client").origin(origin))
+        .await;
+    let cookie = client.cookie("__client").unwrap_or_default();
+    r.record(
+        "fapi_get_client_signed_out",
+        Req::get("/v1/client").cookie(&cookie).origin(origin),
+    )
+    .await;
+    let signed = r
+        .record(
+            "fapi_sign_in",
+            Req::post("/v1/client/sign_ins")
+                .cookie(&cookie)
+                .origin(origin)
+                .form(&format!("strategy=ticket&ticket={ticket}")),
+        )
+        .await;
+    let cookie = signed.cookie("__client").unwrap_or(cookie);
+    let sid = signed.body["response"]["created_session_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    r.record(
+        "fapi_sign_in_used_ticket",
+        Req::post("/v1/client/sign_ins")
+            .cookie(&cookie)
+            .origin(origin)
+            .form(&format!("strategy=ticket&ticket={ticket}")),
+    )
+    .await;
+    r.app.clock.advance_secs(1);
+    let second_ticket = r.app.ticket(&user_id).await;
+    let second = r
+        .record(
+            "fapi_sign_in_second_session",
+            Req::post("/v1/client/sign_ins")
+                .cookie(&cookie)
+                .origin(origin)
+                .form(&format!("strategy=ticket&ticket={second_ticket}")),
+        )
+        .await;
+    let cookie = second.cookie("__client").unwrap_or(cookie);
+    let second_sid = second.body["response"]["created_session_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    r.app.clock.advance_secs(1);
+
+    let fapi = |path: String| Req::get(path).cookie(&cookie).origin(origin);
+    let post = |path: String| Req::post(path).cookie(&cookie).origin(origin);
+    r.record("fapi_get_client", fapi("/v1/client".into())).await;
+    r.record("fapi_get_session", fapi(session_path(&sid, "")))
+        .await;
+    r.record(
+        "fapi_get_session_unknown",
+        fapi(session_path("sess_2b4f0000000000000000000000", "")),
+    )
+    .await;
+    r.record(
+        "fapi_get_session_no_client",
+        Req::get(session_path(&sid, "")),
+    )
+    .await;
+    r.record("fapi_touch", post(session_path(&sid, "touch")))
+        .await;
+    r.record(
+        "fapi_touch_focus",
+        post(session_path(&sid, "touch")).form("intent=focus"),
+    )
+    .await;
+    r.record("fapi_tokens", post(session_path(&sid, "tokens")))
+        .await;
+    r.record(
+        "fapi_template_token",
+        post(session_path(&sid, "tokens/hasura")),
+    )
+    .await;
+    r.record(
+        "fapi_template_token_unknown",
+        post(session_path(&sid, "tokens/missing")),
+    )
+    .await;
+    r.record(
+        "fapi_native_get_session",
+        Req::get(session_path(&sid, "")).native("Bearer not-a-token"),
+    )
+    .await;
+
+    // The Backend API's view of the sessions.
+    r.record(
+        "bapi_list_sessions",
+        Req::get(format!("/v1/sessions?user_id={user_id}")).secret(),
+    )
+    .await;
+    r.record(
+        "bapi_get_session",
+        Req::get(format!("/v1/sessions/{sid}")).secret(),
+    )
+    .await;
+    r.record(
+        "bapi_session_token",
+        Req::post(format!("/v1/sessions/{sid}/tokens")).secret(),
+    )
+    .await;
+    r.record(
+        "bapi_template_token",
+        Req::post(format!("/v1/sessions/{sid}/tokens/hasura")).secret(),
+    )
+    .await;
+
+    // Ending, removing, revoking.
+    r.app.clock.advance_secs(1);
+    r.record("fapi_end", post(session_path(&sid, "end"))).await;
+    r.record("fapi_end_again", post(session_path(&sid, "end")))
+        .await;
+    r.record("fapi_tokens_ended", post(session_path(&sid, "tokens")))
+        .await;
+    r.record("fapi_remove", post(session_path(&sid, "remove")))
+        .await;
+    r.record(
+        "bapi_revoke_session",
+        Req::post(format!("/v1/sessions/{second_sid}/revoke")).secret(),
+    )
+    .await;
+    r.record(
+        "bapi_session_token_revoked",
+        Req::post(format!("/v1/sessions/{second_sid}/tokens")).secret(),
+    )
+    .await;
+    r.record(
+        "fapi_remove_client_sessions",
+        Req::delete("/v1/client/sessions")
+            .cookie(&cookie)
+            .origin(origin),
+    )
+    .await;
+    r.record(
+        "bapi_delete_jwt_template",
+        Req::delete(format!("/v1/jwt_templates/{template_id}")).secret(),
+    )
+    .await;
+    r.record(
+        "bapi_delete_jwt_template_unknown",
+        Req::delete(format!("/v1/jwt_templates/{template_id}")).secret(),
+    )
+    .await;
+
+    let dir = golden_dir();
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let mut failures = Vec::new();
+    for (name, answer) in &r.answers {
+        let file = dir.join(format!("{name}.json"));
+        let text = serde_json::to_string_pretty(answer).expect("JSON") + "\n";
+        if update {
+            std::fs::create_dir_all(&dir).expect("golden dir");
+            std::fs::write(&file, text).expect("write golden");
+            continue;
+        }
+        match std::fs::read_to_string(&file) {
+            Ok(expected) if expected == text => {}
+            Ok(expected) => failures.push(format!(
+                "{name}: answer differs from {}\nexpected:\n{expected}\nactual:\n{text}",
+                file.display()
+            )),
+            Err(e) => failures.push(format!("{name}: {}: {e}", file.display())),
+        }
+    }
+    // Every golden file is still produced: none is left behind by a renamed case.
+    if !update {
+        for entry in std::fs::read_dir(&dir).expect("golden dir") {
+            let name = entry.expect("entry").file_name();
+            let name = name.to_string_lossy();
+            let case = name.trim_end_matches(".json");
+            if !r.answers.iter().any(|(n, _)| n == case) {
+                failures.push(format!("{name}: no case produces it"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
