@@ -7,10 +7,11 @@ use crate::config::Config;
 
 const TEMPLATE: &str = include_str!("environment.json");
 
-/// The document with this instance's name, URL and type.
+/// The document with this instance's name, URL and type, compact (the file is laid out
+/// for reading; the wire needs no whitespace).
 pub fn document(config: &Config) -> String {
     let quoted = |s: &str| serde_json::Value::String(s.to_string()).to_string();
-    TEMPLATE
+    let filled = TEMPLATE
         .replace(
             "\"{{APPLICATION_NAME}}\"",
             &quoted(&config.application_name),
@@ -22,5 +23,31 @@ pub fn document(config: &Config) -> String {
         .replace(
             "\"{{INSTANCE_TYPE}}\"",
             &quoted(config.instance_type.as_str()),
-        )
+        );
+    // The template is ours and tested to parse; were it not JSON, serving it as written
+    // beats failing start-up.
+    match serde_json::from_str::<serde_json::Value>(&filled) {
+        Ok(document) => document.to_string(),
+        Err(_) => filled,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_is_compact_json_with_the_instance_filled_in() {
+        let config = Config::from_lookup(|k| {
+            (k == "FRONTEND_API_URL").then(|| "https://clerk.example.com".to_string())
+        })
+        .expect("config");
+        let text = document(&config);
+        assert!(!text.contains('\n') && !text.contains(": "), "not compact");
+        let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(
+            doc["display_config"]["instance_environment_type"],
+            "production"
+        );
+    }
 }

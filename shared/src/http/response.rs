@@ -1,4 +1,5 @@
 use http::{header, HeaderValue, StatusCode};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -22,8 +23,17 @@ fn json_text(status: StatusCode, body: String) -> Response {
     resp
 }
 
-pub fn ok(body: &Value) -> Response {
-    json(StatusCode::OK, body)
+/// A 200 with `body` serialized straight into the response text. Our shapes always
+/// serialize (string keys, finite numbers); should one ever fail, the request gets a 500
+/// ClerkErrors body rather than a panic.
+pub fn ok<T: Serialize + ?Sized>(body: &T) -> Result<Response, ApiError> {
+    match serde_json::to_string(body) {
+        Ok(text) => Ok(json_text(StatusCode::OK, text)),
+        Err(e) => {
+            tracing::error!(error = %e, "an answer did not serialize");
+            Err(ApiError::internal())
+        }
+    }
 }
 
 /// A pre-serialized JSON body (for documents built once at start-up).

@@ -198,7 +198,7 @@ pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError
         .commit(vec![Write::JwtTemplate(template.clone(), Expect::Absent)])
         .await
     {
-        Ok(()) => Ok(response::ok(&wire::jwt_template(&template))),
+        Ok(()) => response::ok(&wire::jwt_template(&template)),
         Err(crate::store::StoreError::Conflict) => Err(name_taken(&template.name)),
         Err(e) => Err(e.into()),
     }
@@ -214,7 +214,7 @@ pub async fn list(state: &AppState, req: Request) -> Result<Response, ApiError> 
 pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {
     authorize(state, &req)?;
     let template = find(state, req.path_param("template_id")).await?;
-    Ok(response::ok(&wire::jwt_template(&template)))
+    response::ok(&wire::jwt_template(&template))
 }
 
 pub async fn update(state: &AppState, req: Request) -> Result<Response, ApiError> {
@@ -234,7 +234,7 @@ pub async fn update(state: &AppState, req: Request) -> Result<Response, ApiError
         ]
     };
     match state.store.commit(writes).await {
-        Ok(()) => Ok(response::ok(&wire::jwt_template(&template))),
+        Ok(()) => response::ok(&wire::jwt_template(&template)),
         Err(crate::store::StoreError::Conflict) if template.name != base.name => {
             match state.store.get_jwt_template(&template.name).await? {
                 Some(_) => Err(name_taken(&template.name)),
@@ -257,9 +257,9 @@ pub async fn delete(state: &AppState, req: Request) -> Result<Response, ApiError
         }])
         .await
     {
-        Ok(()) => Ok(response::ok(
-            &json!({ "object": "jwt_template", "id": template.id, "deleted": true }),
-        )),
+        Ok(()) => {
+            response::ok(&json!({ "object": "jwt_template", "id": template.id, "deleted": true }))
+        }
         Err(crate::store::StoreError::Conflict) => Err(ApiError::conflict("The JWT template")),
         Err(e) => Err(e.into()),
     }

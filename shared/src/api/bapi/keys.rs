@@ -19,7 +19,7 @@ pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {
         .keyring()
         .await?
         .ok_or_else(|| ApiError::from(StoreError::Fault("the keyring is missing".into())))?;
-    Ok(response::ok(&described(state, &record)))
+    response::ok(&described(state, &record))
 }
 
 /// The keyring's lifecycle, with each signing key's public PEM where this process has the
@@ -47,5 +47,5 @@ pub async fn rotate(state: &AppState, req: Request) -> Result<Response, ApiError
     authorize(state, &req)?;
     let rotation: Rotation = crate::http::request::json_body(&req)?;
     let record = service::rotate(state, rotation).await?;
-    Ok(response::ok(&described(state, &record)))
+    response::ok(&described(state, &record))
 }

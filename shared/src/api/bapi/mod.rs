@@ -7,6 +7,8 @@ pub mod sessions;
 pub mod sign_in_tokens;
 pub mod users;
 
+use serde::Serialize;
+
 use crate::error::ApiError;
 use crate::http::response::{self, Response};
 use crate::http::{Request, RequestExt};
@@ -38,7 +40,7 @@ pub fn authorize(state: &AppState, req: &Request) -> Result<(), ApiError> {
 /// `verifyToken` looks for them.
 pub async fn jwks(state: &AppState, req: Request) -> Result<Response, ApiError> {
     authorize(state, &req)?;
-    let mut resp = response::ok(&state.keys().jwks(state.now()));
+    let mut resp = response::ok(&state.keys().jwks(state.now()))?;
     let max_age = state.config.jwks_cache_window.as_secs();
     response::set_header(
         &mut resp,
@@ -51,19 +53,25 @@ pub async fn jwks(state: &AppState, req: Request) -> Result<Response, ApiError> 
 /// A page of `all`, answered in the style the caller asked for: `paginated=true` →
 /// `{data, total_count}` (as @clerk/backend expects), else a bare array (as Clerk's Python
 /// SDK expects).
-pub(crate) fn list_answer<T>(
+pub(crate) fn list_answer<'a, T, R: Serialize>(
     req: &Request,
-    all: &[T],
-    render: impl Fn(&T) -> serde_json::Value,
+    all: &'a [T],
+    render: impl Fn(&'a T) -> R,
 ) -> Result<Response, ApiError> {
+    #[derive(Serialize)]
+    struct Page<R> {
+        data: Vec<R>,
+        total_count: usize,
+    }
     let (limit, offset) = page(req)?;
-    let data: Vec<serde_json::Value> = all.iter().skip(offset).take(limit).map(render).collect();
+    let data: Vec<R> = all.iter().skip(offset).take(limit).map(render).collect();
     if req.query_param("paginated").as_deref() == Some("true") {
-        Ok(response::ok(
-            &serde_json::json!({ "data": data, "total_count": all.len() }),
-        ))
+        response::ok(&Page {
+            data,
+            total_count: all.len(),
+        })
     } else {
-        Ok(response::ok(&serde_json::Value::Array(data)))
+        response::ok(&data)
     }
 }
 

@@ -49,7 +49,7 @@ pub async fn list(state: &AppState, req: Request) -> Result<Response, ApiError> 
 pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {
     authorize(state, &req)?;
     let session = find(state, req.path_param("session_id")).await?;
-    Ok(response::ok(&wire::backend_session(&session, state.now())))
+    response::ok(&wire::backend_session(&session, state.now()))
 }
 
 /// Revokes a signed-in session: one write of its status, conditioned on the status it was
@@ -65,10 +65,11 @@ pub async fn revoke(state: &AppState, req: Request) -> Result<Response, ApiError
             .check(SessionAction::Revoke, now)
             .map_err(|e| ApiError::from_transition(e, id))?;
         let write = Write::session_status(&session, to, now);
-        Ok(landed(state.store.commit(vec![write]).await)?.then(|| {
-            let next = session.with_status(to, now);
-            response::ok(&wire::backend_session(&next, now))
-        }))
+        if !landed(state.store.commit(vec![write]).await)? {
+            return Ok(None);
+        }
+        let next = session.with_status(to, now);
+        response::ok(&wire::backend_session(&next, now)).map(Some)
     })
     .await
 }
@@ -78,7 +79,7 @@ pub async fn tokens(state: &AppState, req: Request) -> Result<Response, ApiError
     authorize(state, &req)?;
     let session = find(state, req.path_param("session_id")).await?;
     let jwt = mint(state, &session, None, &TokenKind::Session).await?;
-    Ok(response::ok(&wire::token_response(&jwt)))
+    response::ok(&wire::token_response(&jwt))
 }
 
 #[derive(serde::Deserialize)]
@@ -108,5 +109,5 @@ pub async fn template_token(state: &AppState, req: Request) -> Result<Response, 
         lifetime: body.expires_in_seconds,
     };
     let jwt = mint(state, &session, None, &kind).await?;
-    Ok(response::ok(&wire::token_response(&jwt)))
+    response::ok(&wire::token_response(&jwt))
 }

@@ -56,10 +56,5 @@ pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError
         .store
         .commit(vec![Write::sign_in_token(token.clone())])
         .await?;
-    Ok(response::ok(&wire::sign_in_token(
-        &token,
-        Some(&ticket),
-        None,
-        now,
-    )))
+    response::ok(&wire::sign_in_token(&token, Some(&ticket), None, now))
 }

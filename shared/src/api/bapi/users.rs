@@ -207,7 +207,7 @@ pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError
     let new = json_body::<CreateUser>(&req)?.parse()?;
     let user = User::create(new, state.now());
     state.store.commit(vec![Write::user(user.clone())]).await?;
-    Ok(response::ok(&wire::user(&user, Audience::Backend)))
+    response::ok(&wire::user(&user, Audience::Backend))
 }
 
 pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {
@@ -217,7 +217,7 @@ pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {
         .get_user(req.path_param("user_id"))
         .await?
         .ok_or_else(|| ApiError::not_found("User"))?;
-    Ok(response::ok(&wire::user(&user, Audience::Backend)))
+    response::ok(&wire::user(&user, Audience::Backend))
 }
 
 /// `PATCH /v1/users/{user_id}`: changes the fields given; metadata kinds given are replaced.
@@ -233,7 +233,7 @@ pub async fn update(state: &AppState, req: Request) -> Result<Response, ApiError
     user.updated_at = state.now();
     user.version += 1;
     match state.store.commit(vec![Write::user(user.clone())]).await {
-        Ok(()) => Ok(response::ok(&wire::user(&user, Audience::Backend))),
+        Ok(()) => response::ok(&wire::user(&user, Audience::Backend)),
         Err(crate::store::StoreError::Conflict) => Err(ApiError::conflict("The user")),
         Err(e) => Err(e.into()),
     }

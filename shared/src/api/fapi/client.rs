@@ -1,6 +1,6 @@
 //! `/v1/client`, `/v1/dev_browser` and `DELETE /v1/client/sessions`.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::{client_json, envelope};
 use crate::app::{landed, retrying};
@@ -11,6 +11,7 @@ use crate::http::response::{self, Response};
 use crate::http::{cors, Request};
 use crate::state::AppState;
 use crate::store::Write;
+use crate::wire;
 
 /// A new, empty client at version 1. It has never signed in, so it lives only for the
 /// anonymous lifetime unless it is used (see `auth::load_client_or_start_over`).
@@ -45,7 +46,7 @@ pub async fn post(state: &AppState, req: Request) -> Result<Response, ApiError> 
     let auth = auth::authenticate(state, &req).await?;
     let cs = create(state).await?;
     let body = client_json(state, &cs, None).await?;
-    let mut resp = envelope(state, &auth, body, Value::Null, Some(&cs));
+    let mut resp = envelope(state, &auth, &body, &wire::NULL, Some(&cs))?;
     auth::deliver_client_token(state, auth.transport, &cs.client, &mut resp)?;
     Ok(resp)
 }
@@ -60,15 +61,15 @@ pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {
     if start_over {
         let cs = create(state).await?;
         let body = client_json(state, &cs, origin).await?;
-        let mut resp = envelope(state, &auth, body, Value::Null, Some(&cs));
+        let mut resp = envelope(state, &auth, &body, &wire::NULL, Some(&cs))?;
         auth::deliver_client_token(state, auth.transport, &cs.client, &mut resp)?;
         return Ok(resp);
     }
     let body = match &cs {
-        Some(cs) => client_json(state, cs, origin).await?,
-        None => Value::Null,
+        Some(cs) => Some(client_json(state, cs, origin).await?),
+        None => None,
     };
-    Ok(envelope(state, &auth, body, Value::Null, cs.as_ref()))
+    envelope(state, &auth, &body, &wire::NULL, cs.as_ref())
 }
 
 /// `POST /v1/dev_browser`: a client for a development browser; its token is the answer's
@@ -79,9 +80,7 @@ pub async fn dev_browser(state: &AppState) -> Result<Response, ApiError> {
     }
     let cs = create(state).await?;
     let token = auth::issue_client_token(state, &cs.client)?;
-    Ok(response::ok(
-        &json!({ "object": "dev_browser", "id": token }),
-    ))
+    response::ok(&json!({ "object": "dev_browser", "id": token }))
 }
 
 /// `DELETE /v1/client/sessions` (clerk-js's sign-out): removes every session of the client,
@@ -108,7 +107,7 @@ pub async fn remove_sessions(state: &AppState, req: Request) -> Result<Response,
             return Ok(None);
         }
         let body = client_json(state, &cs, cors::origin(req)?).await?;
-        Ok(Some(envelope(state, auth, body.clone(), body, Some(&cs))))
+        envelope(state, auth, &body, &body, Some(&cs)).map(Some)
     })
     .await
 }

@@ -5,16 +5,17 @@ pub mod environment;
 pub mod sessions;
 pub mod sign_ins;
 
-use serde_json::{json, Value};
-
 use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
 
 use crate::domain::{ClientState, User};
 use crate::error::ApiError;
 use crate::http::auth::{self, ClientAuth};
 use crate::http::response::{self, Response};
 use crate::state::AppState;
-use crate::wire;
+use crate::wire::{self, Envelope, RenderedSessions};
 
 /// The users behind every session of the client, in one store read.
 pub(crate) async fn client_users(
@@ -42,34 +43,37 @@ pub(crate) async fn client_users_with(
 
 /// The client as the Frontend API shows it: non-removed sessions, each with its user and,
 /// when signed in, a fresh `last_active_token` (its `azp` is `origin`, when allowed).
+/// Rendered to JSON text, since some answers show it twice.
 pub(crate) async fn client_json(
     state: &AppState,
     cs: &ClientState,
     origin: Option<&str>,
-) -> Result<Value, ApiError> {
+) -> Result<Box<RawValue>, ApiError> {
     let users = client_users(state, cs).await?;
     let tokens = crate::app::minting::last_active_tokens(state, cs, origin, None);
-    Ok(wire::client(cs, &users, state.now(), &tokens))
+    let now = state.now();
+    let sessions = RenderedSessions::of(cs, &users, now, &tokens);
+    Ok(wire::rendered(&wire::client(cs, &sessions, now)))
 }
 
 /// Clerk's `{"response", "client"}` envelope, with `__client_uat` kept current.
 pub(crate) fn envelope(
     state: &AppState,
     auth: &ClientAuth,
-    response: Value,
-    client: Value,
+    response: &(impl Serialize + ?Sized),
+    client: &(impl Serialize + ?Sized),
     client_state: Option<&ClientState>,
-) -> Response {
-    let mut resp = response::ok(&json!({ "response": response, "client": client }));
+) -> Result<Response, ApiError> {
+    let mut resp = response::ok(&Envelope { response, client })?;
     auth::set_client_uat(state, auth.transport, client_state, &mut resp);
-    resp
+    Ok(resp)
 }
 
 /// `GET /.well-known/jwks.json`: the public keys that verify session tokens: next,
 /// current and retiring. Cacheable for the JWKS cache window, which is exactly how long a
 /// new key is published before it signs.
 pub async fn jwks(state: &AppState) -> Result<Response, ApiError> {
-    let mut resp = response::ok(&state.keys().jwks(state.now()));
+    let mut resp = response::ok(&state.keys().jwks(state.now()))?;
     let max_age = state.config.jwks_cache_window.as_secs();
     response::set_header(
         &mut resp,

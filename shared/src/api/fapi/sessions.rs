@@ -2,8 +2,6 @@
 //! a session is reachable only through the client it belongs to. Any other session id
 //! (another client's, a removed one's lookalike, a malformed one) is 404 `resource_not_found`.
 
-use serde_json::Value;
-
 use super::{client_users, envelope};
 use crate::app::minting::{
     last_active_tokens, mint, record_activity, template_and_user, TokenKind,
@@ -18,7 +16,7 @@ use crate::http::response::{self, Response};
 use crate::http::{cors, Request};
 use crate::state::AppState;
 use crate::store::{StoreError, Write};
-use crate::wire;
+use crate::wire::{self, RenderedSessions};
 
 fn session_of<'a>(cs: &'a ClientState, id: &str) -> Result<&'a Session, ApiError> {
     cs.session(id)
@@ -47,14 +45,22 @@ async fn answer(
     // Without the client (a focus touch) only this session's token is shown: sign just it.
     let only = (!with_client).then_some(id);
     let tokens = last_active_tokens(state, cs, cors::origin(req)?, only);
-    let jwt = tokens.get(id).map(String::as_str);
-    let session_json = wire::session(session, users.get(&session.user_id), now, jwt);
-    let client = if with_client {
-        wire::client(cs, &users, now, &tokens)
-    } else {
-        Value::Null
-    };
-    Ok(envelope(state, auth, session_json, client, Some(cs)))
+    if !with_client {
+        let jwt = tokens.get(id).map(String::as_str);
+        let session = wire::session(session, users.get(&session.user_id), now, jwt);
+        return envelope(state, auth, &session, &wire::NULL, Some(cs));
+    }
+    // The session is shown twice (as the answer and in the client): rendered once.
+    let sessions = RenderedSessions::of(cs, &users, now, &tokens);
+    let client = wire::client(cs, &sessions, now);
+    match sessions.get(id) {
+        Some(shown) => envelope(state, auth, shown, &client, Some(cs)),
+        // A removed session is not among the client's.
+        None => {
+            let session = wire::session(session, users.get(&session.user_id), now, None);
+            envelope(state, auth, &session, &client, Some(cs))
+        }
+    }
 }
 
 /// `GET /v1/client/sessions/{session_id}`
@@ -182,7 +188,7 @@ pub async fn tokens(state: &AppState, req: Request) -> Result<Response, ApiError
     let id = req.path_param("session_id");
     let cs = auth::require_client(state, &auth).await?;
     let jwt = mint(state, session_of(&cs, id)?, origin, &TokenKind::Session).await?;
-    Ok(response::ok(&wire::token_response(&jwt)))
+    response::ok(&wire::token_response(&jwt))
 }
 
 /// `POST /v1/client/sessions/{session_id}/tokens/{template_name}`: a token from a JWT
@@ -202,5 +208,5 @@ pub async fn template_token(state: &AppState, req: Request) -> Result<Response, 
         lifetime: None,
     };
     let jwt = mint(state, session, origin, &kind).await?;
-    Ok(response::ok(&wire::token_response(&jwt)))
+    response::ok(&wire::token_response(&jwt))
 }

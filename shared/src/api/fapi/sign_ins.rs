@@ -1,7 +1,5 @@
 //! `POST /v1/client/sign_ins` with `strategy=ticket`: redeems a Backend API sign-in token.
 
-use serde_json::json;
-
 use super::{client::new_client, client_users_with};
 use crate::app::minting::last_active_tokens;
 use crate::app::{landed, retrying};
@@ -13,7 +11,7 @@ use crate::http::response::{self, Response};
 use crate::http::{cors, Request};
 use crate::state::AppState;
 use crate::store::Write;
-use crate::wire;
+use crate::wire::{self, Envelope, RenderedSessions};
 
 pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError> {
     let auth = auth::authenticate(state, &req).await?;
@@ -93,17 +91,17 @@ pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError
             return Ok(None);
         }
         cs.sessions.push(session.clone());
-        let sign_in = wire::completed_sign_in(
-            &crate::ids::new_id("sia"),
-            &session.id,
-            &user,
-            session.abandon_at,
-        );
+        let attempt_id = crate::ids::new_id("sia");
+        let sign_in = wire::completed_sign_in(&attempt_id, &session.id, &user, session.abandon_at);
         let users = client_users_with(state, &cs, &user).await?;
         // Like `GET /v1/client`: the new session comes with a fresh token for clerk-js.
         let tokens = last_active_tokens(state, &cs, origin, None);
-        let client_body = wire::client(&cs, &users, now, &tokens);
-        let mut resp = response::ok(&json!({ "response": sign_in, "client": client_body }));
+        let sessions = RenderedSessions::of(&cs, &users, now, &tokens);
+        let client = wire::client(&cs, &sessions, now);
+        let mut resp = response::ok(&Envelope {
+            response: sign_in,
+            client,
+        })?;
         auth::set_client_uat(state, auth.transport, Some(&cs), &mut resp);
         auth::deliver_client_token(state, auth.transport, &cs.client, &mut resp)?;
         Ok(Some(resp))
