@@ -50,6 +50,8 @@ pub struct AppState {
     origin_verify_digest: Option<aws_lc_rs::digest::Digest>,
     /// Parsed JWT templates by id; an entry is used only while its version is current.
     templates: Mutex<HashMap<String, Arc<CompiledTemplate>>>,
+    /// `last_active_token`s signed lately, served again while young.
+    pub recent_tokens: crate::app::minting::RecentTokens,
 }
 
 impl AppState {
@@ -130,6 +132,7 @@ impl AppState {
             environment_json,
             secret_key_digest,
             templates: Mutex::new(HashMap::new()),
+            recent_tokens: Default::default(),
         };
         let keyring = crate::keyring::service::load(&state, &Keyring::empty(), true).await?;
         state.install_keyring(keyring);

@@ -83,10 +83,7 @@ fn sign(
     // A key whose removal a rotation has scheduled signs nothing that would outlive it:
     // tokens minted in the window (a template made or lengthened then, a Backend API
     // `expires_in_seconds`) end when the key does.
-    let cap = |secs: u64| match keys.latest_exp(now) {
-        Some(latest) => secs.min(((latest - now) / 1000).max(0) as u64),
-        None => secs,
-    };
+    let cap = |secs: u64| capped(&keys, now, secs);
     match kind {
         TokenKind::Session => {
             let lifetime = cap(state.config.session_token_lifetime.as_secs()) as i64;
@@ -111,11 +108,21 @@ fn sign(
     }
 }
 
-/// Fresh session tokens for the client's signed-in sessions, served as their
+/// `secs`, or less when a rotation has scheduled the current key's removal sooner.
+fn capped(keys: &crate::keyring::Keyring, now: Millis, secs: u64) -> u64 {
+    match keys.latest_exp(now) {
+        Some(latest) => secs.min(((latest - now) / 1000).max(0) as u64),
+        None => secs,
+    }
+}
+
+/// Session tokens for the client's signed-in sessions, served as their
 /// `last_active_token` in every Frontend API answer. clerk-js primes its token cache from
 /// it, and in a browser sets the `__session` cookie from it after every client update
-/// (and removes the cookie when the active session has none). Minted at answer time and
-/// never stored: a signed-out session never has one, and no mint costs a write.
+/// (and removes the cookie when the active session has none). Never stored, so no answer
+/// costs a write; a signed-out session never has one. A token this process signed for the
+/// same session and origin within the last tenth of the token lifetime is served again
+/// (see [`RecentTokens`]), so a burst of answers costs one signature, not one each.
 pub fn last_active_tokens(
     state: &AppState,
     cs: &ClientState,
@@ -127,18 +134,128 @@ pub fn last_active_tokens(
         return LastActiveTokens::new();
     }
     let now = state.now();
+    let keys = state.keys();
     cs.sessions
         .iter()
         .filter(|s| only.is_none_or(|id| s.id == id))
         .filter(|s| s.check(SessionAction::MintToken, now).is_ok())
-        .filter_map(|s| match sign(state, s, origin, &TokenKind::Session, now) {
-            Ok(jwt) => Some((s.id.clone(), jwt)),
-            Err(e) => {
-                tracing::error!(session = %s.id, error = %e, "last active token not signed");
-                None
+        .filter_map(|s| {
+            let fresh = Fresh::of(state, &keys, s, now)?;
+            if let Some(jwt) = state.recent_tokens.get(&s.id, origin, &fresh) {
+                return Some((s.id.clone(), jwt));
+            }
+            match sign(state, s, origin, &TokenKind::Session, now) {
+                Ok(jwt) => {
+                    state.recent_tokens.put(&s.id, origin, &fresh, &jwt);
+                    Some((s.id.clone(), jwt))
+                }
+                Err(e) => {
+                    tracing::error!(session = %s.id, error = %e, "last active token not signed");
+                    None
+                }
             }
         })
         .collect()
+}
+
+/// What a session token signed now would say that can change while a signed one is
+/// reused: the key, the factor age in minutes and the status claim; and its `exp`. A
+/// reused token must agree on the first three and expire no later than a fresh one may.
+struct Fresh {
+    now: Millis,
+    kid: String,
+    fva: i64,
+    pending: bool,
+    exp: Millis,
+    latest_exp: Option<Millis>,
+    window: Millis,
+}
+
+impl Fresh {
+    fn of(
+        state: &AppState,
+        keys: &crate::keyring::Keyring,
+        session: &Session,
+        now: Millis,
+    ) -> Option<Self> {
+        let lifetime = state.config.session_token_lifetime.as_secs();
+        let exp_secs = now / 1000 + capped(keys, now, lifetime) as i64;
+        Some(Self {
+            now,
+            kid: keys.signer(now).ok()?.kid().to_string(),
+            fva: ((now - session.created_at) / 60_000).max(0),
+            pending: session.status_at(now) == crate::domain::SessionStatus::Pending,
+            exp: exp_secs * 1000,
+            latest_exp: keys.latest_exp(now),
+            window: lifetime as Millis * 1000 / REUSE_FRACTION,
+        })
+    }
+}
+
+/// A reused `last_active_token` is at most a tenth of its lifetime old: with the default
+/// 60 s it has at least 54 s left, more than clerk-js's refresh margin.
+const REUSE_FRACTION: Millis = 10;
+/// Past this many sessions, stale entries are dropped (and, if still full, all).
+const RECENT_TOKENS_CAPACITY: usize = 10_000;
+
+struct Recent {
+    origin: Option<String>,
+    jwt: String,
+    signed_at: Millis,
+    exp: Millis,
+    kid: String,
+    fva: i64,
+    pending: bool,
+}
+
+/// The `last_active_token`s this process signed recently, by session id. Only ever
+/// served for a session the answer's client holds and that may mint at that moment (the
+/// caller checks both), so reuse shows no one a token they could not have got fresh.
+#[derive(Default)]
+pub struct RecentTokens {
+    by_session: std::sync::Mutex<std::collections::HashMap<String, Vec<Recent>>>,
+}
+
+impl RecentTokens {
+    fn get(&self, session_id: &str, origin: Option<&str>, fresh: &Fresh) -> Option<String> {
+        let map = self.by_session.lock().ok()?;
+        let recent = map
+            .get(session_id)?
+            .iter()
+            .find(|r| r.origin.as_deref() == origin)?;
+        let young = (0..=fresh.window).contains(&(fresh.now - recent.signed_at));
+        let same =
+            recent.kid == fresh.kid && recent.fva == fresh.fva && recent.pending == fresh.pending;
+        let within_cap = fresh.latest_exp.is_none_or(|latest| recent.exp <= latest);
+        (young && same && within_cap).then(|| recent.jwt.clone())
+    }
+
+    fn put(&self, session_id: &str, origin: Option<&str>, fresh: &Fresh, jwt: &str) {
+        let Ok(mut map) = self.by_session.lock() else {
+            return;
+        };
+        if map.len() >= RECENT_TOKENS_CAPACITY && !map.contains_key(session_id) {
+            map.retain(|_, recents| {
+                recents.retain(|r| fresh.now - r.signed_at <= fresh.window);
+                !recents.is_empty()
+            });
+            if map.len() >= RECENT_TOKENS_CAPACITY {
+                map.clear();
+            }
+        }
+        let recent = Recent {
+            origin: origin.map(str::to_string),
+            jwt: jwt.to_string(),
+            signed_at: fresh.now,
+            exp: fresh.exp,
+            kid: fresh.kid.clone(),
+            fva: fresh.fva,
+            pending: fresh.pending,
+        };
+        let recents = map.entry(session_id.to_string()).or_default();
+        recents.retain(|r| r.origin.as_deref() != origin);
+        recents.push(recent);
+    }
 }
 
 /// The template named `name`, compiled, and the session's user, read together.

@@ -251,3 +251,85 @@ async fn the_signing_key_is_kept_in_the_store_across_restarts() {
     let jwt2 = mint(&restarted, &token, &sid, None).await;
     verify(&jwt2, &jwks).expect("new tokens verify with the old JWKS");
 }
+
+/// The claims of a JWT, unverified (its signature is checked by the tests above).
+fn claims_of(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).expect("payload");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("claims")
+}
+
+/// `last_active_token` costs one signature per burst of answers, not one per answer: a
+/// token signed for the same session and origin within a tenth of the token lifetime (6 s
+/// of 60) is shown again. Past that, for another origin, or once another key signs, the
+/// answer carries a freshly signed token.
+#[tokio::test]
+async fn a_last_active_token_is_reused_only_while_young_for_its_origin_and_key() {
+    const ADMIN: &str = "https://admin.example.com";
+    let app = TestApp::with_env(&[("ALLOWED_ORIGINS", &format!("{APP_ORIGIN},{ADMIN}"))]).await;
+    let (cookie, sid, _) = app.browser_session().await;
+    let shown = |origin: &'static str| {
+        let req = Req::get(session_path(&sid, ""))
+            .cookie(&cookie)
+            .origin(origin);
+        let app = &app;
+        let sid = sid.clone();
+        async move {
+            let resp = app.send(req).await;
+            let body = resp.ok();
+            let jwt = body["response"]["last_active_token"]["jwt"]
+                .as_str()
+                .expect("jwt");
+            // The session in the client shows the same token.
+            let in_client = body["client"]["sessions"]
+                .as_array()
+                .expect("sessions")
+                .iter()
+                .find(|s| s["id"] == sid.as_str())
+                .expect("session in client");
+            assert_eq!(in_client["last_active_token"]["jwt"], jwt);
+            jwt.to_string()
+        }
+    };
+
+    let first = shown(APP_ORIGIN).await;
+    assert_eq!(claims_of(&first)["azp"], APP_ORIGIN);
+    app.clock.advance_secs(6);
+    assert_eq!(shown(APP_ORIGIN).await, first, "reused within the window");
+    let admin = shown(ADMIN).await;
+    assert_ne!(admin, first);
+    assert_eq!(claims_of(&admin)["azp"], ADMIN);
+
+    app.clock.advance_secs(1);
+    let later = shown(APP_ORIGIN).await;
+    assert_ne!(
+        later, first,
+        "a token older than the window is not shown again"
+    );
+    assert_eq!(claims_of(&later)["iat"], START_MS / 1000 + 7);
+
+    // A new signing key: the young token of the old key is not shown again.
+    let rotated = app
+        .send(
+            Req::post("/v1/instance/keys/rotate")
+                .secret()
+                .json(&json!({"keys": "session_signing", "emergency": true})),
+        )
+        .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    let new_kid = app
+        .state
+        .keys()
+        .signer(app.now_ms())
+        .unwrap()
+        .kid()
+        .to_string();
+    let after = shown(APP_ORIGIN).await;
+    assert_ne!(after, later);
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(after.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["kid"], new_kid.as_str());
+}
