@@ -2,6 +2,7 @@
 //! and the domain and store. Retrying a read-decide-write on a lost race, reading the
 //! users behind sessions, and minting live here.
 
+pub mod clients;
 pub mod minting;
 
 use std::collections::HashMap;

@@ -1,6 +1,8 @@
 //! Client authentication, in Clerk's order of precedence: native (`_is_native=1` with an
 //! `Authorization` header), dev browser (`__clerk_db_jwt` / `__dev_session` query
-//! parameter), then the `__client` cookie. The token is verified before any store read.
+//! parameter), then the `__client` cookie. The token is verified before any store read,
+//! and this module reads nothing from the store: what a verified token leads to is
+//! `app::clients`. Handing tokens and `__client_uat` back is here too.
 
 use http::header::AUTHORIZATION;
 
@@ -10,7 +12,6 @@ use crate::clock::Millis;
 use crate::domain::{Client, ClientState};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::Write;
 use crate::tokens::{ClientTokenClaims, ClientTokenError};
 
 /// How the caller carries its client token, and so how a new one is handed back.
@@ -153,78 +154,6 @@ pub async fn authenticate(state: &AppState, req: &Request) -> Result<ClientAuth,
     })
 }
 
-fn rejection(e: &ClientTokenError) -> ApiError {
-    ApiError::authentication_invalid(match e {
-        ClientTokenError::Expired => "the client token has expired",
-        _ => "the client token is not valid",
-    })
-}
-
-/// What the caller's verified token leads to in the store.
-enum Found {
-    Client(ClientState),
-    /// No token, or its client is gone.
-    Nothing,
-    /// The token's rotating value is no longer the client's (a sign-in replaced it).
-    Superseded,
-}
-
-async fn find(state: &AppState, auth: &ClientAuth) -> Result<Found, ApiError> {
-    let Some(claims) = &auth.claims else {
-        return Ok(Found::Nothing);
-    };
-    let Some(mut found) = state.store.get_client(&claims.id).await? else {
-        return Ok(Found::Nothing);
-    };
-    let now = state.now();
-    // A never-signed-in client past its anonymous lifetime is gone, as if deleted.
-    if found.client.anonymous_expired(now) {
-        return Ok(Found::Nothing);
-    }
-    let current = found.client.rotating_token.as_bytes();
-    if aws_lc_rs::constant_time::verify_slices_are_equal(current, claims.rotating_token.as_bytes())
-        .is_err()
-    {
-        return Ok(Found::Superseded);
-    }
-    slide_anonymous_lifetime(state, &mut found, now).await;
-    Ok(Found::Client(found))
-}
-
-/// For endpoints that create a client when the caller has none (`GET`/`POST /v1/client`,
-/// sign-ins): the caller's client, or `None` with `start_over` set when its token was
-/// rejected or superseded. Such a caller gets a new client and a new token, never a 401
-/// it could not get out of (a browser cannot clear an HttpOnly cookie).
-pub async fn load_client_or_start_over(
-    state: &AppState,
-    auth: &ClientAuth,
-) -> Result<(Option<ClientState>, bool), ApiError> {
-    if auth.rejected.is_some() {
-        return Ok((None, true));
-    }
-    Ok(match find(state, auth).await? {
-        Found::Client(cs) => (Some(cs), false),
-        Found::Nothing => (None, false),
-        Found::Superseded => (None, true),
-    })
-}
-
-/// The caller's client, for endpoints that need one: none is 401 `signed_out`, a rejected
-/// or superseded token 401 `authentication_invalid` (and the routing layer clears a bad
-/// cookie).
-pub async fn require_client(state: &AppState, auth: &ClientAuth) -> Result<ClientState, ApiError> {
-    if let Some(e) = &auth.rejected {
-        return Err(rejection(e));
-    }
-    match find(state, auth).await? {
-        Found::Client(cs) => Ok(cs),
-        Found::Nothing => Err(ApiError::signed_out()),
-        Found::Superseded => Err(ApiError::authentication_invalid(
-            "the client token was replaced by a newer one",
-        )),
-    }
-}
-
 /// After any Frontend API answer: a token that verified with a secret that no longer
 /// signs is handed back re-signed with the current one; a `__client` cookie that did not
 /// verify is cleared. Nothing happens when the answer already carries a new token.
@@ -272,24 +201,6 @@ fn secure(state: &AppState) -> &'static str {
         "; Secure"
     } else {
         ""
-    }
-}
-
-/// Each use of a never-signed-in client pushes its end forward. To spare a write per
-/// request, only once half of the anonymous lifetime has gone by. Best effort: a lost race
-/// means another request has just written the client.
-async fn slide_anonymous_lifetime(state: &AppState, cs: &mut ClientState, now: Millis) {
-    let Some(until) = cs.client.anonymous_until else {
-        return;
-    };
-    let lifetime = state.config.anonymous_client_lifetime.as_millis() as Millis;
-    if until - now > lifetime / 2 {
-        return;
-    }
-    let next = cs.client.kept_anonymous_until(now + lifetime, now);
-    match state.store.commit(vec![Write::client(next.clone())]).await {
-        Ok(()) => cs.client = next,
-        Err(err) => tracing::debug!(error = %err, "anonymous client lifetime not extended"),
     }
 }
 

@@ -3,8 +3,9 @@
 use serde_json::json;
 
 use super::{client_json, envelope};
+use crate::app::clients::{self, create};
 use crate::app::{landed, retrying};
-use crate::domain::{Client, ClientState, SessionAction, SessionStatus};
+use crate::domain::{SessionAction, SessionStatus};
 use crate::error::ApiError;
 use crate::http::auth::{self, ClientAuth};
 use crate::http::response::{self, Response};
@@ -12,34 +13,6 @@ use crate::http::{cors, Request};
 use crate::state::AppState;
 use crate::store::Write;
 use crate::wire;
-
-/// A new, empty client at version 1. It has never signed in, so it lives only for the
-/// anonymous lifetime unless it is used (see `auth::load_client_or_start_over`).
-pub(crate) fn new_client(state: &AppState) -> Client {
-    let now = state.now();
-    Client {
-        anonymous_until: Some(now + state.config.anonymous_client_lifetime.as_millis() as i64),
-        id: crate::ids::new_id("client"),
-        rotating_token: crate::ids::new_secret(),
-        last_active_session_id: None,
-        created_at: now,
-        updated_at: now,
-        expires_at: now + state.config.client_token_lifetime.as_millis() as i64,
-        version: 1,
-    }
-}
-
-async fn create(state: &AppState) -> Result<ClientState, ApiError> {
-    let client = new_client(state);
-    state
-        .store
-        .commit(vec![Write::client(client.clone())])
-        .await?;
-    Ok(ClientState {
-        client,
-        sessions: Vec::new(),
-    })
-}
 
 /// `POST /v1/client`: a new client; its token goes back as a cookie or `Authorization`.
 pub async fn post(state: &AppState, req: Request) -> Result<Response, ApiError> {
@@ -57,7 +30,7 @@ pub async fn post(state: &AppState, req: Request) -> Result<Response, ApiError> 
 pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {
     let auth = auth::authenticate(state, &req).await?;
     let origin = cors::origin(&req)?;
-    let (cs, start_over) = auth::load_client_or_start_over(state, &auth).await?;
+    let (cs, start_over) = clients::load_or_start_over(state, &auth).await?;
     if start_over {
         let cs = create(state).await?;
         let body = client_json(state, &cs, origin).await?;
@@ -89,7 +62,7 @@ pub async fn remove_sessions(state: &AppState, req: Request) -> Result<Response,
     let auth: ClientAuth = auth::authenticate(state, &req).await?;
     let (auth, req) = (&auth, &req);
     retrying("The client", || async move {
-        let mut cs = auth::require_client(state, auth).await?;
+        let mut cs = clients::require(state, auth).await?;
         let now = state.now();
         let mut writes = Vec::new();
         for session in cs

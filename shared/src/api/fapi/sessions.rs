@@ -3,6 +3,7 @@
 //! (another client's, a removed one's lookalike, a malformed one) is 404 `resource_not_found`.
 
 use super::{client_users, envelope};
+use crate::app::clients;
 use crate::app::minting::{
     last_active_tokens, mint, record_activity, template_and_user, TokenKind,
 };
@@ -67,7 +68,7 @@ async fn answer(
 pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {
     let auth = auth::authenticate(state, &req).await?;
     let id = req.path_param("session_id");
-    let cs = auth::require_client(state, &auth).await?;
+    let cs = clients::require(state, &auth).await?;
     answer(state, &req, &auth, &cs, id, true).await
 }
 
@@ -79,7 +80,7 @@ async fn touch_session(
     auth: &ClientAuth,
     id: &str,
 ) -> Result<ClientState, ApiError> {
-    let mut cs = auth::require_client(state, auth).await?;
+    let mut cs = clients::require(state, auth).await?;
     let now = state.now();
     let session = session_of(&cs, id)?;
     session
@@ -122,7 +123,7 @@ async fn sign_out_one(
     action: SessionAction,
 ) -> Result<ClientState, ApiError> {
     retrying("The session", || async move {
-        let mut cs = auth::require_client(state, auth).await?;
+        let mut cs = clients::require(state, auth).await?;
         let now = state.now();
         let session = session_of(&cs, id)?;
         let to = session
@@ -186,7 +187,7 @@ pub async fn tokens(state: &AppState, req: Request) -> Result<Response, ApiError
     refuse_organization(form.get("organization_id"))?;
     let origin = cors::origin(&req)?;
     let id = req.path_param("session_id");
-    let cs = auth::require_client(state, &auth).await?;
+    let cs = clients::require(state, &auth).await?;
     let jwt = mint(state, session_of(&cs, id)?, origin, &TokenKind::Session).await?;
     response::ok(&wire::token_response(&jwt))
 }
@@ -198,7 +199,7 @@ pub async fn template_token(state: &AppState, req: Request) -> Result<Response, 
     form(&req)?;
     let origin = cors::origin(&req)?;
     let id = req.path_param("session_id");
-    let cs = auth::require_client(state, &auth).await?;
+    let cs = clients::require(state, &auth).await?;
     let session = session_of(&cs, id)?;
     let (template, user) =
         template_and_user(state, req.path_param("template_name"), &session.user_id).await?;

@@ -1,6 +1,7 @@
 //! `POST /v1/client/sign_ins` with `strategy=ticket`: redeems a Backend API sign-in token.
 
-use super::{client::new_client, client_users_with};
+use super::client_users_with;
+use crate::app::clients::{self, new_client};
 use crate::app::minting::last_active_tokens;
 use crate::app::{landed, retrying};
 use crate::domain::{ticket_hash, ClientState, Session, SignInTokenStatus};
@@ -40,7 +41,7 @@ pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError
     let (auth, hash) = (&auth, &hash);
     retrying("The sign-in ticket", || async move {
         let now = state.now();
-        let (existing, _) = auth::load_client_or_start_over(state, auth).await?;
+        let (existing, _) = clients::load_or_start_over(state, auth).await?;
         let token = state
             .store
             .get_sign_in_token(hash)
