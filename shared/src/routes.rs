@@ -6,9 +6,10 @@ use tracing::Instrument;
 
 use crate::api::{bapi, fapi};
 use crate::error::ApiError;
+use crate::http::auth::{self, ClientAuth};
 use crate::http::request::MAX_BODY_BYTES;
 use crate::http::response::{self, Response};
-use crate::http::{auth, cors, PathParams, Request, RequestExt};
+use crate::http::{cors, PathParams, Request, RequestExt};
 use crate::limits::HEADERS_MAX_BYTES;
 use crate::state::AppState;
 
@@ -47,6 +48,18 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    /// Frontend API endpoints that act for the caller's client: a client token they
+    /// cannot read (a dev-browser token on a production instance, a repeated
+    /// `Authorization`) fails them. The public documents and `POST /v1/dev_browser` never
+    /// look at one.
+    pub fn acts_for_client(self) -> bool {
+        self.is_frontend()
+            && !matches!(
+                self,
+                Self::GetEnvironment | Self::FrontendJwks | Self::CreateDevBrowser
+            )
+    }
+
     /// Frontend API endpoints are called by browsers and apps; the rest by servers.
     pub fn is_frontend(self) -> bool {
         !matches!(
@@ -412,39 +425,53 @@ async fn handle(
     req.extensions_mut().insert(params);
     state.refresh_keys(false).await;
     if !endpoint.is_frontend() {
-        return call(state, endpoint, req).await;
+        return call(state, endpoint, req, &ClientAuth::anonymous()).await;
     }
-    let presented = auth::presented(state, &req).ok();
     let origin = req.header_str("origin").map(str::to_string);
     let request_id = req.request_id().to_string();
-    let mut resp = match cors::check_origin(state, &req, &method, auth::is_native(&req)) {
-        Ok(()) => call(state, endpoint, req).await,
-        Err(e) => Err(e),
-    }
-    .unwrap_or_else(|err| response::error(&err, &request_id));
-    if let Some(presented) = presented {
-        auth::settle_client_token(state, &presented, &mut resp).await;
+    let (result, auth) = match cors::check_origin(state, &req, &method, auth::is_native(&req)) {
+        Err(e) => (Err(e), None),
+        // The client token is verified once, here: the handler acts on the verdict and
+        // the answer is settled with it.
+        Ok(()) => match auth::authenticate(state, &req).await {
+            Ok(auth) => (call(state, endpoint, req, &auth).await, Some(auth)),
+            Err(e) if endpoint.acts_for_client() => (Err(e), None),
+            // A token these endpoints never look at cannot fail them.
+            Err(_) => {
+                let anonymous = ClientAuth::anonymous();
+                (call(state, endpoint, req, &anonymous).await, None)
+            }
+        },
+    };
+    let mut resp = result.unwrap_or_else(|err| response::error(&err, &request_id));
+    if let Some(auth) = &auth {
+        auth::settle_client_token(state, auth, &mut resp);
     }
     cors::decorate(state, origin.as_deref(), &mut resp);
     Ok(resp)
 }
 
-async fn call(state: &AppState, endpoint: Endpoint, req: Request) -> Result<Response, ApiError> {
+async fn call(
+    state: &AppState,
+    endpoint: Endpoint,
+    req: Request,
+    auth: &ClientAuth,
+) -> Result<Response, ApiError> {
     match endpoint {
-        Endpoint::CreateClient => fapi::client::post(state, req).await,
-        Endpoint::GetClient => fapi::client::get(state, req).await,
-        Endpoint::RemoveClientSessions => fapi::client::remove_sessions(state, req).await,
+        Endpoint::CreateClient => fapi::client::post(state, auth).await,
+        Endpoint::GetClient => fapi::client::get(state, req, auth).await,
+        Endpoint::RemoveClientSessions => fapi::client::remove_sessions(state, req, auth).await,
         Endpoint::CreateDevBrowser => fapi::client::dev_browser(state).await,
-        Endpoint::CreateSignIn => fapi::sign_ins::create(state, req).await,
+        Endpoint::CreateSignIn => fapi::sign_ins::create(state, req, auth).await,
         Endpoint::GetEnvironment => fapi::environment::get(state).await,
         Endpoint::FrontendJwks => fapi::jwks(state).await,
-        Endpoint::GetSession => fapi::sessions::get(state, req).await,
-        Endpoint::TouchSession => fapi::sessions::touch(state, req).await,
-        Endpoint::EndSession => fapi::sessions::end(state, req).await,
-        Endpoint::RemoveSession => fapi::sessions::remove(state, req).await,
-        Endpoint::CreateSessionToken => fapi::sessions::tokens(state, req).await,
+        Endpoint::GetSession => fapi::sessions::get(state, req, auth).await,
+        Endpoint::TouchSession => fapi::sessions::touch(state, req, auth).await,
+        Endpoint::EndSession => fapi::sessions::end(state, req, auth).await,
+        Endpoint::RemoveSession => fapi::sessions::remove(state, req, auth).await,
+        Endpoint::CreateSessionToken => fapi::sessions::tokens(state, req, auth).await,
         Endpoint::CreateSessionTokenFromTemplate => {
-            fapi::sessions::template_token(state, req).await
+            fapi::sessions::template_token(state, req, auth).await
         }
         Endpoint::CreateUser => bapi::users::create(state, req).await,
         Endpoint::GetUser => bapi::users::get(state, req).await,

@@ -25,15 +25,31 @@ pub enum Transport {
     Browser,
 }
 
+/// What the caller's client token says, verified once per request (by the route layer,
+/// before the handler runs; the same verdict settles the answer afterwards).
 #[derive(Debug)]
 pub struct ClientAuth {
     pub transport: Transport,
     /// The verified token's claims; `None` when the caller sent no token, or none that
     /// verified.
     pub claims: Option<ClientTokenClaims>,
+    /// The token verified with a secret that no longer signs: the answer re-signs it.
+    pub stale: bool,
     /// Why the caller's token failed verification (another instance's, a removed secret,
     /// expired, tampered). Endpoints that create clients start over; the others answer 401.
     pub rejected: Option<ClientTokenError>,
+}
+
+impl ClientAuth {
+    /// A caller whose token is not looked at (endpoints that act for no client).
+    pub fn anonymous() -> Self {
+        Self {
+            transport: Transport::Browser,
+            claims: None,
+            stale: false,
+            rejected: None,
+        }
+    }
 }
 
 /// The client tokens a request carries, before any verification.
@@ -138,18 +154,19 @@ async fn first_verified(
 /// (at most once a second) when the token names a secret this process does not know yet.
 pub async fn authenticate(state: &AppState, req: &Request) -> Result<ClientAuth, ApiError> {
     let presented = presented(state, req)?;
-    let (claims, rejected) = match first_verified(state, &presented.tokens).await {
-        None => (None, None),
-        Some(Ok((claims, _))) => (Some(claims), None),
+    let (claims, stale, rejected) = match first_verified(state, &presented.tokens).await {
+        None => (None, false, None),
+        Some(Ok((claims, stale))) => (Some(claims), stale, None),
         // clerk-js answers this code by asking for a new dev browser.
         Some(Err(_)) if presented.transport == Transport::DevBrowser => {
             return Err(ApiError::dev_browser_unauthenticated())
         }
-        Some(Err(e)) => (None, Some(e)),
+        Some(Err(e)) => (None, false, Some(e)),
     };
     Ok(ClientAuth {
         transport: presented.transport,
         claims,
+        stale,
         rejected,
     })
 }
@@ -157,23 +174,23 @@ pub async fn authenticate(state: &AppState, req: &Request) -> Result<ClientAuth,
 /// After any Frontend API answer: a token that verified with a secret that no longer
 /// signs is handed back re-signed with the current one; a `__client` cookie that did not
 /// verify is cleared. Nothing happens when the answer already carries a new token.
-pub async fn settle_client_token(state: &AppState, presented: &Presented, resp: &mut Response) {
-    if presented.tokens.is_empty() || carries_client_token(resp) {
+pub fn settle_client_token(state: &AppState, auth: &ClientAuth, resp: &mut Response) {
+    if carries_client_token(resp) {
         return;
     }
-    match first_verified(state, &presented.tokens).await {
-        Some(Ok((claims, true))) if !resp.status().is_server_error() => {
+    match (&auth.claims, &auth.rejected) {
+        (Some(claims), _) if auth.stale && !resp.status().is_server_error() => {
             let keys = state.keys();
             let token = keys
                 .client_secret(state.now())
                 .map_err(|_| ClientTokenError::Invalid)
-                .and_then(|secret| secret.reissue(&claims, state.now()));
+                .and_then(|secret| secret.reissue(claims, state.now()));
             match token {
-                Ok(token) => deliver(state, presented.transport, &token, claims.exp * 1000, resp),
+                Ok(token) => deliver(state, auth.transport, &token, claims.exp * 1000, resp),
                 Err(e) => tracing::warn!(error = %e, "client token not re-signed"),
             }
         }
-        Some(Err(_)) if presented.transport == Transport::Browser => {
+        (None, Some(_)) if auth.transport == Transport::Browser => {
             response::set_cookie(
                 resp,
                 format!(

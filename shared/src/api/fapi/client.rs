@@ -15,11 +15,10 @@ use crate::store::Write;
 use crate::wire;
 
 /// `POST /v1/client`: a new client; its token goes back as a cookie or `Authorization`.
-pub async fn post(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    let auth = auth::authenticate(state, &req).await?;
+pub async fn post(state: &AppState, auth: &ClientAuth) -> Result<Response, ApiError> {
     let cs = create(state).await?;
     let body = client_json(state, &cs, None).await?;
-    let mut resp = envelope(state, &auth, &body, &wire::NULL, Some(&cs))?;
+    let mut resp = envelope(state, auth, &body, &wire::NULL, Some(&cs))?;
     auth::deliver_client_token(state, auth.transport, &cs.client, &mut resp)?;
     Ok(resp)
 }
@@ -27,14 +26,13 @@ pub async fn post(state: &AppState, req: Request) -> Result<Response, ApiError> 
 /// `GET /v1/client`: the caller's client, or `response: null` when it has none. A caller
 /// whose token was rejected (another instance's, a removed secret, expired) or superseded
 /// gets a new client and token instead, so a bad HttpOnly cookie never locks it out.
-pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    let auth = auth::authenticate(state, &req).await?;
+pub async fn get(state: &AppState, req: Request, auth: &ClientAuth) -> Result<Response, ApiError> {
     let origin = cors::origin(&req)?;
-    let (cs, start_over) = clients::load_or_start_over(state, &auth).await?;
+    let (cs, start_over) = clients::load_or_start_over(state, auth).await?;
     if start_over {
         let cs = create(state).await?;
         let body = client_json(state, &cs, origin).await?;
-        let mut resp = envelope(state, &auth, &body, &wire::NULL, Some(&cs))?;
+        let mut resp = envelope(state, auth, &body, &wire::NULL, Some(&cs))?;
         auth::deliver_client_token(state, auth.transport, &cs.client, &mut resp)?;
         return Ok(resp);
     }
@@ -42,7 +40,7 @@ pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {
         Some(cs) => Some(client_json(state, cs, origin).await?),
         None => None,
     };
-    envelope(state, &auth, &body, &wire::NULL, cs.as_ref())
+    envelope(state, auth, &body, &wire::NULL, cs.as_ref())
 }
 
 /// `POST /v1/dev_browser`: a client for a development browser; its token is the answer's
@@ -58,8 +56,11 @@ pub async fn dev_browser(state: &AppState) -> Result<Response, ApiError> {
 
 /// `DELETE /v1/client/sessions` (clerk-js's sign-out): removes every session of the client,
 /// each conditioned on the status it was read with, all in one commit.
-pub async fn remove_sessions(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    let auth: ClientAuth = auth::authenticate(state, &req).await?;
+pub async fn remove_sessions(
+    state: &AppState,
+    req: Request,
+    auth: &ClientAuth,
+) -> Result<Response, ApiError> {
     let (auth, req) = (&auth, &req);
     retrying("The client", || async move {
         let mut cs = clients::require(state, auth).await?;

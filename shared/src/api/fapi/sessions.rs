@@ -11,7 +11,7 @@ use crate::app::{landed, retrying};
 
 use crate::domain::{ClientState, Session, SessionAction};
 use crate::error::ApiError;
-use crate::http::auth::{self, ClientAuth};
+use crate::http::auth::ClientAuth;
 use crate::http::request::{form, RequestExt};
 use crate::http::response::{self, Response};
 use crate::http::{cors, Request};
@@ -65,11 +65,10 @@ async fn answer(
 }
 
 /// `GET /v1/client/sessions/{session_id}`
-pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    let auth = auth::authenticate(state, &req).await?;
+pub async fn get(state: &AppState, req: Request, auth: &ClientAuth) -> Result<Response, ApiError> {
     let id = req.path_param("session_id");
-    let cs = clients::require(state, &auth).await?;
-    answer(state, &req, &auth, &cs, id, true).await
+    let cs = clients::require(state, auth).await?;
+    answer(state, &req, auth, &cs, id, true).await
 }
 
 /// Touch: the session becomes the client's last active one and its activity is recorded
@@ -144,8 +143,11 @@ async fn sign_out_one(
 
 /// `POST /v1/client/sessions/{session_id}/touch` (fields `active_organization_id`, `intent`).
 /// `intent=focus` answers `client: null`, as Clerk does for focus-only touches.
-pub async fn touch(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    let auth = auth::authenticate(state, &req).await?;
+pub async fn touch(
+    state: &AppState,
+    req: Request,
+    auth: &ClientAuth,
+) -> Result<Response, ApiError> {
     let form = form(&req)?;
     refuse_organization(form.get("active_organization_id"))?;
     let intent = form.non_empty("intent");
@@ -158,48 +160,56 @@ pub async fn touch(state: &AppState, req: Request) -> Result<Response, ApiError>
         }
     }
     let id = req.path_param("session_id");
-    let cs = touch_session(state, &auth, id).await?;
-    answer(state, &req, &auth, &cs, id, intent != Some("focus")).await
+    let cs = touch_session(state, auth, id).await?;
+    answer(state, &req, auth, &cs, id, intent != Some("focus")).await
 }
 
 /// `POST /v1/client/sessions/{session_id}/end`: signs the session out; it stays on the client.
-pub async fn end(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    let auth = auth::authenticate(state, &req).await?;
+pub async fn end(state: &AppState, req: Request, auth: &ClientAuth) -> Result<Response, ApiError> {
     form(&req)?;
     let id = req.path_param("session_id");
-    let cs = sign_out_one(state, &auth, id, SessionAction::End).await?;
-    answer(state, &req, &auth, &cs, id, true).await
+    let cs = sign_out_one(state, auth, id, SessionAction::End).await?;
+    answer(state, &req, auth, &cs, id, true).await
 }
 
 /// `POST /v1/client/sessions/{session_id}/remove`: signs the session out and takes it off the client.
-pub async fn remove(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    let auth = auth::authenticate(state, &req).await?;
+pub async fn remove(
+    state: &AppState,
+    req: Request,
+    auth: &ClientAuth,
+) -> Result<Response, ApiError> {
     form(&req)?;
     let id = req.path_param("session_id");
-    let cs = sign_out_one(state, &auth, id, SessionAction::Remove).await?;
-    answer(state, &req, &auth, &cs, id, true).await
+    let cs = sign_out_one(state, auth, id, SessionAction::Remove).await?;
+    answer(state, &req, auth, &cs, id, true).await
 }
 
 /// `POST /v1/client/sessions/{session_id}/tokens` (field `organization_id`).
-pub async fn tokens(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    let auth = auth::authenticate(state, &req).await?;
+pub async fn tokens(
+    state: &AppState,
+    req: Request,
+    auth: &ClientAuth,
+) -> Result<Response, ApiError> {
     let form = form(&req)?;
     refuse_organization(form.get("organization_id"))?;
     let origin = cors::origin(&req)?;
     let id = req.path_param("session_id");
-    let cs = clients::require(state, &auth).await?;
+    let cs = clients::require(state, auth).await?;
     let jwt = mint(state, session_of(&cs, id)?, origin, &TokenKind::Session).await?;
     response::ok(&wire::token_response(&jwt))
 }
 
 /// `POST /v1/client/sessions/{session_id}/tokens/{template_name}`: a token from a JWT
 /// template (404 `resource_not_found` when there is no template of that name).
-pub async fn template_token(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    let auth = auth::authenticate(state, &req).await?;
+pub async fn template_token(
+    state: &AppState,
+    req: Request,
+    auth: &ClientAuth,
+) -> Result<Response, ApiError> {
     form(&req)?;
     let origin = cors::origin(&req)?;
     let id = req.path_param("session_id");
-    let cs = clients::require(state, &auth).await?;
+    let cs = clients::require(state, auth).await?;
     let session = session_of(&cs, id)?;
     let (template, user) =
         template_and_user(state, req.path_param("template_name"), &session.user_id).await?;

@@ -6,7 +6,7 @@ use crate::app::minting::last_active_tokens;
 use crate::app::{landed, retrying};
 use crate::domain::{ticket_hash, ClientState, Session, SignInTokenStatus};
 use crate::error::ApiError;
-use crate::http::auth;
+use crate::http::auth::{self, ClientAuth};
 use crate::http::request::form;
 use crate::http::response::{self, Response};
 use crate::http::{cors, Request};
@@ -14,8 +14,11 @@ use crate::state::AppState;
 use crate::store::Write;
 use crate::wire::{self, Envelope, RenderedSessions};
 
-pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    let auth = auth::authenticate(state, &req).await?;
+pub async fn create(
+    state: &AppState,
+    req: Request,
+    auth: &ClientAuth,
+) -> Result<Response, ApiError> {
     let origin = cors::origin(&req)?;
     let form = form(&req)?;
     match form.non_empty("strategy") {
