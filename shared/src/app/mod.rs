@@ -4,6 +4,8 @@
 
 pub mod clients;
 pub mod minting;
+pub mod sessions;
+pub mod sign_in;
 
 use std::collections::HashMap;
 

@@ -33,6 +33,16 @@ pub enum SignInTokenStatus {
 }
 
 impl SignInToken {
+    /// The ticket as redeemed at `now`: accepted, never to sign anyone in again.
+    pub fn accepted(&self, now: Millis) -> Self {
+        Self {
+            status: SignInTokenStatus::Accepted,
+            updated_at: now,
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
+
     /// The status a reader sees: a pending ticket past its expiry reports `expired`.
     pub fn wire_status(&self, now: Millis) -> &'static str {
         match self.status {

@@ -96,6 +96,16 @@ impl User {
         }
     }
 
+    /// The user as signed in at `now`.
+    pub fn signed_in(&self, now: Millis) -> Self {
+        Self {
+            last_sign_in_at: Some(now),
+            updated_at: now,
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
+
     pub fn primary_email(&self) -> Option<&EmailAddress> {
         let id = self.primary_email_address_id.as_deref()?;
         self.email_addresses.iter().find(|e| e.id == id)

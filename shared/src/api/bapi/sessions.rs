@@ -3,22 +3,14 @@
 
 use super::{authorize, list_answer};
 use crate::app::minting::{mint, template_and_user, TokenKind};
-use crate::app::{landed, retrying};
-use crate::domain::{Session, SessionAction, SessionStatus};
+use crate::app::sessions;
+use crate::domain::{Session, SessionStatus};
 use crate::error::ApiError;
 use crate::http::response::{self, Response};
 use crate::http::{Request, RequestExt};
 use crate::state::AppState;
-use crate::store::{SessionFilter, Write};
+use crate::store::SessionFilter;
 use crate::wire;
-
-async fn find(state: &AppState, id: &str) -> Result<Session, ApiError> {
-    state
-        .store
-        .get_session(id)
-        .await?
-        .ok_or_else(|| ApiError::session_not_found(id))
-}
 
 /// Lists sessions, filtered by `client_id`, `user_id` and `status`. With `paginated=true`
 /// the answer is `{data, total_count}` (as @clerk/backend expects), else a bare array (as
@@ -48,36 +40,21 @@ pub async fn list(state: &AppState, req: Request) -> Result<Response, ApiError> 
 
 pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {
     authorize(state, &req)?;
-    let session = find(state, req.path_param("session_id")).await?;
+    let session = sessions::find(state, req.path_param("session_id")).await?;
     response::ok(&wire::backend_session(&session, state.now()))
 }
 
-/// Revokes a signed-in session: one write of its status, conditioned on the status it was
-/// read with (a lost race re-reads and answers as if it had come second). Its client then
-/// shows no last active session, since that is shown only while signed in.
+/// `POST /v1/sessions/{session_id}/revoke`
 pub async fn revoke(state: &AppState, req: Request) -> Result<Response, ApiError> {
     authorize(state, &req)?;
-    let id = req.path_param("session_id");
-    retrying("The session", || async move {
-        let session = find(state, id).await?;
-        let now = state.now();
-        let to = session
-            .check(SessionAction::Revoke, now)
-            .map_err(|e| ApiError::from_transition(e, id))?;
-        let write = Write::session_status(&session, to, now);
-        if !landed(state.store.commit(vec![write]).await)? {
-            return Ok(None);
-        }
-        let next = session.with_status(to, now);
-        response::ok(&wire::backend_session(&next, now)).map(Some)
-    })
-    .await
+    let session = sessions::revoke(state, req.path_param("session_id")).await?;
+    response::ok(&wire::backend_session(&session, state.now()))
 }
 
 /// Mints a session token for a signed-in session (no `azp`: there is no browser origin).
 pub async fn tokens(state: &AppState, req: Request) -> Result<Response, ApiError> {
     authorize(state, &req)?;
-    let session = find(state, req.path_param("session_id")).await?;
+    let session = sessions::find(state, req.path_param("session_id")).await?;
     let jwt = mint(state, &session, None, &TokenKind::Session).await?;
     response::ok(&wire::token_response(&jwt))
 }
@@ -100,7 +77,7 @@ pub async fn template_token(state: &AppState, req: Request) -> Result<Response, 
             ));
         }
     }
-    let session = find(state, req.path_param("session_id")).await?;
+    let session = sessions::find(state, req.path_param("session_id")).await?;
     let (template, user) =
         template_and_user(state, req.path_param("template_name"), &session.user_id).await?;
     let kind = TokenKind::Template {

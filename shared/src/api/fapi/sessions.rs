@@ -3,26 +3,16 @@
 //! (another client's, a removed one's lookalike, a malformed one) is 404 `resource_not_found`.
 
 use super::{client_users, envelope};
-use crate::app::clients;
-use crate::app::minting::{
-    last_active_tokens, mint, record_activity, template_and_user, TokenKind,
-};
-use crate::app::{landed, retrying};
-
-use crate::domain::{ClientState, Session, SessionAction};
+use crate::app::minting::{last_active_tokens, mint, template_and_user, TokenKind};
+use crate::app::{clients, sessions};
+use crate::domain::{ClientState, SessionAction};
 use crate::error::ApiError;
 use crate::http::auth::ClientAuth;
 use crate::http::request::{form, RequestExt};
 use crate::http::response::{self, Response};
 use crate::http::{cors, Request};
 use crate::state::AppState;
-use crate::store::{StoreError, Write};
 use crate::wire::{self, RenderedSessions};
-
-fn session_of<'a>(cs: &'a ClientState, id: &str) -> Result<&'a Session, ApiError> {
-    cs.session(id)
-        .ok_or_else(|| ApiError::session_not_found(id))
-}
 
 /// Organizations come later: until then only the personal account exists.
 fn refuse_organization(value: Option<&str>) -> Result<(), ApiError> {
@@ -40,7 +30,7 @@ async fn answer(
     id: &str,
     with_client: bool,
 ) -> Result<Response, ApiError> {
-    let session = session_of(cs, id)?;
+    let session = sessions::of_client(cs, id)?;
     let users = client_users(state, cs).await?;
     let now = state.now();
     // Without the client (a focus touch) only this session's token is shown: sign just it.
@@ -71,76 +61,6 @@ pub async fn get(state: &AppState, req: Request, auth: &ClientAuth) -> Result<Re
     answer(state, &req, auth, &cs, id, true).await
 }
 
-/// Touch: the session becomes the client's last active one and its activity is recorded
-/// (when due). Neither write names a version, so racing touches, mints and ends do not
-/// conflict: each touch answers 200, or the transition's own 4xx.
-async fn touch_session(
-    state: &AppState,
-    auth: &ClientAuth,
-    id: &str,
-) -> Result<ClientState, ApiError> {
-    let mut cs = clients::require(state, auth).await?;
-    let now = state.now();
-    let session = session_of(&cs, id)?;
-    session
-        .check(SessionAction::Touch, now)
-        .map_err(|e| ApiError::from_transition(e, id))?;
-    if session.activity_due(now, state.lifetimes()) {
-        let recorded = record_activity(state, session, now).await;
-        if let Some(slot) = cs.sessions.iter_mut().find(|s| s.id == id) {
-            *slot = recorded;
-        }
-    }
-    if cs.client.last_active_session_id.as_deref() != Some(id) {
-        let pointer = Write::LastActiveSession {
-            client_id: cs.client.id.clone(),
-            session_id: id.to_string(),
-            at: now,
-        };
-        match state.store.commit(vec![pointer]).await {
-            Ok(()) => {
-                cs.client.last_active_session_id = Some(id.to_string());
-                cs.client.updated_at = now;
-            }
-            // The client is gone (signed out elsewhere and expired): no client.
-            Err(StoreError::Conflict) => return Err(ApiError::signed_out()),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(cs)
-}
-
-/// Ends or removes one of the client's sessions: one write of its status, conditioned on
-/// the status it was read with. A lost race means the status moved meanwhile; the re-read
-/// then answers what this request would have answered had it come second (for example 400
-/// for ending an ended session). The client needs no write: it shows a last active session
-/// only while that session is signed in.
-async fn sign_out_one(
-    state: &AppState,
-    auth: &ClientAuth,
-    id: &str,
-    action: SessionAction,
-) -> Result<ClientState, ApiError> {
-    retrying("The session", || async move {
-        let mut cs = clients::require(state, auth).await?;
-        let now = state.now();
-        let session = session_of(&cs, id)?;
-        let to = session
-            .check(action, now)
-            .map_err(|e| ApiError::from_transition(e, id))?;
-        let next = session.with_status(to, now);
-        let write = Write::session_status(session, to, now);
-        if !landed(state.store.commit(vec![write]).await)? {
-            return Ok(None);
-        }
-        if let Some(slot) = cs.sessions.iter_mut().find(|s| s.id == id) {
-            *slot = next;
-        }
-        Ok(Some(cs))
-    })
-    .await
-}
-
 /// `POST /v1/client/sessions/{session_id}/touch` (fields `active_organization_id`, `intent`).
 /// `intent=focus` answers `client: null`, as Clerk does for focus-only touches.
 pub async fn touch(
@@ -160,7 +80,7 @@ pub async fn touch(
         }
     }
     let id = req.path_param("session_id");
-    let cs = touch_session(state, auth, id).await?;
+    let cs = sessions::touch(state, auth, id).await?;
     answer(state, &req, auth, &cs, id, intent != Some("focus")).await
 }
 
@@ -168,7 +88,7 @@ pub async fn touch(
 pub async fn end(state: &AppState, req: Request, auth: &ClientAuth) -> Result<Response, ApiError> {
     form(&req)?;
     let id = req.path_param("session_id");
-    let cs = sign_out_one(state, auth, id, SessionAction::End).await?;
+    let cs = sessions::sign_out(state, auth, id, SessionAction::End).await?;
     answer(state, &req, auth, &cs, id, true).await
 }
 
@@ -180,7 +100,7 @@ pub async fn remove(
 ) -> Result<Response, ApiError> {
     form(&req)?;
     let id = req.path_param("session_id");
-    let cs = sign_out_one(state, auth, id, SessionAction::Remove).await?;
+    let cs = sessions::sign_out(state, auth, id, SessionAction::Remove).await?;
     answer(state, &req, auth, &cs, id, true).await
 }
 
@@ -195,7 +115,13 @@ pub async fn tokens(
     let origin = cors::origin(&req)?;
     let id = req.path_param("session_id");
     let cs = clients::require(state, auth).await?;
-    let jwt = mint(state, session_of(&cs, id)?, origin, &TokenKind::Session).await?;
+    let jwt = mint(
+        state,
+        sessions::of_client(&cs, id)?,
+        origin,
+        &TokenKind::Session,
+    )
+    .await?;
     response::ok(&wire::token_response(&jwt))
 }
 
@@ -210,7 +136,7 @@ pub async fn template_token(
     let origin = cors::origin(&req)?;
     let id = req.path_param("session_id");
     let cs = clients::require(state, auth).await?;
-    let session = session_of(&cs, id)?;
+    let session = sessions::of_client(&cs, id)?;
     let (template, user) =
         template_and_user(state, req.path_param("template_name"), &session.user_id).await?;
     let kind = TokenKind::Template {

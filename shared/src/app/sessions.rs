@@ -1,0 +1,115 @@
+//! Session actions: a touch, and the transitions that sign a session out (end and remove
+//! from its client, revoke from the Backend API). Each is at most one write per record
+//! touched, conditioned on what was read; the rules themselves are `domain::session`'s.
+
+use super::clients;
+use super::minting::record_activity;
+use super::{landed, retrying};
+use crate::domain::{ClientState, Session, SessionAction};
+use crate::error::ApiError;
+use crate::http::auth::ClientAuth;
+use crate::state::AppState;
+use crate::store::{StoreError, Write};
+
+/// One of the client's sessions. Any other id (another client's, a malformed one) is 404
+/// `resource_not_found`: a session is reachable only through its own client.
+pub fn of_client<'a>(cs: &'a ClientState, id: &str) -> Result<&'a Session, ApiError> {
+    cs.session(id)
+        .ok_or_else(|| ApiError::session_not_found(id))
+}
+
+/// Touch: the session becomes the client's last active one and its activity is recorded
+/// (when due). Neither write names a version, so racing touches, mints and ends do not
+/// conflict: each touch answers 200, or the transition's own 4xx. Answers the client as
+/// it then is.
+pub async fn touch(state: &AppState, auth: &ClientAuth, id: &str) -> Result<ClientState, ApiError> {
+    let mut cs = clients::require(state, auth).await?;
+    let now = state.now();
+    let session = of_client(&cs, id)?;
+    session
+        .check(SessionAction::Touch, now)
+        .map_err(|e| ApiError::from_transition(e, id))?;
+    if session.activity_due(now, state.lifetimes()) {
+        let recorded = record_activity(state, session, now).await;
+        if let Some(slot) = cs.sessions.iter_mut().find(|s| s.id == id) {
+            *slot = recorded;
+        }
+    }
+    if cs.client.last_active_session_id.as_deref() != Some(id) {
+        let pointer = Write::LastActiveSession {
+            client_id: cs.client.id.clone(),
+            session_id: id.to_string(),
+            at: now,
+        };
+        match state.store.commit(vec![pointer]).await {
+            Ok(()) => {
+                cs.client.last_active_session_id = Some(id.to_string());
+                cs.client.updated_at = now;
+            }
+            // The client is gone (signed out elsewhere and expired): no client.
+            Err(StoreError::Conflict) => return Err(ApiError::signed_out()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(cs)
+}
+
+/// Ends or removes one of the caller's sessions: one write of its status, conditioned on
+/// the status it was read with. A lost race means the status moved meanwhile; the re-read
+/// then answers what this request would have answered had it come second (for example 400
+/// for ending an ended session). The client needs no write: it shows a last active session
+/// only while that session is signed in. Answers the client as it then is.
+pub async fn sign_out(
+    state: &AppState,
+    auth: &ClientAuth,
+    id: &str,
+    action: SessionAction,
+) -> Result<ClientState, ApiError> {
+    retrying("The session", || async move {
+        let mut cs = clients::require(state, auth).await?;
+        let now = state.now();
+        let session = of_client(&cs, id)?;
+        let to = session
+            .check(action, now)
+            .map_err(|e| ApiError::from_transition(e, id))?;
+        let next = session.with_status(to, now);
+        let write = Write::session_status(session, to, now);
+        if !landed(state.store.commit(vec![write]).await)? {
+            return Ok(None);
+        }
+        if let Some(slot) = cs.sessions.iter_mut().find(|s| s.id == id) {
+            *slot = next;
+        }
+        Ok(Some(cs))
+    })
+    .await
+}
+
+/// Any session, by id, for the Backend API (which may see every session).
+pub async fn find(state: &AppState, id: &str) -> Result<Session, ApiError> {
+    state
+        .store
+        .get_session(id)
+        .await?
+        .ok_or_else(|| ApiError::session_not_found(id))
+}
+
+/// Revokes a signed-in session (Backend API): one write of its status, conditioned on the
+/// status it was read with (a lost race re-reads and answers as if it had come second).
+/// Its client then shows no last active session, since that is shown only while signed
+/// in. Answers the session as it then is.
+pub async fn revoke(state: &AppState, id: &str) -> Result<Session, ApiError> {
+    retrying("The session", || async move {
+        let session = find(state, id).await?;
+        let now = state.now();
+        let to = session
+            .check(SessionAction::Revoke, now)
+            .map_err(|e| ApiError::from_transition(e, id))?;
+        let write = Write::session_status(&session, to, now);
+        if !landed(state.store.commit(vec![write]).await)? {
+            return Ok(None);
+        }
+        Ok(Some(session.with_status(to, now)))
+    })
+    .await
+}

@@ -1,0 +1,91 @@
+//! Ticket sign-in: redeeming a Backend API sign-in token on the caller's client (or a new
+//! one), in one all-or-nothing commit.
+
+use super::clients::{self, new_client};
+use super::{landed, retrying};
+use crate::domain::{ticket_hash, ClientState, Session, SignInTokenStatus, User};
+use crate::error::ApiError;
+use crate::http::auth::ClientAuth;
+use crate::state::AppState;
+use crate::store::Write;
+
+/// Longer than any ticket this service makes: not worth a hash and a read.
+const MAX_TICKET_BYTES: usize = 256;
+
+/// What a redeemed ticket leaves: the client (new, or the caller's) holding the new
+/// session, which is its last active one, and the user, as stored.
+pub struct SignedIn {
+    pub client: ClientState,
+    pub session: Session,
+    pub user: User,
+}
+
+/// Redeems `ticket`: the ticket becomes accepted, a session starts for its user on the
+/// caller's client (a caller without one, or whose token was rejected, gets a new client),
+/// and the user's last sign-in moves, all in one commit conditioned on what was read. Of
+/// two requests racing with one ticket, exactly one signs in; the other re-reads and
+/// answers 400 `ticket_invalid` ("already been used").
+pub async fn redeem_ticket(
+    state: &AppState,
+    auth: &ClientAuth,
+    ticket: &str,
+) -> Result<SignedIn, ApiError> {
+    if ticket.len() > MAX_TICKET_BYTES {
+        return Err(ApiError::ticket_invalid(
+            "This sign-in ticket is not valid.",
+        ));
+    }
+    let hash = &ticket_hash(ticket);
+    retrying("The sign-in ticket", || async move {
+        let now = state.now();
+        let (existing, _) = clients::load_or_start_over(state, auth).await?;
+        let token = state
+            .store
+            .get_sign_in_token(hash)
+            .await?
+            .ok_or_else(|| ApiError::ticket_invalid("This sign-in ticket is not valid."))?;
+        match token.status {
+            SignInTokenStatus::Pending if now >= token.expires_at => {
+                return Err(ApiError::ticket_expired())
+            }
+            SignInTokenStatus::Pending => {}
+            SignInTokenStatus::Accepted | SignInTokenStatus::Revoked => {
+                return Err(ApiError::ticket_invalid(
+                    "This sign-in ticket has already been used.",
+                ))
+            }
+        }
+        let user = state.store.get_user(&token.user_id).await?.ok_or_else(|| {
+            ApiError::ticket_invalid("The user of this sign-in ticket no longer exists.")
+        })?;
+
+        let is_new = existing.is_none();
+        let mut client = existing.unwrap_or_else(|| ClientState {
+            client: new_client(state),
+            sessions: Vec::new(),
+        });
+        let session = Session::start(&client.client.id, &user.id, now, state.lifetimes());
+        client.client = client.client.signed_in(&session.id, now);
+        if is_new {
+            // Not stored yet: it is written as new.
+            client.client.version = 1;
+        }
+        let user = user.signed_in(now);
+        let writes = vec![
+            Write::sign_in_token(token.accepted(now)),
+            Write::NewSession(session.clone()),
+            Write::client(client.client.clone()),
+            Write::user(user.clone()),
+        ];
+        if !landed(state.store.commit(writes).await)? {
+            return Ok(None);
+        }
+        client.sessions.push(session.clone());
+        Ok(Some(SignedIn {
+            client,
+            session,
+            user,
+        }))
+    })
+    .await
+}
