@@ -38,12 +38,11 @@ impl RequestExt for Request {
     }
 
     fn query_param(&self, name: &str) -> Option<String> {
-        let query = self.uri().query()?;
-        serde_urlencoded::from_str::<Vec<(String, String)>>(query)
-            .ok()?
-            .into_iter()
+        // Read in place: several parameters are looked up per request, and this allocates
+        // only the value found.
+        form_urlencoded::parse(self.uri().query()?.as_bytes())
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v)
+            .map(|(_, v)| v.into_owned())
     }
 
     fn header_str(&self, name: &str) -> Option<&str> {

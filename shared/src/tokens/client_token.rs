@@ -2,7 +2,12 @@
 //! `Authorization` value are all the same HS256 JWT naming the client and its rotating
 //! value. It is verified (algorithm pinned, signature, expiry) before any store read.
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use std::borrow::Cow;
+
+use aws_lc_rs::hmac;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 
 use super::keys::KeyError;
@@ -39,7 +44,8 @@ pub const SECRET_BYTES: usize = 32;
 pub struct ClientSecret {
     kid: String,
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// The HMAC key, prepared once: every request verifies with it.
+    verification: hmac::Key,
 }
 
 impl std::fmt::Debug for ClientSecret {
@@ -62,7 +68,7 @@ impl ClientSecret {
         Ok(Self {
             kid: kid.to_string(),
             encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            verification: hmac::Key::new(hmac::HMAC_SHA256, secret),
         })
     }
 
@@ -98,41 +104,55 @@ impl ClientSecret {
     }
 }
 
+/// The part of a client token's header that verification reads.
+#[derive(Deserialize)]
+struct TokenHeader<'a> {
+    #[serde(borrow)]
+    alg: Cow<'a, str>,
+    #[serde(borrow)]
+    kid: Option<Cow<'a, str>>,
+}
+
 /// Checks a token against the secret it names (found by `secret`) and against `now` (not
 /// the system clock, so tests can move time). Answers the claims and the secret's `kid`.
+///
+/// Tokens are made by [`ClientSecret::issue`] (jsonwebtoken) and checked here directly:
+/// every Frontend API request verifies one, and this is one HMAC with a key prepared once
+/// plus two small JSON reads, where a general JWT decoder parses header and claims twice
+/// and prepares the key each time. What is checked is the same: HS256 pinned (`none` and
+/// every other algorithm refused), the signature over `header.claims` compared in
+/// constant time (`hmac::verify`), then the claims (`exp` required) against `now`.
 pub fn verify<'a>(
     token: &str,
     now: Millis,
     secret: impl Fn(&str) -> Option<&'a ClientSecret>,
 ) -> Result<(ClientTokenClaims, &'a str), ClientTokenError> {
+    use ClientTokenError::Invalid;
     if token.len() > MAX_TOKEN_BYTES {
-        return Err(ClientTokenError::Invalid);
+        return Err(Invalid);
     }
-    let header = jsonwebtoken::decode_header(token).map_err(|_| ClientTokenError::Invalid)?;
-    if header.alg != Algorithm::HS256 {
-        return Err(ClientTokenError::Invalid);
+    let (signed, signature) = token.rsplit_once('.').ok_or(Invalid)?;
+    let (header, claims) = signed.split_once('.').ok_or(Invalid)?;
+    let header = URL_SAFE_NO_PAD.decode(header).map_err(|_| Invalid)?;
+    let header: TokenHeader = serde_json::from_slice(&header).map_err(|_| Invalid)?;
+    if header.alg != "HS256" {
+        return Err(Invalid);
     }
-    let kid = header.kid.ok_or(ClientTokenError::Invalid)?;
+    let kid = header.kid.ok_or(Invalid)?;
     let secret = secret(&kid).ok_or(ClientTokenError::UnknownSecret)?;
-    let mut validation = Validation::new(Algorithm::HS256);
-    validation.leeway = 0;
-    validation.validate_aud = false;
-    validation.set_required_spec_claims(&["exp"]);
-    // jsonwebtoken checks `exp` against the system clock; check it against ours instead.
-    validation.validate_exp = false;
-    let data = jsonwebtoken::decode::<ClientTokenClaims>(token, &secret.decoding, &validation)
-        .map_err(|_| ClientTokenError::Invalid)?;
-    if data.claims.exp * 1000 <= now {
+    let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| Invalid)?;
+    hmac::verify(&secret.verification, signed.as_bytes(), &signature).map_err(|_| Invalid)?;
+    let claims = URL_SAFE_NO_PAD.decode(claims).map_err(|_| Invalid)?;
+    let claims: ClientTokenClaims = serde_json::from_slice(&claims).map_err(|_| Invalid)?;
+    if claims.exp * 1000 <= now {
         return Err(ClientTokenError::Expired);
     }
-    Ok((data.claims, &secret.kid))
+    Ok((claims, &secret.kid))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine;
 
     fn setup(kid: &str) -> (ClientSecret, Client) {
         let secret = ClientSecret::from_bytes(kid, &ClientSecret::generate()).unwrap();
@@ -202,6 +222,23 @@ mod tests {
         assert_eq!(
             verify(&foreign, 2_000, only(&secret)),
             Err(ClientTokenError::UnknownSecret)
+        );
+
+        // The right secret under another algorithm, and a fourth segment.
+        let bytes = ClientSecret::generate();
+        let same = ClientSecret::from_bytes("cts_1", &bytes).unwrap();
+        let mut header = Header::new(Algorithm::HS512);
+        header.kid = Some("cts_1".into());
+        let claims = verify(&token, 2_000, only(&secret)).unwrap().0;
+        let hs512 =
+            jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&bytes)).unwrap();
+        assert_eq!(
+            verify(&hs512, 2_000, only(&same)),
+            Err(ClientTokenError::Invalid)
+        );
+        assert_eq!(
+            verify(&format!("{token}.x"), 2_000, only(&secret)),
+            Err(ClientTokenError::Invalid)
         );
 
         // Garbage.
