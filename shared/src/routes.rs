@@ -304,22 +304,26 @@ pub fn gateway_routes() -> Vec<(String, &'static str, &'static str)> {
 /// Matches `path` against a pattern, collecting `{name}` segments. Parameters are ids:
 /// non-empty, at most 128 bytes, no characters outside `[A-Za-z0-9_.-]`.
 fn match_path(pattern: &'static str, path: &str) -> Option<PathParams> {
+    // Bytes, not chars: every request is matched against the whole table, and '/' is ASCII.
     let mut params = Vec::new();
-    let mut pattern_segments = pattern.split('/');
-    let mut path_segments = path.split('/');
+    let mut pattern_segments = pattern.as_bytes().split(|b| *b == b'/');
+    let mut path_segments = path.as_bytes().split(|b| *b == b'/');
     loop {
         match (pattern_segments.next(), path_segments.next()) {
             (None, None) => return Some(PathParams(params)),
             (Some(p), Some(s)) => {
-                if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                if let Some(name) = p.strip_prefix(b"{").and_then(|p| p.strip_suffix(b"}")) {
                     let valid = !s.is_empty()
                         && s.len() <= 128
-                        && s.bytes()
+                        && s.iter()
                             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
                     if !valid {
                         return None;
                     }
-                    params.push((name, s.to_string()));
+                    // Both are ASCII (checked above; `name` is from the table).
+                    let name = std::str::from_utf8(name).ok()?;
+                    let value = std::str::from_utf8(s).ok()?;
+                    params.push((name, value.to_string()));
                 } else if p != s {
                     return None;
                 }
@@ -357,21 +361,23 @@ pub async fn dispatch(state: &AppState, req: Request, function: Option<&str>) ->
             tracing::info!(status = resp.status().as_u16(), "answered");
             return resp;
         }
-        let routes = ROUTES
-            .iter()
-            .filter(|r| function.is_none_or(|f| r.function == f));
-        let mut path_matched = false;
-        let mut allowed: Vec<Method> = Vec::new();
-        let mut found = None;
-        for r in routes {
-            if let Some(params) = match_path(r.path, &path) {
-                path_matched = true;
-                allowed.push(r.method.clone());
-                if r.method == method {
-                    found = Some((r, params));
-                }
-            }
-        }
+        let routes = || {
+            ROUTES
+                .iter()
+                .filter(|r| function.is_none_or(|f| r.function == f))
+        };
+        let found = routes()
+            .filter(|r| r.method == method)
+            .find_map(|r| Some((r, match_path(r.path, &path)?)));
+        // Only a request that matched no route pays for the methods its path allows.
+        let allowed: Vec<Method> = match found {
+            Some(_) => Vec::new(),
+            None => routes()
+                .filter(|r| match_path(r.path, &path).is_some())
+                .map(|r| r.method.clone())
+                .collect(),
+        };
+        let path_matched = found.is_some() || !allowed.is_empty();
         let result = match found {
             _ if method == Method::OPTIONS && path_matched => Ok(cors::preflight(state, &req)),
             Some((route, params)) => {
