@@ -37,6 +37,8 @@ export COMPAT_APP_ORIGIN="http://app.test"
 start_local_api() {
   local log="$work/$1.log" pid url=""
   shift
+  # Made before the server starts, so the first read below never races the shell opening it.
+  : >"$log"
   env -u FRONTEND_API_URL -u STORE_BACKEND -u EMBEDDED_STORE_PATH -u DYNAMODB_TABLE_NAME \
     BACKEND_API_SECRET_KEY="$COMPAT_SECRET_KEY" ALLOWED_ORIGINS="$COMPAT_APP_ORIGIN" RUST_LOG=warn "$@" \
     "$root/target/debug/local-api" --port 0 --in-memory >"$log" 2>&1 &
