@@ -136,12 +136,15 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let state = Arc::new(AppState::from_config(config, true).await?);
+    // Listening for the stop signals before saying ready: a SIGTERM sent as soon as the
+    // ready line is read must stop the server gracefully, not kill it.
+    let stop = stop_signal()?;
 
     println!("local-api: {store_line}");
     println!("local-api: {mode_line}");
     println!("local-api: Backend API secret key: {secret}");
     println!("local-api: ready on {url}");
-    local_api::serve(listener, state, settings, stop_signal()?).await?;
+    local_api::serve(listener, state, settings, stop).await?;
     println!("local-api: stopped");
     Ok(())
 }
@@ -171,14 +174,21 @@ async fn rotate_keys(args: &Args, rotation: Rotation) -> Result<(), Box<dyn std:
     Ok(())
 }
 
-/// Resolves on Ctrl-C (SIGINT) or SIGTERM, whichever comes first.
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM, whichever comes first. Both are listened for
+/// from the call on, not from the first poll.
 fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let (mut interrupt, mut term) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+        )
+    };
     Ok(async move {
         #[cfg(unix)]
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = interrupt.recv() => {}
             _ = term.recv() => {}
         }
         #[cfg(not(unix))]
