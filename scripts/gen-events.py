@@ -5,7 +5,7 @@
     python3 scripts/gen-events.py
 
 `${NAME}` placeholders stand for values of the seeded test data (see
-functions/tests/support/mod.rs); `"*"` in an expected body matches any value.
+testkit/src/fixtures.rs); `"*"` in an expected body matches any value.
 """
 import json
 import os

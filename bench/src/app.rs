@@ -1,6 +1,6 @@
 //! The service in process: the real state and route table on the embedded store, called
 //! through `routes::dispatch` as the Lambda functions and the local server call it. The
-//! sign-in follows `shared/tests/suite/support`: a Backend API sign-in token, then a Frontend API
+//! sign-in follows `testkit::app`: a Backend API sign-in token, then a Frontend API
 //! ticket sign-in on a native client.
 
 use std::path::Path;

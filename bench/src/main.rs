@@ -388,7 +388,7 @@ async fn over_http(plan: &Plan, bin_dir: &Path) -> Result<Http, String> {
 // ---------------------------------------------------------------------------------------
 // 3 and 4: the function binaries under the Runtime API emulator
 
-/// The data every fixture is played against (as `functions/tests/support` seeds it): a user
+/// The data every fixture is played against (as `testkit::fixtures` seeds it): a user
 /// with two sessions on one native client (one active and last active, one ended), an
 /// unused ticket, and the JWT template `hasura`. Answers the placeholders' values.
 async fn seed(data_file: &Path) -> BTreeMap<&'static str, String> {

@@ -1,32 +1,33 @@
 //! The repository's Docker-free `sam local invoke -e`: every fixture in `events/` goes
 //! through lambda_http's own event parsing into the real handler of its function, against
-//! freshly seeded data, and its answer must match the `.expected.json` beside it.
-
-mod support;
+//! freshly seeded data (`testkit::fixtures`), and its answer must match the
+//! `.expected.json` beside it.
 
 use lambda_http::Body;
 use serde_json::Value;
+use testkit::fixtures;
 
 #[tokio::test]
 async fn every_fixture_answers_as_expected() {
     let dir = std::env::temp_dir().join(format!("fixtures-{}", std::process::id()));
-    let seed = support::seed(&dir).await;
-    let fixtures = support::fixtures();
-    assert!(fixtures.len() >= 50, "fixtures: {}", fixtures.len());
+    let seed = fixtures::seed(&dir).await;
+    let all = fixtures::all();
+    assert!(all.len() >= 50, "fixtures: {}", all.len());
     let mut failures = Vec::new();
-    for (i, (function, case, event_file, expected_file)) in fixtures.iter().enumerate() {
+    for (i, fixture) in all.iter().enumerate() {
+        let (function, case) = (&fixture.function, &fixture.case);
         let data_file = seed.copy_to(&dir.join(format!("case-{i}.json")));
-        let state = support::state(&data_file).await;
-        let event = seed.fill(&std::fs::read_to_string(event_file).expect("event"));
+        let app = fixtures::open(&data_file).await;
+        let event = seed.fill(&std::fs::read_to_string(&fixture.event).expect("event"));
         let request =
             lambda_http::request::from_str(&event).expect("lambda_http parses the fixture");
-        let resp = functions::handle(&state, function, request).await;
+        let resp = functions::handle(&app.state, function, request).await;
         let status = resp.status().as_u16();
         let body: Value = match resp.body() {
             Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
             _ => Value::Null,
         };
-        if let Err(why) = support::compare(&seed, expected_file, status, &body) {
+        if let Err(why) = fixtures::compare(&seed, &fixture.expected, status, &body) {
             failures.push(format!("{function}/{case}: {why}"));
         }
     }
@@ -52,10 +53,11 @@ const NO_CLIENT_ERROR: [&str; 4] = [
 #[test]
 fn every_route_has_fixtures() {
     let mut statuses: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
-    for (_, _, event, expected) in support::fixtures() {
-        let event: Value = serde_json::from_str(&std::fs::read_to_string(event).unwrap()).unwrap();
+    for fixture in fixtures::all() {
+        let event: Value =
+            serde_json::from_str(&std::fs::read_to_string(&fixture.event).unwrap()).unwrap();
         let expected: Value =
-            serde_json::from_str(&std::fs::read_to_string(expected).unwrap()).unwrap();
+            serde_json::from_str(&std::fs::read_to_string(&fixture.expected).unwrap()).unwrap();
         let key = event["routeKey"].as_str().unwrap_or_default().to_string();
         statuses
             .entry(key)

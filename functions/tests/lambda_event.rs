@@ -1,29 +1,14 @@
 //! API Gateway HTTP API (payload 2.0) events, parsed by lambda_http itself, reach the
 //! shared handlers through the Lambda adapter, and each function serves only its routes.
 
-use std::sync::Arc;
-
 use lambda_http::Body;
 use serde_json::{json, Value};
-use shared::clock::SystemClock;
-use shared::config::Config;
 use shared::state::AppState;
-use shared::store::EmbeddedStore;
+use testkit::app::TestApp;
 
-async fn state() -> AppState {
-    let config = Config::from_lookup(|k| match k {
-        "FRONTEND_API_URL" => Some("https://clerk.example.com".into()),
-        "BACKEND_API_SECRET_KEY" => Some("sk_test_lambda_event_secret_0123456789".into()),
-        _ => None,
-    })
-    .unwrap();
-    AppState::new(
-        config,
-        Arc::new(EmbeddedStore::in_memory()),
-        Arc::new(SystemClock),
-    )
-    .await
-    .unwrap()
+/// The service's state on the in-memory embedded store, as testkit's harness builds it.
+async fn state() -> std::sync::Arc<AppState> {
+    TestApp::new().await.state
 }
 
 fn v2_event(

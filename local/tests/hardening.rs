@@ -4,66 +4,27 @@
 //! keep a broken server from hanging the test).
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
+use testkit::local_api::LocalApi;
 
 const SECRET: &str = "sk_local_hardening_test_0123456789abcdef";
 
-struct Server {
-    child: Child,
-    addr: String,
-    lines: mpsc::Receiver<String>,
+/// `local-api --port 0 <args>` with this test's secret key and `env`, once it is ready.
+fn start(args: &[&str], env: &[(&str, &str)]) -> LocalApi {
+    let env: Vec<(&str, &str)> = [("BACKEND_API_SECRET_KEY", SECRET)]
+        .into_iter()
+        .chain(env.iter().copied())
+        .collect();
+    LocalApi::start(Path::new(env!("CARGO_BIN_EXE_local-api")), args, &env)
+        .expect("local-api starts")
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(args: &[&str], env: &[(&str, &str)]) -> (Server, Vec<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_local-api"))
-        .args(["--port", "0"])
-        .args(args)
-        .env_remove("FRONTEND_API_URL")
-        .env_remove("STORE_BACKEND")
-        .env_remove("DYNAMODB_TABLE_NAME")
-        .env_remove("EMBEDDED_STORE_PATH")
-        .env_remove("INSTANCE_TYPE")
-        .env("BACKEND_API_SECRET_KEY", SECRET)
-        .env("RUST_LOG", "warn")
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("local-api starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut banner = Vec::new();
-    let addr = loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(60))
-            .expect("ready line");
-        banner.push(line.clone());
-        if let Some(url) = line.split("ready on http://").nth(1) {
-            break url.trim().to_string();
-        }
-    };
-    (Server { child, addr, lines }, banner)
-}
-
-fn connect(addr: &str) -> TcpStream {
+fn connect(addr: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
@@ -107,12 +68,14 @@ fn get(stream: &mut TcpStream, path: &str) -> (u16, Value) {
 
 #[test]
 fn the_banner_says_the_instance_type_production_by_default() {
-    let (_server, banner) = start(&["--in-memory"], &[]);
+    let server = start(&["--in-memory"], &[]);
+    let banner = &server.banner;
     assert!(
         banner.iter().any(|l| l.contains("production instance")),
         "{banner:?}"
     );
-    let (_dev, banner) = start(&["--in-memory"], &[("INSTANCE_TYPE", "development")]);
+    let dev = start(&["--in-memory"], &[("INSTANCE_TYPE", "development")]);
+    let banner = &dev.banner;
     assert!(
         banner.iter().any(|l| l.contains("development instance")),
         "{banner:?}"
@@ -121,11 +84,11 @@ fn the_banner_says_the_instance_type_production_by_default() {
 
 #[test]
 fn a_request_head_that_never_completes_is_dropped() {
-    let (server, _) = start(
+    let server = start(
         &["--in-memory"],
         &[("LOCAL_HEADER_READ_TIMEOUT_SECONDS", "1")],
     );
-    let mut stream = connect(&server.addr);
+    let mut stream = connect(server.addr);
     stream
         .write_all(b"GET /v1/environment HTTP/1.1\r\nhost: localhost\r\n")
         .expect("write");
@@ -137,7 +100,7 @@ fn a_request_head_that_never_completes_is_dropped() {
         "closed by the server, not by our safety timeout: {read:?}"
     );
     // A kept-alive connection left idle is closed the same way.
-    let mut idle = connect(&server.addr);
+    let mut idle = connect(server.addr);
     assert_eq!(get(&mut idle, "/v1/environment").0, 200);
     let mut rest = Vec::new();
     assert!(idle.read_to_end(&mut rest).is_ok());
@@ -145,12 +108,12 @@ fn a_request_head_that_never_completes_is_dropped() {
 
 #[test]
 fn connections_over_the_cap_get_a_clerk_503() {
-    let (server, _) = start(&["--in-memory"], &[("LOCAL_MAX_CONNECTIONS", "2")]);
-    let mut held: Vec<TcpStream> = (0..2).map(|_| connect(&server.addr)).collect();
+    let server = start(&["--in-memory"], &[("LOCAL_MAX_CONNECTIONS", "2")]);
+    let mut held: Vec<TcpStream> = (0..2).map(|_| connect(server.addr)).collect();
     for stream in &mut held {
         assert_eq!(get(stream, "/v1/environment").0, 200);
     }
-    let mut third = connect(&server.addr);
+    let mut third = connect(server.addr);
     let (status, body) = read_answer(&mut third);
     assert_eq!(status, 503);
     assert_eq!(body["errors"][0]["code"], "service_unavailable");
@@ -158,7 +121,7 @@ fn connections_over_the_cap_get_a_clerk_503() {
     assert_eq!(get(&mut held[0], "/v1/environment").0, 200);
     drop(held.pop());
     let served = (0..50).any(|_| {
-        let mut s = connect(&server.addr);
+        let mut s = connect(server.addr);
         write!(s, "GET /v1/environment HTTP/1.1\r\nhost: localhost\r\n\r\n").expect("write");
         let ok = read_answer(&mut s).0 == 200;
         if !ok {
@@ -174,11 +137,11 @@ fn sigterm_finishes_in_flight_requests_flushes_and_exits_0() {
     let dir = std::env::temp_dir().join(format!("local-api-term-{}", std::process::id()));
     let data_file = dir.join("store.json");
     let data = data_file.to_string_lossy().to_string();
-    let (mut server, _) = start(&["--data-file", &data], &[]);
+    let mut server = start(&["--data-file", &data], &[]);
 
     // A request in flight: head sent, body half sent.
     let body = r#"{"first_name":"Grace"}"#;
-    let mut stream = connect(&server.addr);
+    let mut stream = connect(server.addr);
     write!(
         stream,
         "POST /v1/users HTTP/1.1\r\nhost: localhost\r\nauthorization: Bearer {SECRET}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{}",
@@ -188,14 +151,13 @@ fn sigterm_finishes_in_flight_requests_flushes_and_exits_0() {
     .expect("write");
 
     let killed = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
+        .args(["-TERM", &server.pid().to_string()])
         .status()
         .expect("kill");
     assert!(killed.success());
     loop {
         let line = server
-            .lines
-            .recv_timeout(Duration::from_secs(60))
+            .next_line(Duration::from_secs(60))
             .expect("the server says it is stopping");
         if line.contains("stopping") {
             break;
@@ -210,10 +172,10 @@ fn sigterm_finishes_in_flight_requests_flushes_and_exits_0() {
     assert_eq!(status, 200, "{user}");
     let id = user["id"].as_str().expect("user id").to_string();
 
-    let exit = server.child.wait().expect("exit");
+    let exit = server.wait().expect("exit");
     assert_eq!(exit.code(), Some(0));
     assert!(
-        TcpStream::connect(&server.addr).is_err(),
+        TcpStream::connect(server.addr).is_err(),
         "nothing listens any more"
     );
     let stored = std::fs::read_to_string(&data_file).expect("data file");

@@ -3,11 +3,11 @@
 //! file that a running server holds (its writes would be lost), pointing at the Backend
 //! API call instead. Real processes.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::path::Path;
+use std::process::{Command, Output};
 
 use serde_json::Value;
+use testkit::local_api::LocalApi;
 
 fn rotate_keys(data_file: &std::path::Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_local-api"))
@@ -74,38 +74,14 @@ fn rotate_keys_rotates_a_data_file_and_waits_for_the_previous_rotation() {
 fn rotate_keys_refuses_a_data_file_a_running_server_holds() {
     let dir = std::env::temp_dir().join(format!("rotate-keys-held-{}", std::process::id()));
     let data_file = dir.join("store.json");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_local-api"))
-        .args([
-            "--port",
-            "0",
-            "--data-file",
-            data_file.to_str().expect("path"),
-        ])
-        .env_remove("FRONTEND_API_URL")
-        .env_remove("STORE_BACKEND")
-        .env_remove("EMBEDDED_STORE_PATH")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("local-api starts");
-    let stdout = server.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("ready line");
-        if line.contains("ready on") {
-            break;
-        }
-    }
+    let server = LocalApi::start(
+        Path::new(env!("CARGO_BIN_EXE_local-api")),
+        &["--data-file", data_file.to_str().expect("path")],
+        &[],
+    )
+    .expect("local-api starts");
     let out = rotate_keys(&data_file, &[]);
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("in use"),

@@ -1,8 +1,7 @@
 //! End to end: starts the real `local-api` binary on a free port and walks the README's
 //! curl walk-through over real HTTP.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -10,18 +9,13 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{json, Value};
+use testkit::local_api::LocalApi;
 
+/// A running `local-api`, its URL, and the secret key it made and printed.
 struct Server {
-    child: Child,
+    _process: LocalApi,
     url: String,
     secret: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn start(args: &[&str]) -> Server {
@@ -29,34 +23,17 @@ fn start(args: &[&str]) -> Server {
 }
 
 fn start_with(args: &[&str], env: &[(&str, &str)]) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_local-api"))
-        .args(["--port", "0"])
-        .args(args)
-        .env_remove("FRONTEND_API_URL")
-        .env_remove("BACKEND_API_SECRET_KEY")
-        .env_remove("STORE_BACKEND")
-        .env_remove("DYNAMODB_TABLE_NAME")
-        .env_remove("EMBEDDED_STORE_PATH")
-        .env("RUST_LOG", "warn")
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .spawn()
+    let process = LocalApi::start(Path::new(env!("CARGO_BIN_EXE_local-api")), args, env)
         .expect("local-api starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let (mut url, mut secret) = (String::new(), String::new());
-    for line in BufReader::new(stdout).lines() {
-        let line = line.expect("ready line");
-        if let Some(s) = line.split("secret key: ").nth(1) {
-            secret = s.trim().to_string();
-        }
-        if let Some(u) = line.split("ready on ").nth(1) {
-            url = u.trim().to_string();
-            break;
-        }
-    }
+    let url = process.url();
+    let secret = process.secret_key.clone().unwrap_or_default();
     assert!(url.starts_with("http://127.0.0.1:"), "no ready line");
     assert!(secret.starts_with("sk_local_"));
-    Server { child, url, secret }
+    Server {
+        _process: process,
+        url,
+        secret,
+    }
 }
 
 struct Http(Client<HttpConnector, Full<Bytes>>);
@@ -131,12 +108,7 @@ async fn readme_walkthrough_over_http() {
 /// `scripts/test.sh` starts), on a table the server creates.
 #[tokio::test]
 async fn readme_walkthrough_on_dynamodb() {
-    let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") else {
-        assert!(
-            std::env::var_os("REQUIRE_DYNAMODB").is_none() && std::env::var_os("CI").is_none(),
-            "AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests with `bash scripts/test.sh`"
-        );
-        eprintln!("SKIPPED: no DynamoDB endpoint (run `bash scripts/test.sh` to start one)");
+    let Some(endpoint) = testkit::stores::dynamodb_endpoint() else {
         return;
     };
     let table = format!("walkthrough-{}", std::process::id());

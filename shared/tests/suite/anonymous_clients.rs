@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
-use crate::support::*;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 use shared::store::Store;
+use testkit::app::*;
+use testkit::stores;
 
 const TTL: i64 = 3600;
 
@@ -84,7 +85,7 @@ async fn on_the_embedded_store() {
 
 #[tokio::test]
 async fn on_dynamodb_with_the_ttl_attribute_following_the_anonymous_lifetime() {
-    let Some(ddb) = dynamodb_store().await else {
+    let Some(ddb) = stores::dynamodb().await else {
         return;
     };
     let app = app_on(ddb.clone()).await;

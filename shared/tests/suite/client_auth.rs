@@ -1,11 +1,11 @@
 //! Client authentication (native, dev browser, cookie), its precedence, bad client tokens,
 //! token rotation on sign-in, Clerk's cookies, cross-client isolation and CORS.
 
-use crate::support::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
+use testkit::app::*;
 
 /// The six session endpoints: (method, path suffix).
 const SESSION_ENDPOINTS: [(&str, &str); 6] = [

@@ -7,11 +7,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::support::*;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
 use shared::store::dynamodb::calls::Calls;
 use shared::store::DynamoDbStore;
+use testkit::app::*;
+use testkit::stores;
 
 /// `Operation N, …` or `none`, as the doc writes it.
 fn parse_counts(cell: &str) -> BTreeMap<String, u32> {
@@ -94,7 +95,7 @@ impl Run {
 
 #[tokio::test]
 async fn every_endpoint_makes_the_documented_calls() {
-    let Some(store) = dynamodb_store().await else {
+    let Some(store) = stores::dynamodb().await else {
         return;
     };
     // A development instance, so that the dev-browser route is measured too.
@@ -465,7 +466,7 @@ async fn item_sizes_stay_within_the_billed_units(store: &DynamoDbStore) {
 /// both come from `shared::store::dynamodb::table`, and this reads the created one back.
 #[tokio::test]
 async fn the_created_table_matches_the_definition() {
-    let Some(store) = dynamodb_store().await else {
+    let Some(store) = stores::dynamodb().await else {
         return;
     };
     let definition = shared::store::dynamodb::table::cloudformation_properties();

@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use crate::support::*;
 use async_trait::async_trait;
 use shared::domain::{Client, ClientState, JwtTemplate, Session, SignInToken, User};
 use shared::store::{
     DynamoDbStore, EmbeddedStore, Expect, KeyringRecord, PublicKeysRecord, SessionFilter, Store,
     StoreError, Write,
 };
+use testkit::app::*;
+use testkit::stores;
 
 /// Instance keys from a working store (they are read once, at start-up); everything else
 /// from a DynamoDB endpoint where nothing listens.
@@ -61,7 +62,7 @@ impl Store for DeadTable {
 #[tokio::test]
 async fn an_unreachable_table_is_503_with_retry_after_and_the_process_keeps_serving() {
     // Region and credentials come from the environment the test command sets up.
-    if dynamodb_endpoint().is_none() {
+    if stores::dynamodb_endpoint().is_none() {
         return;
     }
     // A port that was free a moment ago: connections to it are refused.

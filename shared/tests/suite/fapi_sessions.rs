@@ -2,8 +2,8 @@
 //! real route table: the whole transition table cell by cell, and what each endpoint
 //! does to the session and its client.
 
-use crate::support::*;
 use serde_json::Value;
+use testkit::app::*;
 
 const WEEK_SECS: i64 = 7 * 24 * 3600;
 const THIRTY_DAYS_MS: i64 = 30 * 24 * 3600 * 1000;

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
-use crate::support::*;
+use testkit::app::*;
 
 /// Turns what differs between runs into stable placeholders.
 #[derive(Default)]

@@ -1,7 +1,6 @@
 //! JWT templates through the Backend API (management) and both APIs (minting), with the
 //! tokens verified by an independent verifier (jsonwebtoken) per algorithm.
 
-use crate::support::*;
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::signature::{
     EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING,
@@ -9,6 +8,7 @@ use aws_lc_rs::signature::{
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{json, Value};
+use testkit::app::*;
 
 fn pem(label: &str, der: &[u8]) -> String {
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use crate::support::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -14,8 +13,10 @@ use shared::clock::ManualClock;
 use shared::keyring::Sealer;
 use shared::state::{AppState, KeyAccess};
 use shared::store::{EmbeddedStore, Store};
+use testkit::app::*;
+use testkit::stores;
 
-both_stores!(
+testkit::both_stores!(
     cold_starts_that_race_create_one_keyring,
     tokens_verify_across_a_rotation_until_the_old_key_is_gone,
     client_tokens_survive_a_rotation_and_are_re_signed,
@@ -384,10 +385,10 @@ async fn the_data_file_is_private_and_held_by_one_process() {
 /// ciphertext: no private key or secret appears in any item, in any encoding.
 #[tokio::test]
 async fn dynamodb_items_hold_only_kms_ciphertext() {
-    let Some(store) = dynamodb_store().await else {
+    let Some(store) = stores::dynamodb().await else {
         return;
     };
-    let endpoint = dynamodb_endpoint().expect("endpoint");
+    let endpoint = stores::dynamodb_endpoint().expect("endpoint");
     let kms_endpoint = std::env::var("AWS_ENDPOINT_URL_KMS").unwrap_or(endpoint.clone());
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(&kms_endpoint)

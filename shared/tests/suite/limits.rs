@@ -1,7 +1,6 @@
 //! Every limit of `shared::limits` and every reserved claim, refused on both APIs with a
 //! ClerkErrors 4xx that names the parameter, and nothing changed by a refusal.
 
-use crate::support::*;
 use base64::Engine;
 use serde_json::{json, Map, Value};
 use shared::domain::JwtTemplate;
@@ -10,6 +9,7 @@ use shared::limits::{
     TEMPLATE_MAX_DEPTH,
 };
 use shared::store::Write;
+use testkit::app::*;
 
 const KINDS: [&str; 3] = ["public_metadata", "private_metadata", "unsafe_metadata"];
 

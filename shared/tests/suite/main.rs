@@ -1,9 +1,7 @@
 //! Every integration test of `shared`, in one test binary: the AWS SDKs and the crate are
 //! linked once rather than once per file, which is most of a test build on two cores.
-//! Each module is one area; `support` is the harness they share.
-
-#[macro_use]
-mod support;
+//! Each module is one area; the harness they share is the `testkit` crate (`app`, and
+//! `stores` with `both_stores!`).
 
 mod anonymous_clients;
 mod client_auth;

@@ -5,13 +5,13 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::support::*;
 use base64::Engine;
 use serde_json::Value;
 use shared::domain::SessionStatus;
 use shared::store::Store;
+use testkit::app::*;
 
-both_stores!(
+testkit::both_stores!(
     mints_and_touches_on_one_session_all_succeed,
     no_mint_that_starts_after_an_end_succeeds,
     touches_ends_and_removes_never_conflict,

@@ -1,8 +1,8 @@
 //! Ticket sign-in, the Backend API subset, and the errors every route shares.
 
-use crate::support::*;
 use serde_json::{json, Value};
 use shared::routes::ROUTES;
+use testkit::app::*;
 
 fn sign_in_form(ticket: &str) -> String {
     format!("strategy=ticket&ticket={ticket}")

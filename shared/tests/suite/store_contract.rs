@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use crate::support::*;
 use serde_json::json;
 use shared::domain::{
     Client, Lifetimes, NewUser, Session, SessionStatus, SignInToken, SignInTokenStatus, User,
 };
 use shared::store::{Expect, SessionFilter, Store, StoreError, Write};
+use testkit::app::*;
 
 const LIFE: Lifetimes = Lifetimes {
     session_max_ms: 7 * 86_400_000,
@@ -39,7 +39,7 @@ fn user(now: i64) -> User {
     )
 }
 
-both_stores!(
+testkit::both_stores!(
     keyring_first_writer_wins,
     users_round_trip_and_batch,
     writes_check_their_expectations,

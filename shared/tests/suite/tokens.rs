@@ -1,12 +1,12 @@
 //! Session tokens checked by an independent verifier (jsonwebtoken, from the JWKS the
 //! service serves), the way Clerk's SDKs check them.
 
-use crate::support::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, TokenData, Validation};
 use serde_json::{json, Value};
 use std::sync::Arc;
+use testkit::app::*;
 
 /// The one key of a served JWKS document, after checking its shape.
 #[track_caller]

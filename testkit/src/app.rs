@@ -1,28 +1,57 @@
-//! An in-process harness: the real state and route table, a movable clock, and the
-//! in-memory embedded store. Requests go through `routes::dispatch`, as on Lambda.
-#![allow(dead_code)]
+//! The service in process: the real state and route table on a store of the caller's
+//! choice (the embedded store in memory unless told otherwise), and a clock that stands
+//! still until a test moves it. Requests go through `routes::dispatch`, as on Lambda and
+//! in the local server.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use serde_json::{json, Value};
-use shared::clock::ManualClock;
+use shared::clock::{Clock, ManualClock, Millis, SystemClock};
 use shared::config::Config;
 use shared::http::RequestId;
 use shared::routes;
 use shared::state::AppState;
 use shared::store::{EmbeddedStore, Store};
 
+/// The Backend API secret key of every harness, fixture and benchmark.
 pub const SECRET: &str = "sk_test_harness_secret_key_0123456789";
 pub const FAPI_URL: &str = "https://clerk.example.com";
 pub const APP_ORIGIN: &str = "https://app.example.com";
 /// 2026-01-01T00:00:00Z
 pub const START_MS: i64 = 1_767_225_600_000;
 
+/// The harness's clock: at [`START_MS`] until a test moves it, or the system's (for data
+/// that processes read afterwards, and for the benchmarks).
+pub enum TestClock {
+    Manual(ManualClock),
+    System,
+}
+
+impl TestClock {
+    /// Moves the manual clock on. The system clock is not moved on request.
+    #[track_caller]
+    pub fn advance_secs(&self, secs: i64) {
+        match self {
+            Self::Manual(clock) => clock.advance_secs(secs),
+            Self::System => panic!("the harness runs on the system clock, which does not move"),
+        }
+    }
+}
+
+impl Clock for TestClock {
+    fn now_ms(&self) -> Millis {
+        match self {
+            Self::Manual(clock) => clock.now_ms(),
+            Self::System => SystemClock.now_ms(),
+        }
+    }
+}
+
 pub struct TestApp {
     pub state: Arc<AppState>,
-    pub clock: Arc<ManualClock>,
+    pub clock: Arc<TestClock>,
     pub store: Arc<dyn Store>,
 }
 
@@ -192,6 +221,20 @@ impl Req {
     pub fn origin(self, origin: &str) -> Self {
         self.header("origin", origin)
     }
+
+    /// The request as the transports hand it to `routes::dispatch`, its request id in its
+    /// extensions.
+    pub fn into_request(self) -> http::Request<Bytes> {
+        let mut builder = http::Request::builder().method(self.method).uri(self.uri);
+        for (k, v) in &self.headers {
+            builder = builder.header(k, v);
+        }
+        let mut request = builder.body(Bytes::from(self.body)).expect("request");
+        request
+            .extensions_mut()
+            .insert(RequestId("req_test".into()));
+        request
+    }
 }
 
 /// A session endpoint, as the six FAPI session routes name it.
@@ -224,7 +267,18 @@ impl TestApp {
     }
 
     pub async fn with_store(config: Config, store: Arc<dyn Store>) -> Self {
-        let clock = Arc::new(ManualClock::new(START_MS));
+        let clock = TestClock::Manual(ManualClock::new(START_MS));
+        Self::build(config, store, clock).await
+    }
+
+    /// The harness on the system clock: for data that function processes or a server
+    /// read afterwards (they run on the system clock), and for timing the handlers.
+    pub async fn with_system_clock(config: Config, store: Arc<dyn Store>) -> Self {
+        Self::build(config, store, TestClock::System).await
+    }
+
+    async fn build(config: Config, store: Arc<dyn Store>, clock: TestClock) -> Self {
+        let clock = Arc::new(clock);
         let state = AppState::new(config, Arc::clone(&store), clock.clone())
             .await
             .expect("state");
@@ -235,16 +289,13 @@ impl TestApp {
         }
     }
 
+    /// `routes::dispatch` itself: the answer as the transports get it.
+    pub async fn dispatch(&self, request: http::Request<Bytes>) -> http::Response<String> {
+        routes::dispatch(&self.state, request, None).await
+    }
+
     pub async fn send(&self, req: Req) -> TestResponse {
-        let mut builder = http::Request::builder().method(req.method).uri(req.uri);
-        for (k, v) in &req.headers {
-            builder = builder.header(k, v);
-        }
-        let mut request = builder.body(Bytes::from(req.body)).expect("request");
-        request
-            .extensions_mut()
-            .insert(RequestId("req_test".into()));
-        let resp = routes::dispatch(&self.state, request, None).await;
+        let resp = self.dispatch(req.into_request()).await;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let text = resp.into_body();
@@ -261,13 +312,17 @@ impl TestApp {
     }
 
     pub async fn create_user(&self) -> String {
-        let resp = self
-            .send(Req::post("/v1/users").secret().json(&json!({
-                "first_name": "Ada", "last_name": "Lovelace", "username": "ada_l",
-                "email_address": ["ada@example.com"], "phone_number": ["+15555550100"],
-                "public_metadata": {"plan": "pro"}, "private_metadata": {"secret": 1},
-            })))
-            .await;
+        self.create_user_from(&json!({
+            "first_name": "Ada", "last_name": "Lovelace", "username": "ada_l",
+            "email_address": ["ada@example.com"], "phone_number": ["+15555550100"],
+            "public_metadata": {"plan": "pro"}, "private_metadata": {"secret": 1},
+        }))
+        .await
+    }
+
+    /// Creates a user from a Backend API `POST /v1/users` body; answers its id.
+    pub async fn create_user_from(&self, body: &Value) -> String {
+        let resp = self.send(Req::post("/v1/users").secret().json(body)).await;
         assert_eq!(resp.status, 200, "{}", resp.body);
         resp.body["id"].as_str().expect("user id").to_string()
     }
@@ -374,11 +429,11 @@ impl TestApp {
 
     /// The current time of the harness clock, in milliseconds.
     pub fn now_ms(&self) -> i64 {
-        use shared::clock::Clock;
         self.clock.now_ms()
     }
 
-    /// Signs `user` in again on the client named by `token` (a second session).
+    /// Signs `user` in on the native client named by `token` (`""`: a new client), with a
+    /// fresh ticket: (client token, session id).
     pub async fn native_sign_in(&self, token: &str, user: &str) -> (String, String) {
         let ticket = self.ticket(user).await;
         let resp = self
@@ -401,33 +456,6 @@ impl TestApp {
     }
 }
 
-/// Runs each named `async fn(Arc<dyn Store>)` as two tests: on the embedded store
-/// (`embedded::name`) and on DynamoDB (`dynamodb::name`, on a fresh table of the server the
-/// test command started). Use with `#[macro_use] mod support;`.
-#[allow(unused_macros)]
-macro_rules! both_stores {
-    ($($case:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    super::$case(std::sync::Arc::new(shared::store::EmbeddedStore::in_memory())).await;
-                }
-            )*
-        }
-        mod dynamodb {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    if let Some(store) = crate::support::dynamodb_store().await {
-                        super::$case(store).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
 /// The test configuration, with `extra` settings on top.
 pub fn test_config(extra: &[(&str, &str)]) -> Config {
     let mut env: HashMap<String, String> = [
@@ -442,31 +470,4 @@ pub fn test_config(extra: &[(&str, &str)]) -> Config {
         env.insert(k.to_string(), v.to_string());
     }
     Config::from_lookup(|k| env.get(k).cloned()).expect("test config")
-}
-
-/// The DynamoDB-compatible endpoint the test command started. Without one the DynamoDB
-/// tests fail when `REQUIRE_DYNAMODB` (set by `scripts/test.sh`) or `CI` is set, and
-/// otherwise say loudly that they were skipped.
-pub fn dynamodb_endpoint() -> Option<String> {
-    match std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("REQUIRE_DYNAMODB").is_some() || std::env::var_os("CI").is_some() => {
-            panic!(
-                "AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests with `bash scripts/test.sh`"
-            )
-        }
-        _ => {
-            eprintln!("SKIPPED: no DynamoDB endpoint (run `bash scripts/test.sh` to start one)");
-            None
-        }
-    }
-}
-
-/// A DynamoDB store on a fresh table of its own, so tests never see each other's items.
-pub async fn dynamodb_store() -> Option<Arc<shared::store::DynamoDbStore>> {
-    let endpoint = dynamodb_endpoint()?;
-    let table = shared::ids::new_id("test");
-    let store = shared::store::DynamoDbStore::new(table, Some(endpoint)).await;
-    store.ensure_table().await.expect("create the test table");
-    Some(Arc::new(store))
 }

@@ -1,0 +1,118 @@
+//! The `local-api` binary as a process: started on a free port with the service's settings
+//! taken out of the inherited environment (only those given apply), and handed back once it
+//! prints its ready line. Stopped (killed) when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The service's settings a test or benchmark must not inherit by accident.
+const SETTINGS: [&str; 6] = [
+    "FRONTEND_API_URL",
+    "BACKEND_API_SECRET_KEY",
+    "STORE_BACKEND",
+    "DYNAMODB_TABLE_NAME",
+    "EMBEDDED_STORE_PATH",
+    "INSTANCE_TYPE",
+];
+
+/// How long it may take to say it is ready (a guard against a hang).
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct LocalApi {
+    child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The Backend API secret key it printed (its own, unless one was given).
+    pub secret_key: Option<String>,
+    /// What it printed, up to and including its ready line.
+    pub banner: Vec<String>,
+    /// What it prints after that, line by line.
+    lines: mpsc::Receiver<String>,
+}
+
+impl LocalApi {
+    /// Starts `binary --port 0 <args>` with `RUST_LOG=warn` and `env` on top; its standard
+    /// error is the caller's.
+    pub fn start(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Self, String> {
+        let mut command = Command::new(binary);
+        command.args(["--port", "0"]).args(args);
+        for name in SETTINGS {
+            command.env_remove(name);
+        }
+        let mut child = command
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("spawn {}: {e}", binary.display()))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let (tx, lines) = mpsc::channel();
+        // Read everything it prints, so that it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.as_ref().is_some_and(|tx| tx.send(line).is_err()) {
+                    tx = None;
+                }
+            }
+        });
+        let mut server = Self {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            secret_key: None,
+            banner: Vec::new(),
+            lines,
+        };
+        loop {
+            let Some(line) = server.next_line(READY_TIMEOUT) else {
+                return Err(format!(
+                    "{} did not say it was ready; it printed {:?}",
+                    binary.display(),
+                    server.banner
+                ));
+            };
+            server.banner.push(line.clone());
+            if let Some(key) = line.split_once("secret key: ").map(|(_, k)| k.trim()) {
+                server.secret_key = Some(key.to_string());
+            }
+            if let Some((_, addr)) = line.split_once("ready on http://") {
+                server.addr = addr
+                    .trim()
+                    .parse()
+                    .map_err(|e| format!("ready line {line:?}: {e}"))?;
+                return Ok(server);
+            }
+        }
+    }
+
+    /// `http://<addr>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The next line it prints, if one comes within `timeout`.
+    pub fn next_line(&self, timeout: Duration) -> Option<String> {
+        self.lines.recv_timeout(timeout).ok()
+    }
+
+    /// Waits for it to exit.
+    pub fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        self.child.wait()
+    }
+}
+
+impl Drop for LocalApi {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
