@@ -7,7 +7,7 @@
 //! - `session/get`: `GET /v1/client/sessions/{id}`.
 //! - `session/environment`: `GET /v1/environment`, the trivial route.
 
-use bench::app::{App, SignFloor};
+use bench::in_process::{self, SignFloor};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 
 fn benches(c: &mut Criterion) {
@@ -16,11 +16,11 @@ fn benches(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let (app, s) = rt.block_on(async {
-        let app = App::in_memory().await;
-        let s = app.native_session().await;
+        let app = in_process::app().await;
+        let s = in_process::native_session(&app).await;
         (app, s)
     });
-    let minted = rt.block_on(app.dispatch(App::tokens_request(&s)));
+    let minted = rt.block_on(app.dispatch(in_process::tokens(&s)));
     assert_eq!(minted.status(), 200, "mint: {}", minted.body());
     let jwt: serde_json::Value = serde_json::from_str(minted.body()).expect("token JSON");
     let mut floor = SignFloor::new(jwt["jwt"].as_str().expect("jwt"));
@@ -31,7 +31,7 @@ fn benches(c: &mut Criterion) {
     });
     tokens.bench_function("handler", |b| {
         b.to_async(&rt).iter_batched(
-            || App::tokens_request(&s),
+            || in_process::tokens(&s),
             |req| async { app.dispatch(req).await },
             BatchSize::SmallInput,
         )
@@ -41,14 +41,14 @@ fn benches(c: &mut Criterion) {
     let mut session = c.benchmark_group("session");
     session.bench_function("get", |b| {
         b.to_async(&rt).iter_batched(
-            || App::session_request(&s),
+            || in_process::session(&s),
             |req| async { app.dispatch(req).await },
             BatchSize::SmallInput,
         )
     });
     session.bench_function("environment", |b| {
         b.to_async(&rt).iter_batched(
-            App::environment_request,
+            in_process::environment,
             |req| async { app.dispatch(req).await },
             BatchSize::SmallInput,
         )

@@ -7,24 +7,35 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-/// One request, sent again and again: method, path with query, headers.
+/// One request: method, path with query, headers, body.
 #[derive(Clone, Debug)]
 pub struct Target {
     pub method: http::Method,
     pub uri: String,
     pub headers: Vec<(String, String)>,
+    pub body: Bytes,
 }
 
 impl Target {
     pub fn get(uri: impl Into<String>) -> Self {
+        Self::new(http::Method::GET, uri)
+    }
+
+    pub fn post(uri: impl Into<String>) -> Self {
+        Self::new(http::Method::POST, uri)
+    }
+
+    fn new(method: http::Method, uri: impl Into<String>) -> Self {
         Self {
-            method: http::Method::GET,
+            method,
             uri: uri.into(),
             headers: Vec::new(),
+            body: Bytes::new(),
         }
     }
 
@@ -33,7 +44,27 @@ impl Target {
         self
     }
 
-    fn build(&self, addr: SocketAddr) -> hyper::Request<Empty<Bytes>> {
+    /// A form body (`application/x-www-form-urlencoded`).
+    pub fn form(self, body: impl Into<String>) -> Self {
+        self.body(
+            "application/x-www-form-urlencoded",
+            Bytes::from(body.into()),
+        )
+    }
+
+    /// A JSON body.
+    pub fn json(self, body: &serde_json::Value) -> Self {
+        self.body("application/json", Bytes::from(body.to_string()))
+    }
+
+    fn body(mut self, content_type: &str, body: Bytes) -> Self {
+        self.headers
+            .push(("content-type".into(), content_type.into()));
+        self.body = body;
+        self
+    }
+
+    fn build(&self, addr: SocketAddr) -> hyper::Request<Full<Bytes>> {
         let mut b = hyper::Request::builder()
             .method(self.method.clone())
             .uri(&self.uri)
@@ -41,7 +72,8 @@ impl Target {
         for (k, v) in &self.headers {
             b = b.header(k, v);
         }
-        b.body(Empty::new()).expect("a well-formed request")
+        b.body(Full::new(self.body.clone()))
+            .expect("a well-formed request")
     }
 }
 
@@ -64,19 +96,25 @@ impl Load {
     }
 }
 
+async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, String> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+/// One connection's share of a phase: (ok, errors).
 async fn connection(
     addr: SocketAddr,
     target: Arc<Target>,
     until: Instant,
 ) -> Result<(u64, u64), String> {
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    let _ = stream.set_nodelay(true);
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| format!("handshake: {e}"))?;
-    tokio::spawn(conn);
+    let mut sender = connect(addr).await?;
     let (mut ok, mut errors) = (0u64, 0u64);
     while Instant::now() < until {
         match sender.send_request(target.build(addr)).await {
@@ -125,36 +163,21 @@ pub async fn run(
     load
 }
 
-/// One request on a fresh connection: (status, headers, body). For setting up a run.
-pub async fn call(
-    addr: SocketAddr,
-    method: &str,
-    uri: &str,
-    headers: &[(&str, &str)],
-    content_type: Option<&str>,
-    body: String,
-) -> Result<(u16, http::HeaderMap, String), String> {
-    let stream = TcpStream::connect(addr)
+/// One answer: status, headers, body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: String,
+}
+
+/// One request on a fresh connection. For setting up a run.
+pub async fn call(addr: SocketAddr, target: &Target) -> Result<Answer, String> {
+    let mut sender = connect(addr).await?;
+    let resp = sender
+        .send_request(target.build(addr))
         .await
-        .map_err(|e| format!("connect: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| format!("handshake: {e}"))?;
-    tokio::spawn(conn);
-    let mut b = hyper::Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("host", addr.to_string());
-    for (k, v) in headers {
-        b = b.header(*k, *v);
-    }
-    if let Some(ct) = content_type {
-        b = b.header("content-type", ct);
-    }
-    let req = b
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| e.to_string())?;
-    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        .map_err(|e| format!("{} {}: {e}", target.method, target.uri))?;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = resp
@@ -163,5 +186,9 @@ pub async fn call(
         .await
         .map_err(|e| e.to_string())?
         .to_bytes();
-    Ok((status, headers, String::from_utf8_lossy(&body).to_string()))
+    Ok(Answer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).to_string(),
+    })
 }

@@ -1,17 +1,19 @@
-//! The worst case the limits allow (docs/security.md): a user with 8 KB in every kind of
-//! metadata, and JWT templates as large as a template may be. Measured on the function
-//! that mints FAPI template tokens, under the Runtime API emulator, beside its memory
-//! after an ordinary mint.
+//! Figure 7: the worst case the limits allow (docs/security.md): a user with 8 KB in every
+//! kind of metadata, and JWT templates as large as a template may be. Measured on the
+//! function that mints FAPI template tokens, under the Runtime API emulator, beside its
+//! memory after an ordinary mint.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
+use bench::stats::{fmt_duration, fmt_mb, median};
 use serde_json::{json, Map, Value};
 use shared::limits::{METADATA_MAX_BYTES, RENDERED_CLAIMS_MAX_BYTES, TEMPLATE_MAX_BYTES};
+use testkit::app::Req;
+use testkit::emulator::{self, Run};
+use testkit::fixtures;
 
-use crate::app::{self, App, SECRET_KEY};
-use crate::emulator;
-use crate::stats::{fmt_duration, fmt_mb, median};
+use super::data_dir;
 
 pub const FUNCTION: &str = "fapi-session-template-tokens";
 
@@ -22,11 +24,11 @@ pub struct WorstCase {
     /// VmHWM of that process: its peak through start-up and the ordinary mint.
     pub ordinary_peak_kb: u64,
     /// The largest refused mint: every claim names the 8 KB metadata; answered 422.
-    pub refused: emulator::Run,
+    pub refused: Run,
     /// The largest token minted: claims just under the rendered-claims limit.
-    pub largest: emulator::Run,
+    pub largest: Run,
     /// A template of nothing but lookups into the 8 KB metadata; minted.
-    pub lookups: emulator::Run,
+    pub lookups: Run,
     pub largest_token_bytes: usize,
     pub invocations: usize,
 }
@@ -72,82 +74,78 @@ fn largest_claims() -> Value {
     json!({ "pad": "x".repeat(RENDERED_CLAIMS_MAX_BYTES - 400) })
 }
 
-/// Seeds `data_file`, then runs the function on each case, `invocations` times.
-pub async fn measure(
+/// Seeds a data file, then runs the function from `bin_dir` on each case, `invocations`
+/// times, on `events/fapi-session-template-tokens/mint-template-token.json` of `repo`.
+pub async fn measure(bin_dir: &Path, repo: &Path, invocations: usize) -> Result<WorstCase, String> {
+    let dir = data_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let out = measure_in(bin_dir, repo, &dir.join("worst-case.json"), invocations).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    out
+}
+
+async fn measure_in(
     bin_dir: &Path,
+    repo: &Path,
     data_file: &Path,
     invocations: usize,
-    env: &[(String, String)],
-    event_template: &str,
 ) -> Result<WorstCase, String> {
+    let event_file = repo.join("events/fapi-session-template-tokens/mint-template-token.json");
+    let event_template = std::fs::read_to_string(&event_file)
+        .map_err(|e| format!("{}: {e}", event_file.display()))?;
     let _ = std::fs::remove_file(data_file);
-    let app = App::on_file(data_file).await;
-    let auth = format!("Bearer {SECRET_KEY}");
-    let (_, user) = app
-        .call_ok(
-            "POST",
-            "/v1/users",
-            &[("authorization", &auth)],
-            app::Body::Json(json!({
-                "first_name": "Ada",
-                "public_metadata": metadata(),
-                "private_metadata": metadata(),
-                "unsafe_metadata": metadata(),
-            })),
-        )
+    let app = fixtures::open(data_file).await;
+    let user_id = app
+        .create_user_from(&json!({
+            "first_name": "Ada",
+            "public_metadata": metadata(),
+            "private_metadata": metadata(),
+            "unsafe_metadata": metadata(),
+        }))
         .await;
-    let user_id = user["id"].as_str().ok_or("user id")?.to_string();
-    let signed_in = app.sign_in(&user_id, None).await;
+    let (client_token, session_id) = app.native_sign_in("", &user_id).await;
     for (name, claims) in [
         ("ordinary", json!({"role": "{{user.first_name}}"})),
         ("refused", refused_claims()),
         ("largest", largest_claims()),
         ("lookups", lookup_claims()),
     ] {
-        app.call_ok(
-            "POST",
-            "/v1/jwt_templates",
-            &[("authorization", &auth)],
-            app::Body::Json(json!({ "name": name, "claims": claims })),
+        app.send(
+            Req::post("/v1/jwt_templates")
+                .secret()
+                .json(&json!({ "name": name, "claims": claims })),
         )
-        .await;
+        .await
+        .ok();
     }
     let largest = app
-        .dispatch(app::request(
-            "POST",
-            &format!(
-                "/v1/client/sessions/{}/tokens/largest?_is_native=1",
-                signed_in.session_id
-            ),
-            &[("authorization", &signed_in.client_token)],
-            app::Body::Empty,
-        ))
+        .send(
+            Req::post(format!("/v1/client/sessions/{session_id}/tokens/largest"))
+                .native(&client_token),
+        )
         .await;
-    let token: Value = serde_json::from_str(largest.body()).map_err(|e| e.to_string())?;
-    let largest_token_bytes = token["jwt"].as_str().ok_or("largest: no token")?.len();
+    let largest_token_bytes = largest.body["jwt"]
+        .as_str()
+        .ok_or("largest: no token")?
+        .len();
     drop(app);
 
     let binary = bin_dir.join(FUNCTION);
     let binary = binary.as_path();
     let event = |template: &str| {
         event_template
-            .replace("${SESSION_ID}", &signed_in.session_id)
-            .replace("${CLIENT_TOKEN}", &signed_in.client_token)
+            .replace("${SESSION_ID}", &session_id)
+            .replace("${CLIENT_TOKEN}", &client_token)
             .replace("/tokens/hasura", &format!("/tokens/{template}"))
     };
     let run = |template: &'static str, n: usize| {
         let event = event(template);
-        let dir = data_file.with_extension(template);
+        let copy = data_file.with_extension(template);
         async move {
-            std::fs::copy(data_file, &dir).map_err(|e| e.to_string())?;
-            let mut env = env.to_vec();
-            for (k, v) in &mut env {
-                if k == "EMBEDDED_STORE_PATH" {
-                    *v = dir.to_string_lossy().to_string();
-                }
-            }
+            std::fs::copy(data_file, &copy).map_err(|e| e.to_string())?;
+            let env = fixtures::function_env(&copy);
             let out = emulator::run(binary, FUNCTION, &event, n, &env).await;
-            let _ = std::fs::remove_file(&dir);
+            let _ = std::fs::remove_file(&copy);
             out
         }
     };
@@ -176,7 +174,7 @@ pub async fn measure(
 }
 
 impl WorstCase {
-    /// Table rows, in the bench's six columns.
+    /// Table rows, in the bench's six columns, and how many targets they missed.
     pub fn rows(&self, peak_max_kb: u64) -> (String, usize) {
         let mut t = String::new();
         let mut misses = 0;

@@ -1,0 +1,57 @@
+//! The command line.
+//!
+//! ```text
+//! bench --bin-dir DIR [--quick] [--out FILE] [--criterion-dir DIR] [--repo DIR]
+//!       [--in-process-only | --worst-case-only]
+//! ```
+
+use std::path::{Path, PathBuf};
+
+pub struct Args {
+    pub quick: bool,
+    pub bin_dir: PathBuf,
+    pub out: Option<PathBuf>,
+    pub criterion_dir: Option<PathBuf>,
+    pub repo: PathBuf,
+    /// Only the in-process figures (for profiling the handlers).
+    pub in_process_only: bool,
+    /// Only the worst case the limits allow (figure 7): one release function binary.
+    pub worst_case_only: bool,
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: bench --bin-dir DIR [--quick] [--out FILE] [--criterion-dir DIR] [--repo DIR] [--in-process-only | --worst-case-only]"
+    );
+    std::process::exit(2)
+}
+
+pub fn parse() -> Args {
+    let mut args = Args {
+        quick: false,
+        bin_dir: PathBuf::new(),
+        out: None,
+        criterion_dir: None,
+        repo: Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
+        in_process_only: false,
+        worst_case_only: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().map(PathBuf::from).unwrap_or_else(|| usage());
+        match arg.as_str() {
+            "--quick" => args.quick = true,
+            "--bin-dir" => args.bin_dir = value(),
+            "--out" => args.out = Some(value()),
+            "--criterion-dir" => args.criterion_dir = Some(value()),
+            "--repo" => args.repo = value(),
+            "--in-process-only" => args.in_process_only = true,
+            "--worst-case-only" => args.worst_case_only = true,
+            _ => usage(),
+        }
+    }
+    if args.bin_dir.as_os_str().is_empty() {
+        usage()
+    }
+    args
+}
