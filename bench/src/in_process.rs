@@ -59,11 +59,33 @@ pub fn session(s: &SignedIn) -> http::Request<Bytes> {
     session_call(s, "GET", "").into_request()
 }
 
+/// `POST /v1/client/sessions/{id}/touch` with `intent=focus`, as clerk-js touches the
+/// session when a tab regains focus.
+pub fn touch(s: &SignedIn) -> http::Request<Bytes> {
+    session_call(s, "POST", "/touch")
+        .form(TOUCH_FORM)
+        .into_request()
+}
+
+/// `POST /v1/client/sessions/{id}/end`.
+pub fn end(s: &SignedIn) -> http::Request<Bytes> {
+    session_call(s, "POST", "/end").into_request()
+}
+
+/// `POST /v1/client/sign_ins` with a ticket, on a new native client (no `Authorization`).
+pub fn ticket_sign_in(ticket: &str) -> http::Request<Bytes> {
+    Req::post(SIGN_IN_PATH)
+        .form(&sign_in_form(ticket))
+        .into_request()
+}
+
 /// `GET /v1/environment`: the trivial route (a string built at start-up).
 pub fn environment() -> http::Request<Bytes> {
     Req::get("/v1/environment").into_request()
 }
 
+/// The body of the touch the figures time.
+pub const TOUCH_FORM: &str = "intent=focus";
 /// The ticket sign-in of a native client without one yet.
 pub const SIGN_IN_PATH: &str = "/v1/client/sign_ins?_is_native=1";
 

@@ -1,8 +1,12 @@
 //! A small HTTP/1.1 load generator (no external tool): a fixed number of keep-alive
 //! connections, each sending its next request as soon as the previous answer is read, for
-//! a fixed time. A request that fails, or answers other than 200, counts as an error.
+//! a fixed time. The requests are one [`Target`] sent again and again ([`run`]), or a queue
+//! of distinct ones, each sent once ([`run_queue`]: a session to end, a ticket to sign in
+//! with), which ends the phase early if it runs out. A request that fails, or answers other
+//! than 200, counts as an error.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -82,6 +86,8 @@ pub struct Load {
     pub ok: u64,
     pub errors: u64,
     pub elapsed: Duration,
+    /// A queue ran out before the time was up (the phase was shorter).
+    pub ran_out: bool,
 }
 
 impl Load {
@@ -93,6 +99,22 @@ impl Load {
         self.ok += other.ok;
         self.errors += other.errors;
         self.elapsed += other.elapsed;
+        self.ran_out |= other.ran_out;
+    }
+}
+
+/// Where the connections take their requests from.
+enum Source {
+    Repeat(Target),
+    Queue(Vec<Target>, AtomicUsize),
+}
+
+impl Source {
+    fn next(&self) -> Option<&Target> {
+        match self {
+            Self::Repeat(target) => Some(target),
+            Self::Queue(targets, next) => targets.get(next.fetch_add(1, Ordering::Relaxed)),
+        }
     }
 }
 
@@ -111,12 +133,15 @@ async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, String> {
 /// One connection's share of a phase: (ok, errors).
 async fn connection(
     addr: SocketAddr,
-    target: Arc<Target>,
+    source: Arc<Source>,
     until: Instant,
 ) -> Result<(u64, u64), String> {
     let mut sender = connect(addr).await?;
     let (mut ok, mut errors) = (0u64, 0u64);
     while Instant::now() < until {
+        let Some(target) = source.next() else {
+            break;
+        };
         match sender.send_request(target.build(addr)).await {
             Ok(resp) => {
                 let status = resp.status();
@@ -136,18 +161,12 @@ async fn connection(
     Ok((ok, errors))
 }
 
-/// `connections` keep-alive connections sending `target` for `duration`.
-pub async fn run(
-    addr: SocketAddr,
-    target: &Target,
-    connections: usize,
-    duration: Duration,
-) -> Load {
-    let target = Arc::new(target.clone());
+async fn drive(addr: SocketAddr, source: Source, connections: usize, duration: Duration) -> Load {
+    let source = Arc::new(source);
     let started = Instant::now();
     let until = started + duration;
     let tasks: Vec<_> = (0..connections)
-        .map(|_| tokio::spawn(connection(addr, Arc::clone(&target), until)))
+        .map(|_| tokio::spawn(connection(addr, Arc::clone(&source), until)))
         .collect();
     let mut load = Load::default();
     for task in tasks {
@@ -160,7 +179,37 @@ pub async fn run(
         }
     }
     load.elapsed = started.elapsed();
+    if let Source::Queue(targets, next) = &*source {
+        load.ran_out = next.load(Ordering::Relaxed) >= targets.len();
+    }
     load
+}
+
+/// `connections` keep-alive connections sending `target` for `duration`.
+pub async fn run(
+    addr: SocketAddr,
+    target: &Target,
+    connections: usize,
+    duration: Duration,
+) -> Load {
+    drive(addr, Source::Repeat(target.clone()), connections, duration).await
+}
+
+/// `connections` keep-alive connections sending each of `targets` once, in order, for
+/// `duration` or until none is left.
+pub async fn run_queue(
+    addr: SocketAddr,
+    targets: Vec<Target>,
+    connections: usize,
+    duration: Duration,
+) -> Load {
+    drive(
+        addr,
+        Source::Queue(targets, AtomicUsize::new(0)),
+        connections,
+        duration,
+    )
+    .await
 }
 
 /// One answer: status, headers, body.
@@ -171,9 +220,11 @@ pub struct Answer {
     pub body: String,
 }
 
-/// One request on a fresh connection. For setting up a run.
-pub async fn call(addr: SocketAddr, target: &Target) -> Result<Answer, String> {
-    let mut sender = connect(addr).await?;
+async fn send(
+    sender: &mut SendRequest<Full<Bytes>>,
+    addr: SocketAddr,
+    target: &Target,
+) -> Result<Answer, String> {
     let resp = sender
         .send_request(target.build(addr))
         .await
@@ -191,4 +242,42 @@ pub async fn call(addr: SocketAddr, target: &Target) -> Result<Answer, String> {
         headers,
         body: String::from_utf8_lossy(&body).to_string(),
     })
+}
+
+/// One request on a fresh connection. For setting up a run.
+pub async fn call(addr: SocketAddr, target: &Target) -> Result<Answer, String> {
+    send(&mut connect(addr).await?, addr, target).await
+}
+
+/// Each of `targets` once, over `connections` keep-alive connections; the answers in the
+/// order of `targets`. For setting up a run: many requests, untimed.
+pub async fn call_each(
+    addr: SocketAddr,
+    targets: Vec<Target>,
+    connections: usize,
+) -> Result<Vec<Answer>, String> {
+    let targets = Arc::new(targets);
+    let next = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..connections.clamp(1, targets.len().max(1)))
+        .map(|_| {
+            let (targets, next) = (Arc::clone(&targets), Arc::clone(&next));
+            tokio::spawn(async move {
+                let mut sender = connect(addr).await?;
+                let mut answers = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(target) = targets.get(i) else {
+                        return Ok::<_, String>(answers);
+                    };
+                    answers.push((i, send(&mut sender, addr, target).await?));
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::with_capacity(targets.len());
+    for task in tasks {
+        all.extend(task.await.map_err(|e| e.to_string())??);
+    }
+    all.sort_by_key(|(i, _)| *i);
+    Ok(all.into_iter().map(|(_, answer)| answer).collect())
 }

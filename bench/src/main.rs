@@ -20,7 +20,7 @@ use args::Args;
 use figures::steady_state::PEAK_MAX_KB;
 use figures::{
     calls, cold_start, functions::Functions, minting, progress, session_read, steady_state,
-    worst_case, Plan,
+    worst_case, writes, Plan,
 };
 use report::Table;
 
@@ -65,17 +65,29 @@ async fn run(args: &Args) -> Result<String, String> {
     let mint = minting::measure(&plan).await;
     progress("in process: session reads");
     let read = session_read::in_process(&plan).await;
+    progress("in process: touch, end and ticket sign-in against session reads");
+    let writes_in_process = writes::in_process(&plan).await;
     if args.in_process_only {
-        return Ok(format!(
+        let mut line = format!(
             "tokens p50 {} (floor {}), GET session p50 {}, environment p50 {}",
             fmt_duration(mint.tokens.p50),
             fmt_duration(mint.floor.p50),
             fmt_duration(read.session.p50),
             fmt_duration(read.environment.p50)
-        ));
+        );
+        for w in &writes_in_process {
+            line += &format!(
+                ", {} p50 {} (GET session {})",
+                w.write.name(),
+                fmt_duration(w.measured.p50),
+                fmt_duration(w.read.p50)
+            );
+        }
+        return Ok(line);
     }
     progress("over HTTP: local-api, GET session against GET /v1/environment");
     let read_http = session_read::over_http(&plan, &args.bin_dir).await?;
+    let writes_http = writes::over_http(&plan, &args.bin_dir).await?;
     progress("function binaries under the Runtime API emulator");
     let functions = Functions::prepare(&args.bin_dir, &args.repo).await?;
     let cold = cold_start::measure(&plan, &functions).await?;
@@ -92,6 +104,7 @@ async fn run(args: &Args) -> Result<String, String> {
     calls::rows(&mut t, &functions, &dynamodb);
     let (rows, misses) = worst.rows(PEAK_MAX_KB);
     t.push_rows(&rows, misses);
+    writes::rows(&mut t, &writes_in_process, &writes_http);
 
     // 6. What each endpoint costs on AWS, from the warm durations measured above.
     let lifetimes = bench::costs::default_lifetimes()?;

@@ -8,6 +8,7 @@ pub mod minting;
 pub mod session_read;
 pub mod steady_state;
 pub mod worst_case;
+pub mod writes;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -22,9 +23,15 @@ use testkit::local_api::LocalApi;
 pub struct Plan {
     pub inprocess_tokens: usize,
     pub inprocess_reads: usize,
+    /// Samples of each write in process (figure 8), each beside a session read.
+    pub inprocess_writes: usize,
     pub http_rounds: usize,
     pub http_phase: Duration,
     pub connections: usize,
+    /// At most this many distinct requests are prepared for one phase of a write over HTTP
+    /// (a fresh session per end, a fresh ticket per sign-in); a phase that uses them all
+    /// ends early.
+    pub http_queue_max: usize,
     pub cold_starts: usize,
     pub invocations: usize,
     pub worst_case_invocations: usize,
@@ -36,9 +43,11 @@ impl Plan {
             Self {
                 inprocess_tokens: 50,
                 inprocess_reads: 500,
+                inprocess_writes: 30,
                 http_rounds: 1,
                 http_phase: Duration::from_millis(300),
                 connections: 16,
+                http_queue_max: 2_000,
                 cold_starts: 2,
                 invocations: 100,
                 worst_case_invocations: 3,
@@ -47,9 +56,11 @@ impl Plan {
             Self {
                 inprocess_tokens: 3_000,
                 inprocess_reads: 20_000,
+                inprocess_writes: 3_000,
                 http_rounds: 3,
                 http_phase: Duration::from_secs(4),
                 connections: 16,
+                http_queue_max: 25_000,
                 cold_starts: 15,
                 invocations: 10_000,
                 worst_case_invocations: 200,
