@@ -471,3 +471,22 @@ pub fn test_config(extra: &[(&str, &str)]) -> Config {
     }
     Config::from_lookup(|k| env.get(k).cloned()).expect("test config")
 }
+
+/// The claims of a JWT, unverified (tests check signatures where that is the point).
+pub fn jwt_claims(jwt: &str) -> Value {
+    jwt_part(jwt, 1)
+}
+
+/// The header of a JWT, unverified.
+pub fn jwt_header(jwt: &str) -> Value {
+    jwt_part(jwt, 0)
+}
+
+fn jwt_part(jwt: &str, index: usize) -> Value {
+    use base64::Engine;
+    let part = jwt.split('.').nth(index).expect("a JWT part");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON")
+}

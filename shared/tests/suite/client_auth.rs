@@ -17,11 +17,6 @@ const SESSION_ENDPOINTS: [(&str, &str); 6] = [
     ("POST", "tokens/supabase"),
 ];
 
-fn payload(token: &str) -> Value {
-    let part = token.split('.').nth(1).expect("payload part");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("JSON")
-}
-
 fn client_id_of(resp: &TestResponse) -> String {
     resp.body["response"]["id"]
         .as_str()
@@ -42,7 +37,7 @@ fn tamper(token: &str) -> String {
 
 /// Each way a client token can be bad. All of them must be 401 `authentication_invalid`.
 fn bad_tokens(good: &str, foreign: &str) -> Vec<(&'static str, String)> {
-    let claims = payload(good);
+    let claims = jwt_claims(good);
     let parts: Vec<&str> = good.split('.').collect();
     let forged = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
@@ -177,7 +172,7 @@ async fn cookie_clients_round_trip_with_clerks_cookie_attributes() {
         )
         .await;
     assert_eq!(resp.ok()["response"]["id"], body["response"]["id"]);
-    assert_eq!(payload(&cookie)["id"], body["response"]["id"]);
+    assert_eq!(jwt_claims(&cookie)["id"], body["response"]["id"]);
 }
 
 #[tokio::test]
@@ -237,7 +232,7 @@ async fn dev_browser_tokens_work_in_both_query_parameters() {
     let body = resp.ok();
     assert_eq!(body["object"], "dev_browser");
     let token = body["id"].as_str().expect("token").to_string();
-    let id = payload(&token)["id"].as_str().unwrap().to_string();
+    let id = jwt_claims(&token)["id"].as_str().unwrap().to_string();
 
     let resp = app.send(Req::get("/v1/client").dev(&token)).await;
     assert_eq!(resp.ok()["response"]["id"], id.as_str());
@@ -286,9 +281,9 @@ async fn native_beats_dev_browser_beats_cookie() {
     );
     let dev = app.send(Req::post("/v1/dev_browser")).await;
     let dev_token = dev.ok()["id"].as_str().unwrap().to_string();
-    let dev_id = payload(&dev_token)["id"].as_str().unwrap().to_string();
+    let dev_id = jwt_claims(&dev_token)["id"].as_str().unwrap().to_string();
     let cookie = app.browser_client().await;
-    let cookie_id = payload(&cookie)["id"].as_str().unwrap().to_string();
+    let cookie_id = jwt_claims(&cookie)["id"].as_str().unwrap().to_string();
 
     let all = Req::get("/v1/client")
         .dev(&dev_token)
@@ -399,19 +394,19 @@ async fn sign_in_rotates_the_cookie_client_token() {
         .unwrap()
         .to_string();
     // Same client, new token.
-    assert_eq!(resp.body["client"]["id"], payload(&planted)["id"]);
+    assert_eq!(resp.body["client"]["id"], jwt_claims(&planted)["id"]);
     let fresh = resp.cookie("__client").expect("rotated cookie");
     assert_ne!(fresh, planted);
     assert_ne!(
-        payload(&fresh)["rotating_token"],
-        payload(&planted)["rotating_token"]
+        jwt_claims(&fresh)["rotating_token"],
+        jwt_claims(&planted)["rotating_token"]
     );
     assert!(resp.header("authorization").is_none());
 
     // The planted token no longer reaches the client: `GET /v1/client` starts over with a
     // new, empty one.
     let resp = app.send(Req::get("/v1/client").cookie(&planted)).await;
-    assert_ne!(resp.ok()["response"]["id"], payload(&planted)["id"]);
+    assert_ne!(resp.ok()["response"]["id"], jwt_claims(&planted)["id"]);
     assert_eq!(resp.body["response"]["sessions"], json!([]));
     let resp = app
         .send(Req::get(session_path(&sid, "")).cookie(&planted))

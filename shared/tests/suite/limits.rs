@@ -202,14 +202,6 @@ fn header_of(jwt: &str) -> Value {
     serde_json::from_slice(&bytes).unwrap()
 }
 
-fn payload_of(jwt: &str) -> Value {
-    let b64 = jwt.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(b64)
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
-}
-
 /// A user with full public metadata, signed in natively: (client token, session id).
 async fn heavy_session(app: &TestApp) -> (String, String) {
     let user = user_with(
@@ -309,7 +301,7 @@ async fn a_stored_template_with_session_claims_never_mints_them() {
         .unwrap();
     for resp in mint_both(&app, &token, &sid, "old").await {
         let jwt = resp.ok()["jwt"].as_str().unwrap().to_string();
-        let claims = payload_of(&jwt);
+        let claims = jwt_claims(&jwt);
         for reserved in ["sid", "v", "sts", "fva"] {
             assert!(claims.get(reserved).is_none(), "{reserved} in {claims}");
         }

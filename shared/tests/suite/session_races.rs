@@ -5,7 +5,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use base64::Engine;
 use serde_json::Value;
 use shared::domain::SessionStatus;
 use shared::store::Store;
@@ -17,15 +16,6 @@ testkit::both_stores!(
     touches_ends_and_removes_never_conflict,
     signed_out_sessions_hand_out_no_token,
 );
-
-/// The claims of a JWT, unverified (the signature is checked elsewhere).
-fn claims(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).expect("payload");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .expect("base64url");
-    serde_json::from_slice(&bytes).expect("claims")
-}
 
 fn mint(sid: &str, token: &str) -> Req {
     Req::post(session_path(sid, "tokens")).native(token)
@@ -58,7 +48,7 @@ async fn mints_and_touches_on_one_session_all_succeed(store: Arc<dyn Store>) {
         assert_eq!(resp.status, 200, "touch: {touch}: {}", resp.body);
         if !touch {
             assert_eq!(
-                claims(resp.body["jwt"].as_str().unwrap())["sid"],
+                jwt_claims(resp.body["jwt"].as_str().unwrap())["sid"],
                 sid.as_str()
             );
         }
@@ -184,7 +174,7 @@ async fn signed_out_sessions_hand_out_no_token(store: Arc<dyn Store>) {
         .as_str()
         .expect("a fresh token")
         .to_string();
-    let c = claims(&jwt);
+    let c = jwt_claims(&jwt);
     assert_eq!(c["sid"], sid.as_str());
     assert_eq!(c["iat"], app.now_ms() / 1000);
 

@@ -252,12 +252,6 @@ async fn the_signing_key_is_kept_in_the_store_across_restarts() {
     verify(&jwt2, &jwks).expect("new tokens verify with the old JWKS");
 }
 
-/// The claims of a JWT, unverified (its signature is checked by the tests above).
-fn claims_of(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).expect("payload");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("claims")
-}
-
 /// `last_active_token` costs one signature per burst of answers, not one per answer: a
 /// token signed for the same session and origin within a tenth of the token lifetime (6 s
 /// of 60) is shown again. Past that, for another origin, or once another key signs, the
@@ -292,12 +286,12 @@ async fn a_last_active_token_is_reused_only_while_young_for_its_origin_and_key()
     };
 
     let first = shown(APP_ORIGIN).await;
-    assert_eq!(claims_of(&first)["azp"], APP_ORIGIN);
+    assert_eq!(jwt_claims(&first)["azp"], APP_ORIGIN);
     app.clock.advance_secs(6);
     assert_eq!(shown(APP_ORIGIN).await, first, "reused within the window");
     let admin = shown(ADMIN).await;
     assert_ne!(admin, first);
-    assert_eq!(claims_of(&admin)["azp"], ADMIN);
+    assert_eq!(jwt_claims(&admin)["azp"], ADMIN);
 
     app.clock.advance_secs(1);
     let later = shown(APP_ORIGIN).await;
@@ -305,7 +299,7 @@ async fn a_last_active_token_is_reused_only_while_young_for_its_origin_and_key()
         later, first,
         "a token older than the window is not shown again"
     );
-    assert_eq!(claims_of(&later)["iat"], START_MS / 1000 + 7);
+    assert_eq!(jwt_claims(&later)["iat"], START_MS / 1000 + 7);
 
     // A new signing key: the young token of the old key is not shown again.
     let rotated = app
@@ -325,11 +319,5 @@ async fn a_last_active_token_is_reused_only_while_young_for_its_origin_and_key()
         .to_string();
     let after = shown(APP_ORIGIN).await;
     assert_ne!(after, later);
-    let header: Value = serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(after.split('.').next().unwrap())
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(header["kid"], new_kid.as_str());
+    assert_eq!(jwt_header(&after)["kid"], new_kid.as_str());
 }
