@@ -8,14 +8,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use serde_json::json;
-use shared::store::EmbeddedStore;
+use shared::store::MemoryStore;
 use testkit::app::{test_config, Req, TestApp};
 
 /// The service on the in-memory embedded store.
 pub async fn app() -> TestApp {
     TestApp::with_system_clock(
         test_config(&[("INSTANCE_TYPE", "development")]),
-        Arc::new(EmbeddedStore::in_memory()),
+        Arc::new(MemoryStore::new()),
     )
     .await
 }

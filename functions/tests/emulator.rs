@@ -38,7 +38,7 @@ async fn every_function_binary_answers_its_fixtures_under_a_runtime_emulator() {
     for (i, fixture) in fixtures::all().into_iter().enumerate() {
         let (function, case) = (&fixture.function, &fixture.case);
         functions_seen.insert(function.clone());
-        let data_file = seed.copy_to(&dir.join(format!("case-{i}.json")));
+        let data_file = seed.copy_to(&dir.join(format!("case-{i}.sqlite3")));
         let event = seed.fill(&std::fs::read_to_string(&fixture.event).expect("event"));
         match invoke(function, &event, &data_file).await {
             Ok(lambda) => {
@@ -76,12 +76,8 @@ async fn every_function_binary_answers_its_fixtures_under_a_runtime_emulator() {
 async fn the_key_rotation_function_rotates_the_keyring_of_its_store() {
     let dir = std::env::temp_dir().join(format!("emulator-rotation-{}", std::process::id()));
     let seed = fixtures::seed(&dir).await;
-    let data_file = seed.copy_to(&dir.join("rotation.json"));
-    let keyring = |path: &Path| {
-        let data: Value =
-            serde_json::from_slice(&std::fs::read(path).expect("data")).expect("JSON");
-        data["keyring"].clone()
-    };
+    let data_file = seed.copy_to(&dir.join("rotation.sqlite3"));
+    let keyring = fixtures::stored_keyring;
     let before = keyring(&data_file);
 
     let refused = invoke("key-rotation", r#"{"keys":"everything"}"#, &data_file).await;

@@ -16,7 +16,7 @@ async fn every_fixture_answers_as_expected() {
     let mut failures = Vec::new();
     for (i, fixture) in all.iter().enumerate() {
         let (function, case) = (&fixture.function, &fixture.case);
-        let data_file = seed.copy_to(&dir.join(format!("case-{i}.json")));
+        let data_file = seed.copy_to(&dir.join(format!("case-{i}.sqlite3")));
         let app = fixtures::open(&data_file).await;
         let event = seed.fill(&std::fs::read_to_string(&fixture.event).expect("event"));
         let request =

@@ -1,13 +1,17 @@
 //! `cargo run --release -p local-api -- [--port N] [--in-memory] [--data-file PATH]`
 //! `cargo run --release -p local-api -- rotate-keys [--keys KIND] [--emergency] [--data-file PATH]`
+//! `cargo run --release -p local-api -- backup DEST [--data-file PATH]`
+//! `cargo run --release -p local-api -- migrate-data-file JSON_FILE [--to PATH]`
 //!
-//! Serves the whole API on 127.0.0.1 on the embedded store; or rotates the keyring of the
-//! configured store and exits (docs/keys.md). Settings come from the same
+//! Serves the whole API on 127.0.0.1 on the embedded store (a SQLite database); or
+//! rotates the keyring of the configured store (docs/keys.md), writes an online backup of
+//! the database, or migrates a JSON data file of an earlier version
+//! (docs/embedded-store.md), and exits. Settings come from the same
 //! environment variables as the Lambda functions; the local server fills in
 //! `FRONTEND_API_URL` (its own URL) and `BACKEND_API_SECRET_KEY` (a fresh one, printed)
 //! when they are not set.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use shared::config::{Config, InstanceType, LocalServerConfig, StoreBackend};
@@ -15,63 +19,96 @@ use shared::keyring::Rotation;
 use shared::state::AppState;
 use tokio::net::TcpListener;
 
+/// The embedded store's database when neither `--data-file` nor `EMBEDDED_STORE_PATH`
+/// names one.
+const DEFAULT_DATA_FILE: &str = ".data/store.sqlite3";
+/// The JSON data file earlier versions kept by default: migrated on the first start.
+const LEGACY_DATA_FILE: &str = ".data/store.json";
+
+/// What the command line asks for.
+enum Command {
+    Serve,
+    /// `rotate-keys`: rotate the keyring and exit.
+    RotateKeys(Rotation),
+    /// `backup DEST`: write an online backup of the database.
+    Backup(PathBuf),
+    /// `migrate-data-file JSON_FILE [--to PATH]`.
+    Migrate {
+        from: PathBuf,
+        to: Option<PathBuf>,
+    },
+}
+
 struct Args {
+    command: Command,
     port: u16,
     in_memory: bool,
-    data_file: PathBuf,
-    /// `rotate-keys`: rotate instead of serving.
-    rotation: Option<Rotation>,
+    /// `--data-file`, when given.
+    data_file: Option<PathBuf>,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: local-api [--port N] [--in-memory] [--data-file PATH]   (PORT also sets the port)\n       \
-         local-api rotate-keys [--keys all|session_signing|client_token] [--emergency] [--data-file PATH]"
+         local-api rotate-keys [--keys all|session_signing|client_token] [--emergency] [--data-file PATH]\n       \
+         local-api backup DEST [--data-file PATH]\n       \
+         local-api migrate-data-file JSON_FILE [--to PATH]"
     );
     std::process::exit(2)
 }
 
 fn parse_args() -> Args {
     let mut args = Args {
+        command: Command::Serve,
         port: std::env::var("PORT")
             .ok()
             .and_then(|p| p.parse().ok())
             .unwrap_or(3000),
         in_memory: false,
-        data_file: PathBuf::from(".data/store.json"),
-        rotation: None,
+        data_file: None,
     };
     let mut it = std::env::args().skip(1).peekable();
-    if it.peek().map(String::as_str) == Some("rotate-keys") {
+    let path_arg = |arg: Option<String>| arg.map(PathBuf::from).unwrap_or_else(|| usage());
+    match it.peek().map(String::as_str) {
+        Some("rotate-keys") => args.command = Command::RotateKeys(Rotation::default()),
+        Some("backup") => {
+            it.next();
+            args.command = Command::Backup(path_arg(it.peek().cloned()));
+        }
+        Some("migrate-data-file") => {
+            it.next();
+            args.command = Command::Migrate {
+                from: path_arg(it.peek().cloned()),
+                to: None,
+            };
+        }
+        _ => {}
+    }
+    if !matches!(args.command, Command::Serve) {
         it.next();
-        args.rotation = Some(Rotation::default());
     }
     while let Some(arg) = it.next() {
-        match (arg.as_str(), args.rotation.as_mut()) {
-            ("--emergency", Some(rotation)) => rotation.emergency = true,
-            ("--keys", Some(rotation)) => {
+        match (arg.as_str(), &mut args.command) {
+            ("--emergency", Command::RotateKeys(rotation)) => rotation.emergency = true,
+            ("--keys", Command::RotateKeys(rotation)) => {
                 rotation.keys = it
                     .next()
                     .and_then(|k| serde_json::from_value(serde_json::Value::String(k)).ok())
                     .unwrap_or_else(|| usage())
             }
-            (arg, _) => match arg {
-                "--port" => {
-                    args.port = it
-                        .next()
-                        .and_then(|p| p.parse().ok())
-                        .unwrap_or_else(|| usage())
-                }
-                "--in-memory" => args.in_memory = true,
-                "--data-file" => {
-                    args.data_file = it.next().map(PathBuf::from).unwrap_or_else(|| usage())
-                }
-                _ => usage(),
-            },
+            ("--to", Command::Migrate { to, .. }) => *to = Some(path_arg(it.next())),
+            ("--port", Command::Serve) => {
+                args.port = it
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or_else(|| usage())
+            }
+            ("--in-memory", Command::Serve) => args.in_memory = true,
+            ("--data-file", Command::Serve | Command::RotateKeys(_) | Command::Backup(_)) => {
+                args.data_file = Some(path_arg(it.next()))
+            }
+            _ => usage(),
         }
-    }
-    if args.rotation.is_some() && args.in_memory {
-        usage()
     }
     args
 }
@@ -87,8 +124,14 @@ async fn main() {
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     shared::telemetry::init();
     let args = parse_args();
-    if let Some(rotation) = args.rotation {
-        return rotate_keys(&args, rotation).await;
+    match &args.command {
+        Command::Serve => {}
+        Command::RotateKeys(rotation) => return rotate_keys(&args, *rotation).await,
+        Command::Backup(dest) => return backup(&args, dest).await,
+        Command::Migrate { from, to } => {
+            let to = to.clone().unwrap_or_else(|| from.with_extension("sqlite3"));
+            return migrate(from, &to);
+        }
     }
     let listener = TcpListener::bind(("127.0.0.1", args.port)).await?;
     let addr = listener.local_addr()?;
@@ -106,12 +149,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         StoreBackend::Embedded { data_file } => {
             if args.in_memory {
                 *data_file = None;
+            } else if let Some(path) = &args.data_file {
+                *data_file = Some(path.clone());
             } else if data_file.is_none() {
-                *data_file = Some(args.data_file.clone());
+                *data_file = Some(default_data_file()?);
             }
             match data_file {
                 Some(path) => format!(
-                    "embedded store, data file {}",
+                    "embedded store, SQLite database {} (mode 0600)",
                     std::path::absolute(&*path)?.display()
                 ),
                 None => "embedded store, in memory (nothing is kept)".to_string(),
@@ -149,20 +194,79 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// `local-api rotate-keys`: rotates the keyring of the configured store, prints its
-/// lifecycle, and exits. On a data file the server must be stopped (the file is locked
-/// while it runs); a running server rotates with `POST /v1/instance/keys/rotate`.
-async fn rotate_keys(args: &Args, rotation: Rotation) -> Result<(), Box<dyn std::error::Error>> {
+/// The default database, migrating the JSON data file that earlier versions kept by
+/// default into it on the first start.
+fn default_data_file() -> Result<PathBuf, Box<dyn std::error::Error>> {
+    let path = PathBuf::from(DEFAULT_DATA_FILE);
+    let legacy = Path::new(LEGACY_DATA_FILE);
+    if !path.exists() && shared::store::sqlite::legacy::is_json_data_file(legacy) {
+        migrate(legacy, &path)?;
+    }
+    Ok(path)
+}
+
+/// `local-api migrate-data-file`: copies a JSON data file of an earlier version into a
+/// new SQLite database, leaving the JSON file as it was.
+fn migrate(from: &Path, to: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let migrated = shared::store::sqlite::legacy::migrate_json_data_file(from, to)?;
+    println!(
+        "local-api: migrated {} into {}: {migrated}; {} is no longer read and can be deleted",
+        from.display(),
+        to.display(),
+        from.display()
+    );
+    Ok(())
+}
+
+/// The configuration of a command that works on the store and exits: the embedded
+/// store's database is `--data-file`, else `EMBEDDED_STORE_PATH`, else the default.
+fn command_config(args: &Args) -> Result<Config, Box<dyn std::error::Error>> {
     let mut config = Config::from_lookup(|name| match name {
-        // Never used here: token issuers and cookies are not touched by a rotation.
+        // Never used here: token issuers and cookies are not touched by these commands.
         "FRONTEND_API_URL" => std::env::var(name)
             .ok()
             .or_else(|| Some("http://127.0.0.1".into())),
         _ => std::env::var(name).ok(),
     })?;
     if let StoreBackend::Embedded { data_file } = &mut config.store {
-        data_file.get_or_insert_with(|| args.data_file.clone());
+        if let Some(path) = &args.data_file {
+            *data_file = Some(path.clone());
+        } else if data_file.is_none() {
+            *data_file = Some(default_data_file()?);
+        }
     }
+    Ok(config)
+}
+
+/// `local-api backup DEST`: an online backup of the embedded store's database, safe while
+/// servers are running on it (docs/embedded-store.md).
+async fn backup(args: &Args, dest: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let StoreBackend::Embedded {
+        data_file: Some(path),
+    } = command_config(args)?.store
+    else {
+        return Err("backup: the configured store is not the embedded store's database".into());
+    };
+    if dest.exists() {
+        return Err(format!("backup: {} exists already", dest.display()).into());
+    }
+    shared::store::SqliteStore::open(&path)?
+        .backup_to(dest)
+        .await?;
+    println!(
+        "local-api: backed up {} to {}",
+        path.display(),
+        dest.display()
+    );
+    Ok(())
+}
+
+/// `local-api rotate-keys`: rotates the keyring of the configured store, prints its
+/// lifecycle, and exits. Servers running on the same database pick the new keyring up
+/// when they next reload it (docs/keys.md); a running server also rotates with
+/// `POST /v1/instance/keys/rotate`.
+async fn rotate_keys(args: &Args, rotation: Rotation) -> Result<(), Box<dyn std::error::Error>> {
+    let config = command_config(args)?;
     let state = AppState::from_config(config, true).await?;
     let record = shared::keyring::service::rotate(&state, rotation)
         .await

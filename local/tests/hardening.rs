@@ -135,7 +135,7 @@ fn connections_over_the_cap_get_a_clerk_503() {
 #[test]
 fn sigterm_finishes_in_flight_requests_flushes_and_exits_0() {
     let dir = std::env::temp_dir().join(format!("local-api-term-{}", std::process::id()));
-    let data_file = dir.join("store.json");
+    let data_file = dir.join("store.sqlite3");
     let data = data_file.to_string_lossy().to_string();
     let mut server = start(&["--data-file", &data], &[]);
 
@@ -178,7 +178,9 @@ fn sigterm_finishes_in_flight_requests_flushes_and_exits_0() {
         TcpStream::connect(server.addr).is_err(),
         "nothing listens any more"
     );
-    let stored = std::fs::read_to_string(&data_file).expect("data file");
-    assert!(stored.contains(&id), "the user is in the flushed data file");
+    assert!(
+        testkit::fixtures::stored_user(&data_file, &id),
+        "the user is in the database"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -3,13 +3,9 @@
 
 use std::path::Path;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{json, Value};
-use testkit::local_api::LocalApi;
+use testkit::local_api::{client_cookie, Http, LocalApi};
 
 /// A running `local-api`, its URL, and the secret key it made and printed.
 struct Server {
@@ -34,69 +30,6 @@ fn start_with(args: &[&str], env: &[(&str, &str)]) -> Server {
         url,
         secret,
     }
-}
-
-struct Http(Client<HttpConnector, Full<Bytes>>);
-
-struct Answer {
-    status: u16,
-    headers: http::HeaderMap,
-    body: Value,
-}
-
-impl Http {
-    fn new() -> Self {
-        Self(Client::builder(TokioExecutor::new()).build_http())
-    }
-
-    async fn send(
-        &self,
-        method: &str,
-        url: &str,
-        headers: &[(&str, &str)],
-        body: Option<(&str, String)>,
-    ) -> Answer {
-        let mut b = http::Request::builder().method(method).uri(url);
-        for (k, v) in headers {
-            b = b.header(*k, *v);
-        }
-        let payload = match body {
-            Some((ct, text)) => {
-                b = b.header("content-type", ct);
-                Bytes::from(text)
-            }
-            None => Bytes::new(),
-        };
-        let resp = self
-            .0
-            .request(b.body(Full::new(payload)).expect("request"))
-            .await
-            .expect("response");
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).expect("JSON")
-        };
-        Answer {
-            status,
-            headers,
-            body,
-        }
-    }
-}
-
-fn client_cookie(a: &Answer) -> String {
-    a.headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("__client="))
-        .and_then(|c| c.split(';').next())
-        .map(|v| format!("__client={v}"))
-        .expect("__client cookie")
 }
 
 #[tokio::test]
@@ -258,60 +191,4 @@ async fn walkthrough(server: &Server) {
         .await;
     assert_eq!(after.status, 401);
     assert_eq!(after.body["errors"][0]["code"], "signed_out");
-}
-
-#[tokio::test]
-async fn data_file_survives_a_restart() {
-    let dir = std::env::temp_dir().join(format!("local-api-test-{}", std::process::id()));
-    let file = dir.join("store.json");
-    let file_arg = file.to_str().unwrap();
-    let http = Http::new();
-
-    let (user_id, kid) = {
-        let server = start(&["--data-file", file_arg]);
-        let bearer = format!("Bearer {}", server.secret);
-        let user = http
-            .send(
-                "POST",
-                &format!("{}/v1/users", server.url),
-                &[("authorization", bearer.as_str())],
-                Some(("application/json", "{}".into())),
-            )
-            .await;
-        let jwks = http
-            .send(
-                "GET",
-                &format!("{}/.well-known/jwks.json", server.url),
-                &[],
-                None,
-            )
-            .await;
-        (
-            user.body["id"].as_str().unwrap().to_string(),
-            jwks.body["keys"][0]["kid"].clone(),
-        )
-    };
-
-    let server = start(&["--data-file", file_arg]);
-    let bearer = format!("Bearer {}", server.secret);
-    let user = http
-        .send(
-            "GET",
-            &format!("{}/v1/users/{user_id}", server.url),
-            &[("authorization", bearer.as_str())],
-            None,
-        )
-        .await;
-    assert_eq!(user.status, 200, "the user is still there after a restart");
-    let jwks = http
-        .send(
-            "GET",
-            &format!("{}/.well-known/jwks.json", server.url),
-            &[],
-            None,
-        )
-        .await;
-    assert_eq!(jwks.body["keys"][0]["kid"], kid, "the signing key is kept");
-    drop(server);
-    let _ = std::fs::remove_dir_all(dir);
 }

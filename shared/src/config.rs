@@ -15,7 +15,7 @@ pub enum ConfigError {
 /// Where sessions are kept.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreBackend {
-    /// The embedded store: in memory, optionally persisted to a data file.
+    /// The embedded store: a SQLite database file, or (no file) in memory only.
     Embedded {
         data_file: Option<std::path::PathBuf>,
     },

@@ -8,9 +8,12 @@ use crate::clock::{Clock, Millis, SystemClock};
 use crate::config::{Config, StoreBackend};
 use crate::domain::{JwtTemplate, Lifetimes};
 use crate::keyring::{Keyring, Sealer};
-use crate::store::{DynamoDbStore, EmbeddedStore, Store, StoreError};
+use crate::store::{DynamoDbStore, MemoryStore, SqliteStore, Store, StoreError};
 use crate::tokens::template_token::{CompiledTemplate, TemplateInvalid};
 use crate::tokens::KeyError;
+
+/// How often the embedded store on a data file deletes expired records.
+const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -70,8 +73,12 @@ impl AppState {
         let store: Arc<dyn Store> = match &config.store {
             StoreBackend::Embedded {
                 data_file: Some(path),
-            } => Arc::new(EmbeddedStore::open(path)?),
-            StoreBackend::Embedded { data_file: None } => Arc::new(EmbeddedStore::in_memory()),
+            } => {
+                let store = SqliteStore::open(path)?;
+                store.start_sweeper(SWEEP_INTERVAL);
+                Arc::new(store)
+            }
+            StoreBackend::Embedded { data_file: None } => Arc::new(MemoryStore::new()),
             StoreBackend::DynamoDb { table_name } => {
                 let store = DynamoDbStore::from_env(table_name.clone()).await;
                 if create_table {

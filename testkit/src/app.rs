@@ -13,7 +13,7 @@ use shared::config::Config;
 use shared::http::RequestId;
 use shared::routes;
 use shared::state::AppState;
-use shared::store::{EmbeddedStore, Store};
+use shared::store::{MemoryStore, Store};
 
 /// The Backend API secret key of every harness, fixture and benchmark.
 pub const SECRET: &str = "sk_test_harness_secret_key_0123456789";
@@ -257,7 +257,7 @@ impl TestApp {
     }
 
     pub async fn with_env(extra: &[(&str, &str)]) -> Self {
-        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::in_memory());
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         Self::with_store(test_config(extra), store).await
     }
 

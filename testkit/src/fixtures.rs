@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use shared::config::Config;
-use shared::store::EmbeddedStore;
+use shared::store::SqliteStore;
 
 use crate::app::{Req, TestApp, FAPI_URL, SECRET};
 
@@ -34,7 +34,7 @@ pub fn function_env(data_file: &Path) -> Vec<(String, String)> {
 pub async fn open(data_file: &Path) -> TestApp {
     let env: BTreeMap<String, String> = function_env(data_file).into_iter().collect();
     let config = Config::from_lookup(|k| env.get(k).cloned()).expect("fixture config");
-    let store = Arc::new(EmbeddedStore::open(data_file).expect("data file"));
+    let store = Arc::new(SqliteStore::open(data_file).expect("data file"));
     TestApp::with_system_clock(config, store).await
 }
 
@@ -46,11 +46,13 @@ pub struct Seed {
     pub values: BTreeMap<&'static str, String>,
 }
 
-/// Seeds `dir/seed.json` (made anew).
+/// Seeds `dir/seed.sqlite3` (made anew).
 pub async fn seed(dir: &Path) -> Seed {
     std::fs::create_dir_all(dir).expect("dir");
-    let data_file = dir.join("seed.json");
-    let _ = std::fs::remove_file(&data_file);
+    let data_file = dir.join("seed.sqlite3");
+    for stale in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{stale}", data_file.display()));
+    }
     let app = open(&data_file).await;
 
     let user_id = app
@@ -101,9 +103,41 @@ impl Seed {
 
     /// A fresh copy of the seeded data file, so each fixture starts from the same data.
     pub fn copy_to(&self, path: &Path) -> PathBuf {
-        std::fs::copy(&self.data_file, path).expect("copy the data file");
+        copy_data_file(&self.data_file, path).expect("copy the data file");
         path.to_path_buf()
     }
+}
+
+/// Copies the embedded store's database `from` to `to` (replaced), with SQLite's own
+/// copy: whole even while `from` is open in WAL mode.
+pub fn copy_data_file(from: &Path, to: &Path) -> Result<(), String> {
+    let _ = std::fs::remove_file(to);
+    let dest = to.to_str().ok_or("the copy's path is not UTF-8")?;
+    rusqlite::Connection::open(from)
+        .and_then(|db| db.execute("VACUUM INTO ?1", [dest]))
+        .map(|_| ())
+        .map_err(|e| format!("copy {} to {}: {e}", from.display(), to.display()))
+}
+
+/// The keyring record stored in the embedded store's database at `path`, as JSON.
+pub fn stored_keyring(path: &Path) -> Value {
+    rusqlite::Connection::open(path)
+        .and_then(|db| db.query_row("SELECT data FROM keyring", [], |r| r.get::<_, String>(0)))
+        .ok()
+        .and_then(|data| serde_json::from_str(&data).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// Whether the embedded store's database at `path` holds the user `id` (read as another
+/// process would).
+pub fn stored_user(path: &Path, id: &str) -> bool {
+    rusqlite::Connection::open(path)
+        .and_then(|db| {
+            db.query_row("SELECT count(*) FROM users WHERE id = ?1", [id], |r| {
+                r.get::<_, i64>(0)
+            })
+        })
+        .is_ok_and(|n| n == 1)
 }
 
 /// One fixture: `events/<function>/<case>.json` and its `.expected.json`.

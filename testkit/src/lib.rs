@@ -2,7 +2,7 @@
 //!
 //! - [`app`]: the service in process (the real state and route table, a clock tests move,
 //!   the embedded store), called through `routes::dispatch` as on Lambda.
-//! - [`stores`]: the DynamoDB store of the test command's server, and [`both_stores!`],
+//! - [`stores`]: the DynamoDB store of the test command's server, and [`each_store!`],
 //!   which runs a test on each store.
 //! - [`fixtures`]: the fixtures of `events/`, the data they are played against, and how an
 //!   answer is held to its `.expected.json`.

@@ -9,6 +9,12 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
 /// The service's settings a test or benchmark must not inherit by accident.
 const SETTINGS: [&str; 6] = [
     "FRONTEND_API_URL",
@@ -115,4 +121,76 @@ impl Drop for LocalApi {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A plain HTTP/1 client for talking to a running `local-api`.
+pub struct Http(Client<HttpConnector, Full<Bytes>>);
+
+/// An answer: its status, headers and JSON body (`Null` when empty).
+pub struct Answer {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Value,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Http {
+    pub fn new() -> Self {
+        Self(Client::builder(TokioExecutor::new()).build_http())
+    }
+
+    pub async fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, String)>,
+    ) -> Answer {
+        let mut b = http::Request::builder().method(method).uri(url);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let payload = match body {
+            Some((ct, text)) => {
+                b = b.header("content-type", ct);
+                Bytes::from(text)
+            }
+            None => Bytes::new(),
+        };
+        let resp = self
+            .0
+            .request(b.body(Full::new(payload)).expect("request"))
+            .await
+            .expect("response");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).expect("JSON")
+        };
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+/// The `__client` cookie an answer set, as a `Cookie` header value.
+pub fn client_cookie(a: &Answer) -> String {
+    a.headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("__client="))
+        .and_then(|c| c.split(';').next())
+        .map(|v| format!("__client={v}"))
+        .expect("__client cookie")
 }

@@ -1,21 +1,33 @@
-//! The two stores a store test runs on: the embedded store in memory, and DynamoDB on the
-//! server the test command starts (`scripts/test.sh`: moto on a free port).
+//! The three stores a store test runs on: the in-memory store, the embedded store's
+//! SQLite database (in a fresh file), and DynamoDB on the server the test command starts
+//! (`scripts/test.sh`: moto on a free port).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use shared::store::DynamoDbStore;
+use shared::store::{DynamoDbStore, SqliteStore};
 
-/// Runs each named `async fn(Arc<dyn Store>)` as two tests: on the embedded store
-/// (`embedded::name`) and on DynamoDB (`dynamodb::name`, on a fresh table of the server the
-/// test command started). The calling crate needs `tokio` and `shared`.
+/// Runs each named `async fn(Arc<dyn Store>)` as three tests: on the in-memory store
+/// (`memory::name`), on SQLite (`sqlite::name`, a fresh database file) and on DynamoDB
+/// (`dynamodb::name`, on a fresh table of the server the test command started). The
+/// calling crate needs `tokio` and `shared`.
 #[macro_export]
-macro_rules! both_stores {
+macro_rules! each_store {
     ($($case:ident),* $(,)?) => {
-        mod embedded {
+        mod memory {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
-                    super::$case(std::sync::Arc::new(shared::store::EmbeddedStore::in_memory())).await;
+                    super::$case(std::sync::Arc::new(shared::store::MemoryStore::new())).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let file = $crate::stores::TempDatabase::new();
+                    super::$case(file.open()).await;
                 }
             )*
         }
@@ -57,4 +69,39 @@ pub async fn dynamodb() -> Option<Arc<DynamoDbStore>> {
     let store = DynamoDbStore::new(table, Some(endpoint)).await;
     store.ensure_table().await.expect("create the test table");
     Some(Arc::new(store))
+}
+
+/// A SQLite database file in a directory of its own, removed when dropped.
+pub struct TempDatabase {
+    dir: PathBuf,
+}
+
+impl Default for TempDatabase {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TempDatabase {
+    pub fn new() -> Self {
+        let dir = std::env::temp_dir().join(shared::ids::new_id("sqlite"));
+        std::fs::create_dir_all(&dir).expect("temporary directory");
+        Self { dir }
+    }
+
+    /// The database's path (created by the first open).
+    pub fn path(&self) -> PathBuf {
+        self.dir.join("store.sqlite3")
+    }
+
+    /// Opens a store on the database (each call a new store, as another process would).
+    pub fn open(&self) -> Arc<SqliteStore> {
+        Arc::new(SqliteStore::open(&self.path()).expect("open the database"))
+    }
+}
+
+impl Drop for TempDatabase {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

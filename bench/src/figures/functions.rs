@@ -138,8 +138,8 @@ impl Functions {
     /// A fresh copy of the seeded data for `function`, and the environment that points
     /// the function at it.
     pub fn env(&self, function: &str) -> Result<Vec<(String, String)>, String> {
-        let data_file = self.dir.join(format!("{function}.json"));
-        std::fs::copy(&self.seed.data_file, &data_file).map_err(|e| e.to_string())?;
+        let data_file = self.dir.join(format!("{function}.sqlite3"));
+        fixtures::copy_data_file(&self.seed.data_file, &data_file)?;
         Ok(fixtures::function_env(&data_file))
     }
 }

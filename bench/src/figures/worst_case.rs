@@ -79,7 +79,7 @@ fn largest_claims() -> Value {
 pub async fn measure(bin_dir: &Path, repo: &Path, invocations: usize) -> Result<WorstCase, String> {
     let dir = data_dir();
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let out = measure_in(bin_dir, repo, &dir.join("worst-case.json"), invocations).await;
+    let out = measure_in(bin_dir, repo, &dir.join("worst-case.sqlite3"), invocations).await;
     let _ = std::fs::remove_dir_all(&dir);
     out
 }
@@ -142,7 +142,7 @@ async fn measure_in(
         let event = event(template);
         let copy = data_file.with_extension(template);
         async move {
-            std::fs::copy(data_file, &copy).map_err(|e| e.to_string())?;
+            fixtures::copy_data_file(data_file, &copy)?;
             let env = fixtures::function_env(&copy);
             let out = emulator::run(binary, FUNCTION, &event, n, &env).await;
             let _ = std::fs::remove_file(&copy);

@@ -2,13 +2,14 @@
 //!
 //! Reads return records with a `version`; every write names the version it read
 //! ([`Expect`]) and a batch of writes commits all-or-nothing. That is exactly what
-//! DynamoDB gives with conditional writes in one `TransactWriteItems`, and what the
-//! embedded store gives under one lock. A lost race is [`StoreError::Conflict`]; the
+//! DynamoDB gives with conditional writes in one `TransactWriteItems`, what SQLite gives
+//! in one immediate transaction, and what the in-memory store gives under one lock. A lost race is [`StoreError::Conflict`]; the
 //! caller re-reads and re-applies the domain rule, so the loser gets the same answer it
 //! would have got had it come second.
 
 pub mod dynamodb;
-pub mod embedded;
+pub mod memory;
+pub mod sqlite;
 
 use async_trait::async_trait;
 
@@ -17,7 +18,8 @@ use crate::domain::{Client, ClientState, JwtTemplate, Session, SessionStatus, Si
 pub use crate::keyring::{KeyringRecord, PublicKeysRecord};
 
 pub use dynamodb::DynamoDbStore;
-pub use embedded::EmbeddedStore;
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -69,7 +69,7 @@ async fn signed_in_clients_keep_the_full_lifetime(app: &TestApp) {
 
 #[tokio::test]
 async fn on_the_embedded_store() {
-    let store: Arc<dyn Store> = Arc::new(shared::store::EmbeddedStore::in_memory());
+    let store: Arc<dyn Store> = Arc::new(shared::store::MemoryStore::new());
     let app = app_on(Arc::clone(&store)).await;
     anonymous_clients_expire_unless_used(&app).await;
     signed_in_clients_keep_the_full_lifetime(&app).await;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use shared::domain::{Client, ClientState, JwtTemplate, Session, SignInToken, User};
 use shared::store::{
-    DynamoDbStore, EmbeddedStore, Expect, KeyringRecord, PublicKeysRecord, SessionFilter, Store,
+    DynamoDbStore, Expect, KeyringRecord, MemoryStore, PublicKeysRecord, SessionFilter, Store,
     StoreError, Write,
 };
 use testkit::app::*;
@@ -15,7 +15,7 @@ use testkit::stores;
 /// Instance keys from a working store (they are read once, at start-up); everything else
 /// from a DynamoDB endpoint where nothing listens.
 struct DeadTable {
-    keys: EmbeddedStore,
+    keys: MemoryStore,
     table: DynamoDbStore,
 }
 
@@ -74,7 +74,7 @@ async fn an_unreachable_table_is_503_with_retry_after_and_the_process_keeps_serv
     let table =
         DynamoDbStore::new("sessions".into(), Some(format!("http://127.0.0.1:{port}"))).await;
     let app = TestApp::on(Arc::new(DeadTable {
-        keys: EmbeddedStore::in_memory(),
+        keys: MemoryStore::new(),
         table,
     }))
     .await;

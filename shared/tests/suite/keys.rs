@@ -12,11 +12,11 @@ use serde_json::{json, Value};
 use shared::clock::ManualClock;
 use shared::keyring::Sealer;
 use shared::state::{AppState, KeyAccess};
-use shared::store::{EmbeddedStore, Store};
+use shared::store::{SqliteStore, Store};
 use testkit::app::*;
 use testkit::stores;
 
-testkit::both_stores!(
+testkit::each_store!(
     cold_starts_that_race_create_one_keyring,
     tokens_verify_across_a_rotation_until_the_old_key_is_gone,
     client_tokens_survive_a_rotation_and_are_re_signed,
@@ -354,31 +354,25 @@ async fn foreign_expired_and_repeated_cookies_never_lock_a_browser_out() {
     assert!(resp.cookie("__client").is_some());
 }
 
-/// On a data file the keyring is written with the rest, in a file only its owner reads,
-/// and a second process cannot open the file beside the first.
+/// On the embedded store's database the keyring is written with the rest, in files only
+/// their owner reads (the database, its WAL and shared-memory files).
 #[tokio::test]
-async fn the_data_file_is_private_and_held_by_one_process() {
-    let dir = std::env::temp_dir().join(shared::ids::new_id("keys"));
-    let path = dir.join("store.json");
-    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&path).expect("open"));
+async fn the_database_is_private() {
+    let db = testkit::stores::TempDatabase::new();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db.path()).expect("open"));
     let app = TestApp::with_store(test_config(&[]), store).await;
     assert!(app.state.keys().signer(app.now_ms()).is_ok());
     #[cfg(unix)]
-    {
+    for suffix in ["", "-wal", "-shm"] {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&path)
-            .expect("data file")
+        let file = format!("{}{suffix}", db.path().display());
+        let mode = std::fs::metadata(&file)
+            .expect("database file")
             .permissions()
             .mode();
-        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(mode & 0o777, 0o600, "{file}");
     }
-    let second = EmbeddedStore::open(&path)
-        .err()
-        .expect("refused")
-        .to_string();
-    assert!(second.contains("in use"), "{second}");
     drop(app);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// On DynamoDB with a KMS key (moto's, started by the test command), the table holds only

@@ -1,7 +1,7 @@
 //! Every integration test of `shared`, in one test binary: the AWS SDKs and the crate are
 //! linked once rather than once per file, which is most of a test build on two cores.
 //! Each module is one area; the harness they share is the `testkit` crate (`app`, and
-//! `stores` with `both_stores!`).
+//! `stores` with `each_store!`).
 
 mod anonymous_clients;
 mod client_auth;
@@ -14,5 +14,6 @@ mod keys;
 mod limits;
 mod session_races;
 mod sign_in_and_bapi;
+mod sqlite_store;
 mod store_contract;
 mod tokens;

@@ -10,7 +10,7 @@ use shared::domain::SessionStatus;
 use shared::store::Store;
 use testkit::app::*;
 
-testkit::both_stores!(
+testkit::each_store!(
     mints_and_touches_on_one_session_all_succeed,
     no_mint_that_starts_after_an_end_succeeds,
     touches_ends_and_removes_never_conflict,

@@ -39,7 +39,7 @@ fn user(now: i64) -> User {
     )
 }
 
-testkit::both_stores!(
+testkit::each_store!(
     keyring_first_writer_wins,
     users_round_trip_and_batch,
     writes_check_their_expectations,

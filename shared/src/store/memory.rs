@@ -1,22 +1,16 @@
-//! The embedded store: everything in memory under one lock, optionally persisted to a
-//! JSON data file after every commit (written to a temporary file, then renamed, so the
-//! file is always a whole snapshot).
+//! The in-memory store: everything in memory under one lock, nothing kept when the
+//! process ends (`local-api --in-memory`, and the tests' in-process app).
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
 use super::{Expect, KeyringRecord, PublicKeysRecord, SessionFilter, Store, StoreError, Write};
 use crate::domain::{Client, ClientState, JwtTemplate, Session, SignInToken, User};
 
-#[derive(Clone, Default, Serialize, Deserialize)]
+#[derive(Default)]
 struct Data {
-    /// The keyring. (Data files of earlier builds have a `keys` record instead, which is
-    /// no longer read: the first start writes a keyring.)
-    #[serde(default)]
     keyring: Option<KeyringRecord>,
     users: BTreeMap<String, User>,
     clients: BTreeMap<String, Client>,
@@ -24,30 +18,15 @@ struct Data {
     /// Keyed by ticket hash.
     sign_in_tokens: BTreeMap<String, SignInToken>,
     /// Keyed by name.
-    #[serde(default)]
     jwt_templates: BTreeMap<String, JwtTemplate>,
-    /// Derived index: a client's session ids, oldest first. Rebuilt on load.
-    #[serde(skip)]
+    /// Derived index: a client's session ids, oldest first.
     sessions_by_client: HashMap<String, Vec<String>>,
     /// The last status write of each session, by write id, so a repeated write is
     /// recognised as itself (the DynamoDB store keeps it as an item attribute).
-    #[serde(skip)]
     status_writes: HashMap<String, String>,
 }
 
 impl Data {
-    fn rebuild_index(&mut self) {
-        let mut sessions: Vec<&Session> = self.sessions.values().collect();
-        sessions.sort_by_key(|s| (s.created_at, s.id.clone()));
-        self.sessions_by_client.clear();
-        for s in sessions {
-            self.sessions_by_client
-                .entry(s.client_id.clone())
-                .or_default()
-                .push(s.id.clone());
-        }
-    }
-
     /// What DynamoDB's TTL does for the other store: never-signed-in clients past their
     /// lifetime are dropped, here whenever a client is created (`now` is its creation).
     fn forget_anonymous_clients(&mut self, now: i64) {
@@ -160,65 +139,20 @@ impl Data {
     }
 }
 
-pub struct EmbeddedStore {
+pub struct MemoryStore {
     data: Mutex<Data>,
-    file: Option<PathBuf>,
-    /// Held while the store is open: a second process on the same data file (another
-    /// server, or `local-api rotate-keys` beside a running server) would overwrite this
-    /// one's writes, so it is refused instead.
-    _lock: Option<std::fs::File>,
 }
 
-impl EmbeddedStore {
-    /// A throwaway store that lives in memory only.
-    pub fn in_memory() -> Self {
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
         Self {
             data: Mutex::new(Data::default()),
-            file: None,
-            _lock: None,
-        }
-    }
-
-    /// A store persisted to `path`, loading what is there.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let lock = Self::lock_file(path)?;
-        let mut data = match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice::<Data>(&bytes).map_err(|e| {
-                StoreError::Fault(format!("data file {} is not readable: {e}", path.display()))
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Data::default(),
-            Err(e) => return Err(StoreError::Fault(format!("{}: {e}", path.display()))),
-        };
-        data.rebuild_index();
-        Ok(Self {
-            data: Mutex::new(data),
-            file: Some(path.to_path_buf()),
-            _lock: Some(lock),
-        })
-    }
-
-    /// Takes the data file's lock (`<file>.lock`), or fails if another process holds it.
-    fn lock_file(path: &Path) -> Result<std::fs::File, StoreError> {
-        let lock_path = path.with_extension("lock");
-        let fault = |e: std::io::Error| StoreError::Fault(format!("{}: {e}", lock_path.display()));
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(fault)?;
-        }
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let file = options.open(&lock_path).map_err(fault)?;
-        match file.try_lock() {
-            Ok(()) => Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Fault(format!(
-                "data file {} is in use by another process (a running local-api?)",
-                path.display()
-            ))),
-            Err(std::fs::TryLockError::Error(e)) => Err(fault(e)),
         }
     }
 
@@ -229,49 +163,10 @@ impl EmbeddedStore {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-
-    fn persist(path: &Path, data: &Data) -> Result<(), StoreError> {
-        let fault = |e: std::io::Error| StoreError::Fault(format!("{}: {e}", path.display()));
-        let bytes = serde_json::to_vec(data).map_err(|e| StoreError::Fault(e.to_string()))?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(fault)?;
-        }
-        let tmp = path.with_extension("tmp");
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            // The file holds the instance's private key.
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&tmp).map_err(fault)?;
-        std::io::Write::write_all(&mut file, &bytes).map_err(fault)?;
-        file.sync_all().map_err(fault)?;
-        std::fs::rename(&tmp, path).map_err(fault)
-    }
-
-    /// Applies writes to the locked data, persisting first when there is a file, so that a
-    /// failed write to disk leaves memory unchanged too.
-    fn commit_locked(&self, data: &mut Data, writes: Vec<Write>) -> Result<(), StoreError> {
-        if !writes.iter().all(|w| data.check(w)) {
-            return Err(StoreError::Conflict);
-        }
-        match &self.file {
-            None => writes.into_iter().for_each(|w| data.apply(w)),
-            Some(path) => {
-                let mut next = data.clone();
-                writes.into_iter().for_each(|w| next.apply(w));
-                Self::persist(path, &next)?;
-                *data = next;
-            }
-        }
-        Ok(())
-    }
 }
 
 #[async_trait]
-impl Store for EmbeddedStore {
+impl Store for MemoryStore {
     async fn keyring(&self) -> Result<Option<KeyringRecord>, StoreError> {
         Ok(self.lock().keyring.clone())
     }
@@ -285,15 +180,7 @@ impl Store for EmbeddedStore {
         if !Data::version_matches(data.keyring.as_ref().map(|k| k.version), expect) {
             return Err(StoreError::Conflict);
         }
-        match &self.file {
-            None => data.keyring = Some(keyring),
-            Some(path) => {
-                let mut next = data.clone();
-                next.keyring = Some(keyring);
-                Self::persist(path, &next)?;
-                *data = next;
-            }
-        }
+        data.keyring = Some(keyring);
         Ok(())
     }
 
@@ -360,15 +247,10 @@ impl Store for EmbeddedStore {
 
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         let mut data = self.lock();
-        self.commit_locked(&mut data, writes)
-    }
-
-    /// Every commit is already on disk; writing the snapshot once more under the lock
-    /// waits for any commit in progress and leaves a whole file behind.
-    async fn flush(&self) -> Result<(), StoreError> {
-        match &self.file {
-            Some(path) => Self::persist(path, &self.lock()),
-            None => Ok(()),
+        if !writes.iter().all(|w| data.check(w)) {
+            return Err(StoreError::Conflict);
         }
+        writes.into_iter().for_each(|w| data.apply(w));
+        Ok(())
     }
 }

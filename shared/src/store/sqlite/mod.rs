@@ -1,0 +1,807 @@
+//! The embedded store on SQLite: one database file, for a local install or a small
+//! production one on a single machine.
+//!
+//! - **Safe for several processes.** Each commit is one `BEGIN IMMEDIATE` transaction:
+//!   SQLite's write lock serialises writers across processes (a busy one waits up to
+//!   [`BUSY_TIMEOUT`]), and every write's expectation is checked inside it, so two
+//!   `local-api` processes on one file conflict exactly as two Lambda functions do on
+//!   DynamoDB.
+//! - **Readers never wait for writers.** The database is in WAL mode; reads run on a small
+//!   pool of read connections, the writes on one write connection per process.
+//! - **Off the async workers.** Every call runs on tokio's blocking pool.
+//! - **Durable.** `synchronous = FULL`: a commit is on disk when it returns.
+//! - **Expired records are swept** in small batches by a thread of their own
+//!   ([`SqliteStore::start_sweeper`]), as DynamoDB's TTL deletes them.
+//!
+//! Records are stored as the same JSON documents as on DynamoDB, beside the columns that
+//! the store looks them up, orders them or sweeps them by.
+
+pub mod legacy;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{Expect, KeyringRecord, PublicKeysRecord, SessionFilter, Store, StoreError, Write};
+use crate::clock::{Clock, Millis, SystemClock};
+use crate::domain::{Client, ClientState, JwtTemplate, Session, SignInToken, User};
+
+/// How long a writer waits for another process's write lock before the call fails as
+/// unavailable (a 503), rather than queueing without end.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an expired record is kept before the sweeper deletes it (as on DynamoDB).
+pub const RETENTION_MS: Millis = 24 * 3600 * 1000;
+/// Records deleted per sweeping transaction: each holds the write lock for about a
+/// millisecond, so requests are never held up behind a long sweep.
+const SWEEP_BATCH: usize = 500;
+/// Read connections kept open for reuse; more are opened under a burst, then closed.
+const MAX_IDLE_READERS: usize = 16;
+/// The schema this build writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 1;
+/// What every SQLite database file starts with.
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS keyring (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS users (
+    id TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    data TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS clients (
+    id TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    retain_until INTEGER NOT NULL,
+    data TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS clients_by_retain_until ON clients (retain_until);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expire_at INTEGER NOT NULL,
+    -- The id of the last status write, so a retried write recognises itself.
+    status_write TEXT,
+    data TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sessions_by_client ON sessions (client_id, created_at, id);
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_id, created_at, id);
+CREATE INDEX IF NOT EXISTS sessions_by_expire_at ON sessions (expire_at);
+CREATE TABLE IF NOT EXISTS sign_in_tokens (
+    ticket_hash TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    data TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sign_in_tokens_by_expires_at ON sign_in_tokens (expires_at);
+CREATE TABLE IF NOT EXISTS jwt_templates (
+    name TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    data TEXT NOT NULL
+) WITHOUT ROWID;
+";
+
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    /// The one write connection of this process (SQLite allows one writer at a time).
+    writer: Mutex<Connection>,
+    /// Idle read connections.
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens the database at `path`, creating it (mode 0600: it holds the keyring) and its
+    /// tables when missing. A JSON data file of an earlier version is refused with the
+    /// command that migrates it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let fault = |e: std::io::Error| StoreError::Fault(format!("{}: {e}", path.display()));
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(fault)?;
+        }
+        if !is_sqlite_or_empty(path).map_err(fault)? {
+            return Err(StoreError::Fault(format!(
+                "{} is not a SQLite database. If it is the JSON data file of an earlier \
+                 version, migrate it with `local-api migrate-data-file {}` (it writes the \
+                 SQLite database beside it) and point --data-file at the new file",
+                path.display(),
+                path.display()
+            )));
+        }
+        create_private(path).map_err(fault)?;
+        let mut writer = connect(path)?;
+        let tx = writer
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let version: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(sql)?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::Fault(format!(
+                "{} was written by a newer version of the service (schema {version}, this \
+                 build reads {SCHEMA_VERSION})",
+                path.display()
+            )));
+        }
+        tx.execute_batch(SCHEMA).map_err(sql)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Starts the thread that deletes expired records every `every`, for as long as the
+    /// store is open. It runs on the system clock, as DynamoDB's TTL does.
+    pub fn start_sweeper(&self, every: Duration) {
+        let inner: Weak<Inner> = Arc::downgrade(&self.inner);
+        let spawned = std::thread::Builder::new()
+            .name("sqlite-sweeper".into())
+            .spawn(move || loop {
+                std::thread::sleep(every);
+                let Some(inner) = inner.upgrade() else {
+                    return;
+                };
+                match inner.sweep(SystemClock.now_ms()) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deleted = n, "swept expired records"),
+                    Err(e) => tracing::warn!(error = %e, "sweeping expired records failed"),
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "the sweeper did not start; expired records are kept");
+        }
+    }
+
+    /// Deletes the records that expired more than [`RETENTION_MS`] before `now`, in
+    /// batches; returns how many. (What the sweeper does; public for tests and tools.)
+    pub async fn sweep_expired(&self, now: Millis) -> Result<usize, StoreError> {
+        let inner = self.inner.clone();
+        blocking(move || inner.sweep(now)).await
+    }
+
+    /// Writes a consistent copy of the database to `dest` while it is in use (SQLite's
+    /// `VACUUM INTO`: a snapshot as of one transaction, compacted). `dest` must not exist.
+    pub async fn backup_to(&self, dest: &Path) -> Result<(), StoreError> {
+        let dest = dest.to_path_buf();
+        self.read(move |conn| {
+            let dest_str = dest
+                .to_str()
+                .ok_or_else(|| StoreError::Fault("backup path is not UTF-8".into()))?;
+            conn.execute("VACUUM INTO ?1", params![dest_str])
+                .map_err(sql)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| StoreError::Fault(format!("{}: {e}", dest.display())))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Runs `f` on a read connection, on the blocking pool.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        blocking(move || {
+            let idle = lock(&inner.readers).pop();
+            let conn = match idle {
+                Some(conn) => conn,
+                None => connect(&inner.path)?,
+            };
+            let out = f(&conn);
+            let mut readers = lock(&inner.readers);
+            if readers.len() < MAX_IDLE_READERS {
+                readers.push(conn);
+            }
+            out
+        })
+        .await
+    }
+
+    /// Runs `f` on this process's write connection, on the blocking pool.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        blocking(move || f(&mut lock(&inner.writer))).await
+    }
+}
+
+impl Inner {
+    fn sweep(&self, now: Millis) -> Result<usize, StoreError> {
+        let cutoff = now - RETENTION_MS;
+        let mut total = 0;
+        for (table, key, column) in [
+            ("sessions", "id", "expire_at"),
+            ("clients", "id", "retain_until"),
+            ("sign_in_tokens", "ticket_hash", "expires_at"),
+        ] {
+            let statement = format!(
+                "DELETE FROM {table} WHERE {key} IN \
+                 (SELECT {key} FROM {table} WHERE {column} < ?1 LIMIT {SWEEP_BATCH})"
+            );
+            loop {
+                // The write lock is taken and released per batch, so requests interleave.
+                let deleted = {
+                    let mut conn = lock(&self.writer);
+                    let tx = conn
+                        .transaction_with_behavior(TransactionBehavior::Immediate)
+                        .map_err(sql)?;
+                    let deleted = tx.execute(&statement, params![cutoff]).map_err(sql)?;
+                    tx.commit().map_err(sql)?;
+                    deleted
+                };
+                total += deleted;
+                if deleted < SWEEP_BATCH {
+                    break;
+                }
+            }
+        }
+        Ok(total)
+    }
+}
+
+/// Commits `writes` all-or-nothing in one immediate transaction: every expectation is
+/// checked first, against what is committed (by any process) when the lock is taken.
+pub(crate) fn commit_writes(conn: &mut Connection, writes: Vec<Write>) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql)?;
+    for write in &writes {
+        if !check(&tx, write)? {
+            return Err(StoreError::Conflict);
+        }
+    }
+    for write in writes {
+        apply(&tx, write)?;
+    }
+    tx.commit().map_err(sql)
+}
+
+/// Stores the keyring if the stored one is as `expect` says.
+pub(crate) fn put_keyring_on(
+    conn: &mut Connection,
+    keyring: &KeyringRecord,
+    expect: Expect,
+) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql)?;
+    let current = version_of(&tx, "SELECT version FROM keyring WHERE id = 1", [])?;
+    if !version_matches(current, expect) {
+        return Err(StoreError::Conflict);
+    }
+    tx.execute(
+        "INSERT OR REPLACE INTO keyring (id, version, data) VALUES (1, ?1, ?2)",
+        params![keyring.version as i64, to_json(keyring)?],
+    )
+    .map_err(sql)?;
+    tx.commit().map_err(sql)
+}
+
+fn check(tx: &Connection, write: &Write) -> Result<bool, StoreError> {
+    Ok(match write {
+        Write::User(u, e) => version_matches(
+            version_of(
+                tx,
+                "SELECT version FROM users WHERE id = ?1",
+                params![&u.id],
+            )?,
+            *e,
+        ),
+        Write::Client(c, e) => version_matches(
+            version_of(
+                tx,
+                "SELECT version FROM clients WHERE id = ?1",
+                params![&c.id],
+            )?,
+            *e,
+        ),
+        Write::NewSession(s) => {
+            version_of(tx, "SELECT 1 FROM sessions WHERE id = ?1", params![&s.id])?.is_none()
+        }
+        Write::SessionStatus {
+            id, from, write_id, ..
+        } => match session_row(tx, id)? {
+            Some((s, last_write)) => s.status == *from || last_write.as_ref() == Some(write_id),
+            None => false,
+        },
+        Write::SessionActivity { id, at, .. } => session_row(tx, id)?.is_some_and(|(s, _)| {
+            s.status.is_signed_in() && s.last_active_at < *at && s.abandon_at > *at
+        }),
+        Write::LastActiveSession { client_id, .. } => version_of(
+            tx,
+            "SELECT 1 FROM clients WHERE id = ?1",
+            params![client_id],
+        )?
+        .is_some(),
+        Write::SignInToken(t, e) => version_matches(
+            version_of(
+                tx,
+                "SELECT version FROM sign_in_tokens WHERE ticket_hash = ?1",
+                params![&t.ticket_hash],
+            )?,
+            *e,
+        ),
+        Write::JwtTemplate(t, e) => version_matches(
+            version_of(
+                tx,
+                "SELECT version FROM jwt_templates WHERE name = ?1",
+                params![&t.name],
+            )?,
+            *e,
+        ),
+        Write::DeleteJwtTemplate { name, version } => version_matches(
+            version_of(
+                tx,
+                "SELECT version FROM jwt_templates WHERE name = ?1",
+                params![name],
+            )?,
+            Expect::Version(*version),
+        ),
+    })
+}
+
+fn apply(tx: &Connection, write: Write) -> Result<(), StoreError> {
+    match write {
+        Write::User(u, _) => put_user(tx, &u),
+        Write::Client(c, _) => put_client(tx, &c),
+        Write::NewSession(s) => put_session(tx, &s, None),
+        Write::SessionStatus {
+            id,
+            to,
+            at,
+            write_id,
+            ..
+        } => {
+            if let Some((mut s, _)) = session_row(tx, &id)? {
+                s.status = to;
+                s.updated_at = at;
+                put_session(tx, &s, Some(&write_id))?;
+            }
+            Ok(())
+        }
+        Write::SessionActivity {
+            id, at, abandon_at, ..
+        } => {
+            if let Some((mut s, last_write)) = session_row(tx, &id)? {
+                s.last_active_at = at;
+                s.abandon_at = abandon_at;
+                s.updated_at = at;
+                put_session(tx, &s, last_write.as_deref())?;
+            }
+            Ok(())
+        }
+        Write::LastActiveSession {
+            client_id,
+            session_id,
+            at,
+        } => {
+            let client: Option<Client> = record(
+                tx,
+                "SELECT data FROM clients WHERE id = ?1",
+                params![client_id],
+            )?;
+            if let Some(mut c) = client {
+                c.last_active_session_id = Some(session_id);
+                c.updated_at = at;
+                put_client(tx, &c)?;
+            }
+            Ok(())
+        }
+        Write::SignInToken(t, _) => put_sign_in_token(tx, &t),
+        Write::JwtTemplate(t, _) => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO jwt_templates (name, version, created_at, id, data) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    t.name,
+                    t.version as i64,
+                    t.created_at,
+                    t.id,
+                    to_json_sql(&t)?
+                ])
+            })
+            .map_err(sql)?;
+            Ok(())
+        }
+        Write::DeleteJwtTemplate { name, .. } => {
+            tx.execute("DELETE FROM jwt_templates WHERE name = ?1", params![name])
+                .map_err(sql)?;
+            Ok(())
+        }
+    }
+}
+
+pub(crate) fn put_user(tx: &Connection, u: &User) -> Result<(), StoreError> {
+    tx.prepare_cached("INSERT OR REPLACE INTO users (id, version, data) VALUES (?1, ?2, ?3)")
+        .and_then(|mut st| st.execute(params![u.id, u.version as i64, to_json_sql(u)?]))
+        .map_err(sql)?;
+    Ok(())
+}
+
+pub(crate) fn put_client(tx: &Connection, c: &Client) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO clients (id, version, retain_until, data) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            c.id,
+            c.version as i64,
+            c.retain_until(),
+            to_json_sql(c)?
+        ])
+    })
+    .map_err(sql)?;
+    Ok(())
+}
+
+pub(crate) fn put_session(
+    tx: &Connection,
+    s: &Session,
+    status_write: Option<&str>,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO sessions \
+         (id, client_id, user_id, created_at, expire_at, status_write, data) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            s.id,
+            s.client_id,
+            s.user_id,
+            s.created_at,
+            s.expire_at,
+            status_write,
+            to_json_sql(s)?
+        ])
+    })
+    .map_err(sql)?;
+    Ok(())
+}
+
+pub(crate) fn put_sign_in_token(tx: &Connection, t: &SignInToken) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO sign_in_tokens (ticket_hash, version, expires_at, data) \
+         VALUES (?1, ?2, ?3, ?4)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            t.ticket_hash,
+            t.version as i64,
+            t.expires_at,
+            to_json_sql(t)?
+        ])
+    })
+    .map_err(sql)?;
+    Ok(())
+}
+
+fn session_row(tx: &Connection, id: &str) -> Result<Option<(Session, Option<String>)>, StoreError> {
+    let row = tx
+        .prepare_cached("SELECT data, status_write FROM sessions WHERE id = ?1")
+        .and_then(|mut st| {
+            st.query_row(params![id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+            })
+            .optional()
+        })
+        .map_err(sql)?;
+    row.map(|(data, last_write)| Ok((from_json(&data)?, last_write)))
+        .transpose()
+}
+
+/// The version (or any number) the query selects, if a row matches.
+fn version_of(
+    tx: &Connection,
+    query: &str,
+    params: impl rusqlite::Params,
+) -> Result<Option<u64>, StoreError> {
+    let version: Option<i64> = tx
+        .prepare_cached(query)
+        .and_then(|mut st| st.query_row(params, |r| r.get(0)).optional())
+        .map_err(sql)?;
+    Ok(version.map(|v| v as u64))
+}
+
+fn version_matches(current: Option<u64>, expect: Expect) -> bool {
+    match (current, expect) {
+        (None, Expect::Absent) => true,
+        (Some(v), Expect::Version(want)) => v == want,
+        _ => false,
+    }
+}
+
+/// One record by its query, parsed.
+fn record<T: DeserializeOwned>(
+    conn: &Connection,
+    query: &str,
+    params: impl rusqlite::Params,
+) -> Result<Option<T>, StoreError> {
+    let data: Option<String> = conn
+        .prepare_cached(query)
+        .and_then(|mut st| st.query_row(params, |r| r.get(0)).optional())
+        .map_err(sql)?;
+    data.as_deref().map(from_json).transpose()
+}
+
+/// Every record of a query, parsed, in the query's order.
+fn records<T: DeserializeOwned>(
+    conn: &Connection,
+    query: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<T>, StoreError> {
+    let mut st = conn.prepare_cached(query).map_err(sql)?;
+    let rows = st
+        .query_map(params, |r| r.get::<_, String>(0))
+        .map_err(sql)?;
+    rows.map(|data| from_json(&data.map_err(sql)?)).collect()
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Fault(e.to_string()))
+}
+
+fn to_json_sql<T: Serialize>(value: &T) -> rusqlite::Result<String> {
+    serde_json::to_string(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))
+}
+
+fn from_json<T: DeserializeOwned>(data: &str) -> Result<T, StoreError> {
+    serde_json::from_str(data).map_err(|e| StoreError::Fault(format!("unreadable record: {e}")))
+}
+
+/// Sorts a SQLite failure: a lock held too long by another process is a temporary
+/// unavailability (503, safe to retry); anything else is a fault.
+fn sql(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            StoreError::Unavailable(format!("database busy: {e}"))
+        }
+        _ => StoreError::Fault(format!("sqlite: {e}")),
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding a connection leaves no half-written commit (an unfinished
+    // transaction rolls back when dropped), so a poisoned lock is safe to keep using.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Runs blocking SQLite work on tokio's blocking pool, off the async workers.
+async fn blocking<T, F>(f: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Fault(format!("store task failed: {e}")))?
+}
+
+/// A connection with the settings every connection needs (they are per connection).
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sql)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
+    // WAL persists in the file once set; asking again is cheap and covers a new file.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(sql)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Fault(format!(
+            "{}: WAL mode unavailable (journal mode {mode}); is the file on a network share?",
+            path.display()
+        )));
+    }
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA cache_size = -16000;")
+        .map_err(sql)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+/// Whether `path` is missing, empty or a SQLite database (anything else is refused).
+fn is_sqlite_or_empty(path: &Path) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+        Err(e) => return Err(e),
+    };
+    let mut head = [0u8; 16];
+    let mut read = 0;
+    while read < head.len() {
+        match file.read(&mut head[read..])? {
+            0 => break,
+            n => read += n,
+        }
+    }
+    Ok(read == 0 || &head == SQLITE_MAGIC)
+}
+
+/// Creates an empty database file only its owner can read (SQLite gives the WAL and
+/// shared-memory files the same mode), unless it exists.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn keyring(&self) -> Result<Option<KeyringRecord>, StoreError> {
+        self.read(|conn| record(conn, "SELECT data FROM keyring WHERE id = 1", []))
+            .await
+    }
+
+    async fn public_keys(&self) -> Result<Option<PublicKeysRecord>, StoreError> {
+        Ok(self
+            .keyring()
+            .await?
+            .as_ref()
+            .map(KeyringRecord::public_view))
+    }
+
+    async fn put_keyring(&self, keyring: KeyringRecord, expect: Expect) -> Result<(), StoreError> {
+        self.write(move |conn| put_keyring_on(conn, &keyring, expect))
+            .await
+    }
+
+    async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let id = id.to_string();
+        self.read(move |conn| record(conn, "SELECT data FROM users WHERE id = ?1", params![id]))
+            .await
+    }
+
+    async fn get_users(&self, ids: &[String]) -> Result<Vec<User>, StoreError> {
+        let ids = ids.to_vec();
+        self.read(move |conn| {
+            let mut users = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(u) = record(conn, "SELECT data FROM users WHERE id = ?1", params![id])?
+                {
+                    users.push(u);
+                }
+            }
+            Ok(users)
+        })
+        .await
+    }
+
+    async fn get_sign_in_token(
+        &self,
+        ticket_hash: &str,
+    ) -> Result<Option<SignInToken>, StoreError> {
+        let hash = ticket_hash.to_string();
+        self.read(move |conn| {
+            record(
+                conn,
+                "SELECT data FROM sign_in_tokens WHERE ticket_hash = ?1",
+                params![hash],
+            )
+        })
+        .await
+    }
+
+    async fn get_client(&self, id: &str) -> Result<Option<ClientState>, StoreError> {
+        let id = id.to_string();
+        self.read(move |conn| {
+            // One read transaction: the client and its sessions as of one commit.
+            let tx = conn.unchecked_transaction().map_err(sql)?;
+            let Some(client) = record(&tx, "SELECT data FROM clients WHERE id = ?1", params![id])?
+            else {
+                return Ok(None);
+            };
+            let sessions = records(
+                &tx,
+                "SELECT data FROM sessions WHERE client_id = ?1 ORDER BY created_at, id",
+                params![id],
+            )?;
+            tx.finish().map_err(sql)?;
+            Ok(Some(ClientState { client, sessions }))
+        })
+        .await
+    }
+
+    async fn get_session(&self, id: &str) -> Result<Option<Session>, StoreError> {
+        let id = id.to_string();
+        self.read(move |conn| record(conn, "SELECT data FROM sessions WHERE id = ?1", params![id]))
+            .await
+    }
+
+    async fn list_sessions(&self, filter: &SessionFilter) -> Result<Vec<Session>, StoreError> {
+        let filter = filter.clone();
+        self.read(move |conn| {
+            let found: Vec<Session> = match (&filter.client_id, &filter.user_id) {
+                (Some(client_id), _) => records(
+                    conn,
+                    "SELECT data FROM sessions WHERE client_id = ?1",
+                    params![client_id],
+                )?,
+                (None, Some(user_id)) => records(
+                    conn,
+                    "SELECT data FROM sessions WHERE user_id = ?1",
+                    params![user_id],
+                )?,
+                (None, None) => records(conn, "SELECT data FROM sessions", [])?,
+            };
+            Ok(filter.select(found))
+        })
+        .await
+    }
+
+    async fn get_jwt_template(&self, name: &str) -> Result<Option<JwtTemplate>, StoreError> {
+        let name = name.to_string();
+        self.read(move |conn| {
+            record(
+                conn,
+                "SELECT data FROM jwt_templates WHERE name = ?1",
+                params![name],
+            )
+        })
+        .await
+    }
+
+    async fn list_jwt_templates(&self) -> Result<Vec<JwtTemplate>, StoreError> {
+        self.read(|conn| {
+            records(
+                conn,
+                "SELECT data FROM jwt_templates ORDER BY created_at, id",
+                [],
+            )
+        })
+        .await
+    }
+
+    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.write(move |conn| commit_writes(conn, writes)).await
+    }
+}
