@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! bench --bin-dir DIR [--quick] [--out FILE] [--criterion-dir DIR] [--repo DIR]
-//!       [--in-process-only | --worst-case-only]
+//!       [--in-process-only | --worst-case-only | --embedded-store-only]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -17,11 +17,13 @@ pub struct Args {
     pub in_process_only: bool,
     /// Only the worst case the limits allow (figure 7): one release function binary.
     pub worst_case_only: bool,
+    /// Only the embedded store small and large (figure 9): the release `local-api`.
+    pub embedded_store_only: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: bench --bin-dir DIR [--quick] [--out FILE] [--criterion-dir DIR] [--repo DIR] [--in-process-only | --worst-case-only]"
+        "usage: bench --bin-dir DIR [--quick] [--out FILE] [--criterion-dir DIR] [--repo DIR] [--in-process-only | --worst-case-only | --embedded-store-only]"
     );
     std::process::exit(2)
 }
@@ -35,6 +37,7 @@ pub fn parse() -> Args {
         repo: Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
         in_process_only: false,
         worst_case_only: false,
+        embedded_store_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -47,6 +50,7 @@ pub fn parse() -> Args {
             "--repo" => args.repo = value(),
             "--in-process-only" => args.in_process_only = true,
             "--worst-case-only" => args.worst_case_only = true,
+            "--embedded-store-only" => args.embedded_store_only = true,
             _ => usage(),
         }
     }

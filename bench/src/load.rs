@@ -3,7 +3,7 @@
 //! a fixed time. The requests are one [`Target`] sent again and again ([`run`]), or a queue
 //! of distinct ones, each sent once ([`run_queue`]: a session to end, a ticket to sign in
 //! with), which ends the phase early if it runs out. A request that fails, or answers other
-//! than 200, counts as an error.
+//! than 200, counts as an error. Each answered request's latency is kept for percentiles.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -81,13 +81,15 @@ impl Target {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Load {
     pub ok: u64,
     pub errors: u64,
     pub elapsed: Duration,
     /// A queue ran out before the time was up (the phase was shorter).
     pub ran_out: bool,
+    /// From sending each request to reading its whole answer, errors included.
+    pub latencies: Vec<Duration>,
 }
 
 impl Load {
@@ -100,6 +102,12 @@ impl Load {
         self.errors += other.errors;
         self.elapsed += other.elapsed;
         self.ran_out |= other.ran_out;
+        self.latencies.extend(other.latencies);
+    }
+
+    /// p50 and p99 of the latencies.
+    pub fn latency(&self) -> crate::stats::Summary {
+        crate::stats::Summary::of(&self.latencies)
     }
 }
 
@@ -107,6 +115,8 @@ impl Load {
 enum Source {
     Repeat(Target),
     Queue(Vec<Target>, AtomicUsize),
+    /// Round and round the targets, for as long as the phase lasts.
+    Cycle(Vec<Target>, AtomicUsize),
 }
 
 impl Source {
@@ -114,6 +124,10 @@ impl Source {
         match self {
             Self::Repeat(target) => Some(target),
             Self::Queue(targets, next) => targets.get(next.fetch_add(1, Ordering::Relaxed)),
+            Self::Cycle(targets, next) => {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                targets.get(i % targets.len().max(1))
+            }
         }
     }
 }
@@ -130,35 +144,34 @@ async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, String> {
     Ok(sender)
 }
 
-/// One connection's share of a phase: (ok, errors).
-async fn connection(
-    addr: SocketAddr,
-    source: Arc<Source>,
-    until: Instant,
-) -> Result<(u64, u64), String> {
+/// One connection's share of a phase.
+async fn connection(addr: SocketAddr, source: Arc<Source>, until: Instant) -> Result<Load, String> {
     let mut sender = connect(addr).await?;
-    let (mut ok, mut errors) = (0u64, 0u64);
+    let mut load = Load::default();
     while Instant::now() < until {
         let Some(target) = source.next() else {
             break;
         };
-        match sender.send_request(target.build(addr)).await {
+        let request = target.build(addr);
+        let sent = Instant::now();
+        match sender.send_request(request).await {
             Ok(resp) => {
                 let status = resp.status();
                 let body = resp.into_body().collect().await;
+                load.latencies.push(sent.elapsed());
                 if status == http::StatusCode::OK && body.is_ok() {
-                    ok += 1;
+                    load.ok += 1;
                 } else {
-                    errors += 1;
+                    load.errors += 1;
                 }
             }
             Err(_) => {
-                errors += 1;
+                load.errors += 1;
                 break;
             }
         }
     }
-    Ok((ok, errors))
+    Ok(load)
 }
 
 async fn drive(addr: SocketAddr, source: Source, connections: usize, duration: Duration) -> Load {
@@ -171,10 +184,7 @@ async fn drive(addr: SocketAddr, source: Source, connections: usize, duration: D
     let mut load = Load::default();
     for task in tasks {
         match task.await {
-            Ok(Ok((ok, errors))) => {
-                load.ok += ok;
-                load.errors += errors;
-            }
+            Ok(Ok(share)) => load.add(share),
             _ => load.errors += 1,
         }
     }
@@ -193,6 +203,81 @@ pub async fn run(
     duration: Duration,
 ) -> Load {
     drive(addr, Source::Repeat(target.clone()), connections, duration).await
+}
+
+/// `connections` keep-alive connections sending `targets` in turn, round and round, for
+/// `duration` (requests that may be repeated, spread over many records).
+pub async fn run_cycle(
+    addr: SocketAddr,
+    targets: Vec<Target>,
+    connections: usize,
+    duration: Duration,
+) -> Load {
+    drive(
+        addr,
+        Source::Cycle(targets, AtomicUsize::new(0)),
+        connections,
+        duration,
+    )
+    .await
+}
+
+/// `connections` keep-alive connections sending `target` at `per_second` in all (each its
+/// share, on a fixed schedule; a late answer delays only its own connection's next send),
+/// for `duration`: a load of a given size rather than as much as the server takes.
+pub async fn run_paced(
+    addr: SocketAddr,
+    target: &Target,
+    connections: usize,
+    per_second: f64,
+    duration: Duration,
+) -> Load {
+    let interval = Duration::from_secs_f64(connections as f64 / per_second.max(1.0));
+    let started = Instant::now();
+    let until = started + duration;
+    let tasks: Vec<_> = (0..connections)
+        .map(|i| {
+            let target = target.clone();
+            // Spread the connections' schedules over one interval.
+            let first = started + interval.mul_f64(i as f64 / connections as f64);
+            tokio::spawn(async move {
+                let mut sender = connect(addr).await?;
+                let mut load = Load::default();
+                let mut next = first;
+                while next < until {
+                    tokio::time::sleep_until(next.into()).await;
+                    let sent = Instant::now();
+                    match sender.send_request(target.build(addr)).await {
+                        Ok(resp) => {
+                            let ok = resp.status() == http::StatusCode::OK;
+                            let body = resp.into_body().collect().await;
+                            load.latencies.push(sent.elapsed());
+                            if ok && body.is_ok() {
+                                load.ok += 1;
+                            } else {
+                                load.errors += 1;
+                            }
+                        }
+                        Err(_) => {
+                            load.errors += 1;
+                            break;
+                        }
+                    }
+                    next += interval;
+                }
+                Ok::<_, String>(load)
+            })
+        })
+        .collect();
+    let mut load = Load::default();
+    for task in tasks {
+        match task.await {
+            Ok(Ok(share)) => load.add(share),
+            _ => load.errors += 1,
+        }
+    }
+    load.elapsed = started.elapsed();
+    load
 }
 
 /// `connections` keep-alive connections sending each of `targets` once, in order, for

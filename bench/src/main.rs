@@ -19,8 +19,8 @@ use bench::stats::fmt_duration;
 use args::Args;
 use figures::steady_state::PEAK_MAX_KB;
 use figures::{
-    calls, cold_start, functions::Functions, minting, progress, session_read, steady_state,
-    worst_case, writes, Plan,
+    calls, cold_start, embedded_store, functions::Functions, minting, progress, session_read,
+    steady_state, worst_case, writes, Plan,
 };
 use report::Table;
 
@@ -54,6 +54,16 @@ async fn run(args: &Args) -> Result<String, String> {
         let mut t = Table::new();
         let (rows, misses) = w.rows(PEAK_MAX_KB);
         t.push_rows(&rows, misses);
+        return Ok(format!(
+            "binaries: `{}`\n\n{}",
+            args.bin_dir.display(),
+            t.as_str()
+        ));
+    }
+    if args.embedded_store_only {
+        let store = embedded_store::measure(&plan, &args.bin_dir).await?;
+        let mut t = Table::new();
+        store.rows(&mut t);
         return Ok(format!(
             "binaries: `{}`\n\n{}",
             args.bin_dir.display(),
@@ -95,6 +105,7 @@ async fn run(args: &Args) -> Result<String, String> {
     let dynamodb = bench::costs::dynamodb_rows(&args.repo);
     progress("worst case the limits allow");
     let worst = worst_case::measure(&args.bin_dir, &args.repo, plan.worst_case_invocations).await?;
+    let store = embedded_store::measure(&plan, &args.bin_dir).await?;
 
     let mut t = Table::new();
     mint.rows(&mut t, args.criterion_dir.as_deref());
@@ -105,6 +116,7 @@ async fn run(args: &Args) -> Result<String, String> {
     let (rows, misses) = worst.rows(PEAK_MAX_KB);
     t.push_rows(&rows, misses);
     writes::rows(&mut t, &writes_in_process, &writes_http);
+    store.rows(&mut t);
 
     // 6. What each endpoint costs on AWS, from the warm durations measured above.
     let lifetimes = bench::costs::default_lifetimes()?;

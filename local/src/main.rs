@@ -155,10 +155,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 *data_file = Some(default_data_file()?);
             }
             match data_file {
-                Some(path) => format!(
-                    "embedded store, SQLite database {} (mode 0600)",
-                    std::path::absolute(&*path)?.display()
-                ),
+                // Said once the store has opened (created) the file, with its mode.
+                Some(_) => String::new(),
                 None => "embedded store, in memory (nothing is kept)".to_string(),
             }
         }
@@ -180,7 +178,21 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             "development instance (dev browser on: never expose it to the internet)"
         }
     };
+    let database = match &config.store {
+        StoreBackend::Embedded {
+            data_file: Some(path),
+        } => Some(path.clone()),
+        _ => None,
+    };
     let state = Arc::new(AppState::from_config(config, true).await?);
+    let store_line = match database {
+        Some(path) => format!(
+            "embedded store, SQLite database {} ({})",
+            std::path::absolute(&path)?.display(),
+            file_mode(&path)
+        ),
+        None => store_line,
+    };
     // Listening for the stop signals before saying ready: a SIGTERM sent as soon as the
     // ready line is read must stop the server gracefully, not kill it.
     let stop = stop_signal()?;
@@ -192,6 +204,19 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     local_api::serve(listener, state, settings, stop).await?;
     println!("local-api: stopped");
     Ok(())
+}
+
+/// `mode 0600`, as the file's permissions are.
+fn file_mode(path: &Path) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            return format!("mode {:04o}", meta.permissions().mode() & 0o777);
+        }
+    }
+    let _ = path;
+    "mode unknown".to_string()
 }
 
 /// The default database, migrating the JSON data file that earlier versions kept by

@@ -136,7 +136,7 @@ async fn the_database_survives_a_restart_and_is_private() {
             server
                 .banner
                 .iter()
-                .any(|l| l.contains("SQLite database") && l.contains("store.sqlite3")),
+                .any(|l| l.contains("SQLite database") && l.contains("store.sqlite3 (mode 0600)")),
             "the database is named on start: {:?}",
             server.banner
         );

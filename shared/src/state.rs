@@ -75,7 +75,7 @@ impl AppState {
                 data_file: Some(path),
             } => {
                 let store = SqliteStore::open(path)?;
-                store.start_sweeper(SWEEP_INTERVAL);
+                store.start_maintenance(SWEEP_INTERVAL);
                 Arc::new(store)
             }
             StoreBackend::Embedded { data_file: None } => Arc::new(MemoryStore::new()),

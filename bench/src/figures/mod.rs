@@ -3,6 +3,7 @@
 
 pub mod calls;
 pub mod cold_start;
+pub mod embedded_store;
 pub mod functions;
 pub mod minting;
 pub mod session_read;
@@ -35,6 +36,9 @@ pub struct Plan {
     pub cold_starts: usize,
     pub invocations: usize,
     pub worst_case_invocations: usize,
+    /// Figure 9: the sessions of the small and the large database.
+    pub store_small: usize,
+    pub store_large: usize,
 }
 
 impl Plan {
@@ -51,6 +55,8 @@ impl Plan {
                 cold_starts: 2,
                 invocations: 100,
                 worst_case_invocations: 3,
+                store_small: 1_000,
+                store_large: 4_000,
             }
         } else {
             Self {
@@ -64,6 +70,8 @@ impl Plan {
                 cold_starts: 15,
                 invocations: 10_000,
                 worst_case_invocations: 200,
+                store_small: 1_000,
+                store_large: 1_000_000,
             }
         }
     }
