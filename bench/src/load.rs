@@ -144,6 +144,35 @@ async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, String> {
     Ok(sender)
 }
 
+/// Sends `target` and reads its whole answer, counting it (and its latency) in `load`.
+/// False when the connection failed and cannot be used again.
+async fn send_timed(
+    sender: &mut SendRequest<Full<Bytes>>,
+    addr: SocketAddr,
+    target: &Target,
+    load: &mut Load,
+) -> bool {
+    let request = target.build(addr);
+    let sent = Instant::now();
+    match sender.send_request(request).await {
+        Ok(resp) => {
+            let status = resp.status();
+            let body = resp.into_body().collect().await;
+            load.latencies.push(sent.elapsed());
+            if status == http::StatusCode::OK && body.is_ok() {
+                load.ok += 1;
+            } else {
+                load.errors += 1;
+            }
+            true
+        }
+        Err(_) => {
+            load.errors += 1;
+            false
+        }
+    }
+}
+
 /// One connection's share of a phase.
 async fn connection(addr: SocketAddr, source: Arc<Source>, until: Instant) -> Result<Load, String> {
     let mut sender = connect(addr).await?;
@@ -152,23 +181,8 @@ async fn connection(addr: SocketAddr, source: Arc<Source>, until: Instant) -> Re
         let Some(target) = source.next() else {
             break;
         };
-        let request = target.build(addr);
-        let sent = Instant::now();
-        match sender.send_request(request).await {
-            Ok(resp) => {
-                let status = resp.status();
-                let body = resp.into_body().collect().await;
-                load.latencies.push(sent.elapsed());
-                if status == http::StatusCode::OK && body.is_ok() {
-                    load.ok += 1;
-                } else {
-                    load.errors += 1;
-                }
-            }
-            Err(_) => {
-                load.errors += 1;
-                break;
-            }
+        if !send_timed(&mut sender, addr, target, &mut load).await {
+            break;
         }
     }
     Ok(load)
@@ -246,22 +260,8 @@ pub async fn run_paced(
                 let mut next = first;
                 while next < until {
                     tokio::time::sleep_until(next.into()).await;
-                    let sent = Instant::now();
-                    match sender.send_request(target.build(addr)).await {
-                        Ok(resp) => {
-                            let ok = resp.status() == http::StatusCode::OK;
-                            let body = resp.into_body().collect().await;
-                            load.latencies.push(sent.elapsed());
-                            if ok && body.is_ok() {
-                                load.ok += 1;
-                            } else {
-                                load.errors += 1;
-                            }
-                        }
-                        Err(_) => {
-                            load.errors += 1;
-                            break;
-                        }
+                    if !send_timed(&mut sender, addr, &target, &mut load).await {
+                        break;
                     }
                     next += interval;
                 }

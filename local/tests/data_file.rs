@@ -242,23 +242,21 @@ async fn an_online_backup_restores_and_serves() {
     )
     .await;
 
-    let out = run(&[
-        "backup",
-        backup.to_str().unwrap(),
-        "--data-file",
-        file.to_str().unwrap(),
-    ]);
+    let take_backup = || {
+        run(&[
+            "backup",
+            backup.to_str().unwrap(),
+            "--data-file",
+            file.to_str().unwrap(),
+        ])
+    };
+    let out = take_backup();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let again = run(&[
-        "backup",
-        backup.to_str().unwrap(),
-        "--data-file",
-        file.to_str().unwrap(),
-    ]);
+    let again = take_backup();
     assert_eq!(again.status.code(), Some(1), "never over an existing file");
     drop(server);
 

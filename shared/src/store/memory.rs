@@ -35,22 +35,10 @@ impl Data {
             .retain(|id, c| !c.anonymous_expired(now) || sessions.contains_key(id));
     }
 
-    fn version_matches(current: Option<u64>, expect: Expect) -> bool {
-        match (current, expect) {
-            (None, Expect::Absent) => true,
-            (Some(v), Expect::Version(want)) => v == want,
-            _ => false,
-        }
-    }
-
     fn check(&self, write: &Write) -> bool {
         match write {
-            Write::User(u, e) => {
-                Self::version_matches(self.users.get(&u.id).map(|x| x.version), *e)
-            }
-            Write::Client(c, e) => {
-                Self::version_matches(self.clients.get(&c.id).map(|x| x.version), *e)
-            }
+            Write::User(u, e) => e.holds_for(self.users.get(&u.id).map(|x| x.version)),
+            Write::Client(c, e) => e.holds_for(self.clients.get(&c.id).map(|x| x.version)),
             Write::NewSession(s) => !self.sessions.contains_key(&s.id),
             Write::SessionStatus {
                 id, from, write_id, ..
@@ -62,17 +50,15 @@ impl Data {
                 s.status.is_signed_in() && s.last_active_at < *at && s.abandon_at > *at
             }),
             Write::LastActiveSession { client_id, .. } => self.clients.contains_key(client_id),
-            Write::SignInToken(t, e) => Self::version_matches(
-                self.sign_in_tokens.get(&t.ticket_hash).map(|x| x.version),
-                *e,
-            ),
-            Write::JwtTemplate(t, e) => {
-                Self::version_matches(self.jwt_templates.get(&t.name).map(|x| x.version), *e)
+            Write::SignInToken(t, e) => {
+                e.holds_for(self.sign_in_tokens.get(&t.ticket_hash).map(|x| x.version))
             }
-            Write::DeleteJwtTemplate { name, version } => Self::version_matches(
-                self.jwt_templates.get(name).map(|x| x.version),
-                Expect::Version(*version),
-            ),
+            Write::JwtTemplate(t, e) => {
+                e.holds_for(self.jwt_templates.get(&t.name).map(|x| x.version))
+            }
+            Write::DeleteJwtTemplate { name, version } => {
+                Expect::Version(*version).holds_for(self.jwt_templates.get(name).map(|x| x.version))
+            }
         }
     }
 
@@ -177,7 +163,7 @@ impl Store for MemoryStore {
 
     async fn put_keyring(&self, keyring: KeyringRecord, expect: Expect) -> Result<(), StoreError> {
         let mut data = self.lock();
-        if !Data::version_matches(data.keyring.as_ref().map(|k| k.version), expect) {
+        if !expect.holds_for(data.keyring.as_ref().map(|k| k.version)) {
             return Err(StoreError::Conflict);
         }
         data.keyring = Some(keyring);

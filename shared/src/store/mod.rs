@@ -44,6 +44,15 @@ pub enum Expect {
 }
 
 impl Expect {
+    /// Whether a record stored at `current` (`None`: absent) is what this expects.
+    pub fn holds_for(self, current: Option<u64>) -> bool {
+        match (current, self) {
+            (None, Expect::Absent) => true,
+            (Some(v), Expect::Version(want)) => v == want,
+            _ => false,
+        }
+    }
+
     /// The expectation for writing `new_version` over what was read at `new_version - 1`.
     pub fn for_next(new_version: u64) -> Self {
         if new_version <= 1 {

@@ -371,7 +371,7 @@ pub(crate) fn put_keyring_on(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sql)?;
     let current = version_of(&tx, "SELECT version FROM keyring WHERE id = 1", [])?;
-    if !version_matches(current, expect) {
+    if !expect.holds_for(current) {
         return Err(StoreError::Conflict);
     }
     tx.execute(
@@ -385,22 +385,16 @@ pub(crate) fn put_keyring_on(
 
 fn check(tx: &Connection, write: &Write) -> Result<bool, StoreError> {
     Ok(match write {
-        Write::User(u, e) => version_matches(
-            version_of(
-                tx,
-                "SELECT version FROM users WHERE id = ?1",
-                params![&u.id],
-            )?,
-            *e,
-        ),
-        Write::Client(c, e) => version_matches(
-            version_of(
-                tx,
-                "SELECT version FROM clients WHERE id = ?1",
-                params![&c.id],
-            )?,
-            *e,
-        ),
+        Write::User(u, e) => e.holds_for(version_of(
+            tx,
+            "SELECT version FROM users WHERE id = ?1",
+            params![&u.id],
+        )?),
+        Write::Client(c, e) => e.holds_for(version_of(
+            tx,
+            "SELECT version FROM clients WHERE id = ?1",
+            params![&c.id],
+        )?),
         Write::NewSession(s) => {
             version_of(tx, "SELECT 1 FROM sessions WHERE id = ?1", params![&s.id])?.is_none()
         }
@@ -419,30 +413,23 @@ fn check(tx: &Connection, write: &Write) -> Result<bool, StoreError> {
             params![client_id],
         )?
         .is_some(),
-        Write::SignInToken(t, e) => version_matches(
-            version_of(
-                tx,
-                "SELECT version FROM sign_in_tokens WHERE ticket_hash = ?1",
-                params![&t.ticket_hash],
-            )?,
-            *e,
-        ),
-        Write::JwtTemplate(t, e) => version_matches(
-            version_of(
-                tx,
-                "SELECT version FROM jwt_templates WHERE name = ?1",
-                params![&t.name],
-            )?,
-            *e,
-        ),
-        Write::DeleteJwtTemplate { name, version } => version_matches(
-            version_of(
+        Write::SignInToken(t, e) => e.holds_for(version_of(
+            tx,
+            "SELECT version FROM sign_in_tokens WHERE ticket_hash = ?1",
+            params![&t.ticket_hash],
+        )?),
+        Write::JwtTemplate(t, e) => e.holds_for(version_of(
+            tx,
+            "SELECT version FROM jwt_templates WHERE name = ?1",
+            params![&t.name],
+        )?),
+        Write::DeleteJwtTemplate { name, version } => {
+            Expect::Version(*version).holds_for(version_of(
                 tx,
                 "SELECT version FROM jwt_templates WHERE name = ?1",
                 params![name],
-            )?,
-            Expect::Version(*version),
-        ),
+            )?)
+        }
     })
 }
 
@@ -618,14 +605,6 @@ fn version_of(
         .and_then(|mut st| st.query_row(params, |r| r.get(0)).optional())
         .map_err(sql)?;
     Ok(version.map(|v| v as u64))
-}
-
-fn version_matches(current: Option<u64>, expect: Expect) -> bool {
-    match (current, expect) {
-        (None, Expect::Absent) => true,
-        (Some(v), Expect::Version(want)) => v == want,
-        _ => false,
-    }
 }
 
 /// One record by its query, parsed.
