@@ -78,9 +78,8 @@ pub fn function_of(endpoint: &str) -> Option<&'static str> {
     let plain = endpoint.split(" (").next()?.split('?').next()?;
     let (method, path) = plain.split_once(' ')?;
     let segments: Vec<&str> = path.split('/').collect();
-    shared::routes::ROUTES
-        .iter()
-        .find(|r| {
+    shared::routes::routes()
+        .find(|(_, r)| {
             let route: Vec<&str> = r.path.split('/').collect();
             r.method.as_str() == method
                 && route.len() == segments.len()
@@ -89,7 +88,7 @@ pub fn function_of(endpoint: &str) -> Option<&'static str> {
                     .zip(&segments)
                     .all(|(a, b)| a == b || (a.starts_with('{') && b.starts_with('{')))
         })
-        .map(|r| r.function)
+        .map(|(f, _)| f.name)
 }
 
 /// The price of a million requests of one endpoint, by service.

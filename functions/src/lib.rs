@@ -1,5 +1,5 @@
 //! The Lambda side of the service: every binary in `src/bin` is one function that builds
-//! its state once, at start-up, then serves the routes that carry its name.
+//! its state once, at start-up, then serves its own routes (`shared::routes`).
 
 use std::sync::Arc;
 
@@ -7,29 +7,15 @@ use bytes::Bytes;
 use lambda_http::request::RequestContext;
 use lambda_http::{service_fn, Body, RequestExt};
 use shared::http::RequestId;
-use shared::routes;
-use shared::state::{AppState, KeyAccess};
-
-/// What each function may do with the keyring (template.yaml grants the matching IAM).
-pub fn key_access(function: &str) -> KeyAccess {
-    match function {
-        "fapi-environment" => KeyAccess::None,
-        "fapi-jwks" => KeyAccess::Public,
-        _ => KeyAccess::Private,
-    }
-}
+use shared::routes::{self, Function};
+use shared::state::AppState;
 
 /// Runs the Lambda function `function` until the runtime stops it.
-pub async fn run(function: &'static str) -> Result<(), lambda_http::Error> {
+pub async fn run(function: &'static Function) -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let config = shared::config::Config::from_env()?;
-    // Only the Backend API holds the secret key; it cannot serve without it.
-    if function == "bapi" && config.secret_key.is_none() {
-        return Err(shared::config::ConfigError::Missing("BACKEND_API_SECRET_KEY").into());
-    }
-    let state =
-        Arc::new(AppState::from_config_with_access(config, false, key_access(function)).await?);
-    tracing::info!(function, "ready");
+    let state = Arc::new((function.start)(config).await?);
+    tracing::info!(function = function.name, "ready");
     lambda_http::run(service_fn(move |event: lambda_http::Request| {
         let state = Arc::clone(&state);
         async move { Ok::<_, std::convert::Infallible>(handle(&state, function, event).await) }
@@ -41,7 +27,7 @@ pub async fn run(function: &'static str) -> Result<(), lambda_http::Error> {
 /// plain request, and its answer back into a Lambda response.
 pub async fn handle(
     state: &AppState,
-    function: &str,
+    function: &Function,
     event: lambda_http::Request,
 ) -> http::Response<Body> {
     // API Gateway's request id ties an answer's `clerk_trace_id` to the access log; the
@@ -70,7 +56,7 @@ pub async fn handle(
     };
     let mut req = http::Request::from_parts(parts, body);
     req.extensions_mut().insert(RequestId(request_id));
-    routes::dispatch(state, req, Some(function))
+    routes::dispatch(state, req, function.routes)
         .await
         .map(Body::Text)
 }

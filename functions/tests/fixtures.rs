@@ -21,7 +21,12 @@ async fn every_fixture_answers_as_expected() {
         let event = seed.fill(&std::fs::read_to_string(&fixture.event).expect("event"));
         let request =
             lambda_http::request::from_str(&event).expect("lambda_http parses the fixture");
-        let resp = functions::handle(&app.state, function, request).await;
+        let resp = functions::handle(
+            &app.state,
+            shared::routes::function(function).expect("function"),
+            request,
+        )
+        .await;
         let status = resp.status().as_u16();
         let body: Value = match resp.body() {
             Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),

@@ -48,7 +48,7 @@ async fn jwks_function_answers_its_route() {
     let state = state().await;
     let resp = functions::handle(
         &state,
-        "fapi-jwks",
+        &shared::routes::FAPI_JWKS,
         v2_event("GET", "/.well-known/jwks.json", "", None),
     )
     .await;
@@ -65,7 +65,7 @@ async fn cookie_from_the_event_is_verified_and_refused() {
         "__clerk_api_version=2026-05-12",
         None,
     );
-    let resp = functions::handle(&state, "fapi-session-get", event).await;
+    let resp = functions::handle(&state, &shared::routes::FAPI_SESSION_GET, event).await;
     assert_eq!(resp.status(), 401);
     let body = json_body(&resp);
     assert_eq!(body["errors"][0]["code"], "authentication_invalid");
@@ -77,14 +77,14 @@ async fn a_function_does_not_serve_another_functions_route() {
     let state = state().await;
     let resp = functions::handle(
         &state,
-        "fapi-jwks",
+        &shared::routes::FAPI_JWKS,
         v2_event("POST", "/v1/client", "", Some("")),
     )
     .await;
     assert_eq!(resp.status(), 404);
     let resp = functions::handle(
         &state,
-        "fapi-client",
+        &shared::routes::FAPI_CLIENT,
         v2_event("POST", "/v1/client", "_is_native=1", Some("")),
     )
     .await;
@@ -93,4 +93,80 @@ async fn a_function_does_not_serve_another_functions_route() {
         resp.headers().contains_key("authorization"),
         "native callers get the client token in Authorization"
     );
+}
+
+/// The configuration a function gets, on the embedded store in `data_file`.
+fn function_config(data_file: &std::path::Path) -> shared::config::Config {
+    let env: std::collections::BTreeMap<String, String> =
+        testkit::fixtures::function_env(data_file)
+            .into_iter()
+            .collect();
+    shared::config::Config::from_lookup(|k| env.get(k).cloned()).expect("config")
+}
+
+#[tokio::test]
+async fn the_environment_function_opens_no_store() {
+    // A database that cannot be opened: the functions that use the store fail to start;
+    // the environment function never opens it.
+    let db = testkit::stores::TempDatabase::new();
+    db.open();
+    // Below a file, not a directory.
+    let unopenable = db.path().join("store.sqlite3");
+    let unopenable = unopenable.as_path();
+    assert!(
+        (shared::routes::FAPI_SESSION_GET.start)(function_config(unopenable))
+            .await
+            .is_err()
+    );
+    let state = (shared::routes::FAPI_ENVIRONMENT.start)(function_config(unopenable))
+        .await
+        .expect("starts without a store");
+    let event = v2_event("GET", "/v1/environment", "", None);
+    let resp = functions::handle(&state, &shared::routes::FAPI_ENVIRONMENT, event).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(json_body(&resp)["auth_config"]["object"], "auth_config");
+}
+
+#[tokio::test]
+async fn the_jwks_function_publishes_without_creating_private_keys() {
+    let db = testkit::stores::TempDatabase::new();
+    let config = || function_config(&db.path());
+    // Before any signing function started: nothing to publish, and nothing created.
+    let jwks = (shared::routes::FAPI_JWKS.start)(config())
+        .await
+        .expect("starts");
+    let resp = functions::handle(
+        &jwks,
+        &shared::routes::FAPI_JWKS,
+        v2_event("GET", "/.well-known/jwks.json", "", None),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(json_body(&resp)["keys"], json!([]));
+    use shared::store::Store;
+    assert!(db.open().keyring().await.expect("read").is_none());
+
+    // A signing function creates the keyring; the JWKS function publishes its public key.
+    let signer = (shared::routes::FAPI_SESSION_TOKENS.start)(config())
+        .await
+        .expect("starts");
+    let kid = signer
+        .keys()
+        .signer(signer.now())
+        .expect("a signing key")
+        .kid()
+        .to_string();
+    let jwks = (shared::routes::FAPI_JWKS.start)(config())
+        .await
+        .expect("starts");
+    let resp = functions::handle(
+        &jwks,
+        &shared::routes::FAPI_JWKS,
+        v2_event("GET", "/.well-known/jwks.json", "", None),
+    )
+    .await;
+    let keys = json_body(&resp)["keys"].clone();
+    assert_eq!(keys.as_array().map(Vec::len), Some(1), "{keys}");
+    assert_eq!(keys[0]["kid"], kid.as_str());
+    assert!(keys[0].get("d").is_none(), "no private part: {keys}");
 }

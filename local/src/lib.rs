@@ -126,7 +126,7 @@ async fn handle(
         Ok(Ok(collected)) => {
             let mut req = http::Request::from_parts(parts, collected.to_bytes());
             req.extensions_mut().insert(RequestId(request_id));
-            routes::dispatch(state, req, None).await
+            routes::dispatch(state, req, routes::every_route()).await
         }
         Ok(Err(_)) => {
             shared::http::response::error(&ApiError::body_too_large(MAX_BODY_BYTES), &request_id)

@@ -1,5 +1,9 @@
-//! The one route table. The local server mounts all of it; each Lambda function serves
-//! the rows with its name; a test holds it equal to `template.yaml`.
+//! The route table, one `Function` at a time: each Lambda function's binary serves its own
+//! (chosen at compile time, so it links nothing else); the local server serves all of
+//! them; a test holds them equal to `template.yaml`.
+
+use std::future::Future;
+use std::pin::Pin;
 
 use http::{header, HeaderValue, Method};
 use tracing::Instrument;
@@ -11,7 +15,7 @@ use crate::http::request::MAX_BODY_BYTES;
 use crate::http::response::{self, Response};
 use crate::http::{cors, PathParams, Request, RequestExt};
 use crate::limits::HEADERS_MAX_BYTES;
-use crate::state::AppState;
+use crate::state::{AppState, Start};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Endpoint {
@@ -85,204 +89,363 @@ impl Endpoint {
     }
 }
 
-#[derive(Clone, Debug)]
+/// What a handler returns: boxed, so that every route's handler has one type.
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<Response, ApiError>> + Send + 'a>>;
+
+/// An endpoint's code, called with the client the request authenticated as (anonymous on
+/// the Backend API and on the public documents).
+pub type Handler = for<'a> fn(&'a AppState, Request, &'a ClientAuth) -> HandlerFuture<'a>;
+
+#[derive(Clone)]
 pub struct Route {
     pub method: Method,
     /// `{name}` segments are path parameters.
     pub path: &'static str,
     pub endpoint: Endpoint,
-    /// The Lambda function (binary) that serves this route.
-    pub function: &'static str,
+    pub handler: Handler,
 }
 
-const fn route(
-    method: Method,
-    path: &'static str,
-    endpoint: Endpoint,
-    function: &'static str,
-) -> Route {
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} ({:?})", self.method, self.path, self.endpoint)
+    }
+}
+
+/// One Lambda function: its routes, and how it builds its state at start-up. A function's
+/// binary names only its own `Function`, so the linker keeps only the handlers, the store
+/// and the key code that function uses (docs/deploy.md, "What each function links").
+pub struct Function {
+    /// The binary's name, and its `CodeUri`/`Handler` in template.yaml.
+    pub name: &'static str,
+    pub routes: &'static [Route],
+    pub start: Start,
+}
+
+const fn route(method: Method, path: &'static str, endpoint: Endpoint, handler: Handler) -> Route {
     Route {
         method,
         path,
         endpoint,
-        function,
+        handler,
     }
 }
 
-pub const ROUTES: &[Route] = &[
-    route(
-        Method::POST,
-        "/v1/client",
-        Endpoint::CreateClient,
-        "fapi-client",
-    ),
-    route(
-        Method::GET,
-        "/v1/client",
-        Endpoint::GetClient,
-        "fapi-client",
-    ),
-    route(
-        Method::DELETE,
-        "/v1/client/sessions",
-        Endpoint::RemoveClientSessions,
-        "fapi-client",
-    ),
-    route(
+/// Wraps each handler in a function of the one `Handler` type.
+macro_rules! handlers {
+    ($($name:ident($state:ident, $req:pat_param, $auth:pat_param) => $call:expr;)*) => {
+        $(
+            fn $name<'a>($state: &'a AppState, $req: Request, $auth: &'a ClientAuth) -> HandlerFuture<'a> {
+                Box::pin($call)
+            }
+        )*
+    };
+}
+
+handlers! {
+    create_client(s, _, auth) => fapi::client::post(s, auth);
+    get_client(s, req, auth) => fapi::client::get(s, req, auth);
+    remove_client_sessions(s, req, auth) => fapi::client::remove_sessions(s, req, auth);
+    create_dev_browser(s, _, _) => fapi::client::dev_browser(s);
+    create_sign_in(s, req, auth) => fapi::sign_ins::create(s, req, auth);
+    get_environment(s, _, _) => fapi::environment::get(s);
+    frontend_jwks(s, _, _) => fapi::jwks(s);
+    get_session(s, req, auth) => fapi::sessions::get(s, req, auth);
+    touch_session(s, req, auth) => fapi::sessions::touch(s, req, auth);
+    end_session(s, req, auth) => fapi::sessions::end(s, req, auth);
+    remove_session(s, req, auth) => fapi::sessions::remove(s, req, auth);
+    create_session_token(s, req, auth) => fapi::sessions::tokens(s, req, auth);
+    create_session_token_from_template(s, req, auth) => fapi::sessions::template_token(s, req, auth);
+    create_user(s, req, _) => bapi::users::create(s, req);
+    get_user(s, req, _) => bapi::users::get(s, req);
+    update_user(s, req, _) => bapi::users::update(s, req);
+    create_sign_in_token(s, req, _) => bapi::sign_in_tokens::create(s, req);
+    list_sessions(s, req, _) => bapi::sessions::list(s, req);
+    get_backend_session(s, req, _) => bapi::sessions::get(s, req);
+    revoke_session(s, req, _) => bapi::sessions::revoke(s, req);
+    create_backend_session_token(s, req, _) => bapi::sessions::tokens(s, req);
+    backend_jwks(s, req, _) => bapi::jwks(s, req);
+    create_backend_template_token(s, req, _) => bapi::sessions::template_token(s, req);
+    create_jwt_template(s, req, _) => bapi::jwt_templates::create(s, req);
+    list_jwt_templates(s, req, _) => bapi::jwt_templates::list(s, req);
+    get_jwt_template(s, req, _) => bapi::jwt_templates::get(s, req);
+    update_jwt_template(s, req, _) => bapi::jwt_templates::update(s, req);
+    delete_jwt_template(s, req, _) => bapi::jwt_templates::delete(s, req);
+    get_instance_keys(s, req, _) => bapi::keys::get(s, req);
+    rotate_instance_keys(s, req, _) => bapi::keys::rotate(s, req);
+}
+
+/// Signs and verifies: the configured store, private keys unsealed as configured.
+const SIGNS: Start = AppState::start_with_private_keys;
+
+pub static FAPI_CLIENT: Function = Function {
+    name: "fapi-client",
+    start: SIGNS,
+    routes: &[
+        route(
+            Method::POST,
+            "/v1/client",
+            Endpoint::CreateClient,
+            create_client,
+        ),
+        route(Method::GET, "/v1/client", Endpoint::GetClient, get_client),
+        route(
+            Method::DELETE,
+            "/v1/client/sessions",
+            Endpoint::RemoveClientSessions,
+            remove_client_sessions,
+        ),
+    ],
+};
+
+pub static FAPI_DEV_BROWSER: Function = Function {
+    name: "fapi-dev-browser",
+    start: SIGNS,
+    routes: &[route(
         Method::POST,
         "/v1/dev_browser",
         Endpoint::CreateDevBrowser,
-        "fapi-dev-browser",
-    ),
-    route(
+        create_dev_browser,
+    )],
+};
+
+pub static FAPI_SIGN_INS: Function = Function {
+    name: "fapi-sign-ins",
+    start: SIGNS,
+    routes: &[route(
         Method::POST,
         "/v1/client/sign_ins",
         Endpoint::CreateSignIn,
-        "fapi-sign-ins",
-    ),
-    route(
+        create_sign_in,
+    )],
+};
+
+/// Built from configuration alone: no store, no keys.
+pub static FAPI_ENVIRONMENT: Function = Function {
+    name: "fapi-environment",
+    start: AppState::start_without_store,
+    routes: &[route(
         Method::GET,
         "/v1/environment",
         Endpoint::GetEnvironment,
-        "fapi-environment",
-    ),
-    route(
+        get_environment,
+    )],
+};
+
+/// Publishes public keys only: never opens private material.
+pub static FAPI_JWKS: Function = Function {
+    name: "fapi-jwks",
+    start: AppState::start_with_public_keys,
+    routes: &[route(
         Method::GET,
         "/.well-known/jwks.json",
         Endpoint::FrontendJwks,
-        "fapi-jwks",
-    ),
-    route(
+        frontend_jwks,
+    )],
+};
+
+pub static FAPI_SESSION_GET: Function = Function {
+    name: "fapi-session-get",
+    start: SIGNS,
+    routes: &[route(
         Method::GET,
         "/v1/client/sessions/{session_id}",
         Endpoint::GetSession,
-        "fapi-session-get",
-    ),
-    route(
+        get_session,
+    )],
+};
+
+pub static FAPI_SESSION_TOUCH: Function = Function {
+    name: "fapi-session-touch",
+    start: SIGNS,
+    routes: &[route(
         Method::POST,
         "/v1/client/sessions/{session_id}/touch",
         Endpoint::TouchSession,
-        "fapi-session-touch",
-    ),
-    route(
+        touch_session,
+    )],
+};
+
+pub static FAPI_SESSION_END: Function = Function {
+    name: "fapi-session-end",
+    start: SIGNS,
+    routes: &[route(
         Method::POST,
         "/v1/client/sessions/{session_id}/end",
         Endpoint::EndSession,
-        "fapi-session-end",
-    ),
-    route(
+        end_session,
+    )],
+};
+
+pub static FAPI_SESSION_REMOVE: Function = Function {
+    name: "fapi-session-remove",
+    start: SIGNS,
+    routes: &[route(
         Method::POST,
         "/v1/client/sessions/{session_id}/remove",
         Endpoint::RemoveSession,
-        "fapi-session-remove",
-    ),
-    route(
+        remove_session,
+    )],
+};
+
+pub static FAPI_SESSION_TOKENS: Function = Function {
+    name: "fapi-session-tokens",
+    start: SIGNS,
+    routes: &[route(
         Method::POST,
         "/v1/client/sessions/{session_id}/tokens",
         Endpoint::CreateSessionToken,
-        "fapi-session-tokens",
-    ),
-    route(
+        create_session_token,
+    )],
+};
+
+pub static FAPI_SESSION_TEMPLATE_TOKENS: Function = Function {
+    name: "fapi-session-template-tokens",
+    start: SIGNS,
+    routes: &[route(
         Method::POST,
         "/v1/client/sessions/{session_id}/tokens/{template_name}",
         Endpoint::CreateSessionTokenFromTemplate,
-        "fapi-session-template-tokens",
-    ),
-    route(Method::POST, "/v1/users", Endpoint::CreateUser, "bapi"),
-    route(
-        Method::GET,
-        "/v1/users/{user_id}",
-        Endpoint::GetUser,
-        "bapi",
-    ),
-    route(
-        Method::PATCH,
-        "/v1/users/{user_id}",
-        Endpoint::UpdateUser,
-        "bapi",
-    ),
-    route(
-        Method::POST,
-        "/v1/sign_in_tokens",
-        Endpoint::CreateSignInToken,
-        "bapi",
-    ),
-    route(Method::GET, "/v1/sessions", Endpoint::ListSessions, "bapi"),
-    route(
-        Method::GET,
-        "/v1/sessions/{session_id}",
-        Endpoint::GetBackendSession,
-        "bapi",
-    ),
-    route(
-        Method::POST,
-        "/v1/sessions/{session_id}/revoke",
-        Endpoint::RevokeSession,
-        "bapi",
-    ),
-    route(
-        Method::POST,
-        "/v1/sessions/{session_id}/tokens",
-        Endpoint::CreateBackendSessionToken,
-        "bapi",
-    ),
-    route(
-        Method::POST,
-        "/v1/sessions/{session_id}/tokens/{template_name}",
-        Endpoint::CreateBackendTemplateToken,
-        "bapi",
-    ),
-    route(
-        Method::POST,
-        "/v1/jwt_templates",
-        Endpoint::CreateJwtTemplate,
-        "bapi",
-    ),
-    route(
-        Method::GET,
-        "/v1/jwt_templates",
-        Endpoint::ListJwtTemplates,
-        "bapi",
-    ),
-    route(
-        Method::GET,
-        "/v1/jwt_templates/{template_id}",
-        Endpoint::GetJwtTemplate,
-        "bapi",
-    ),
-    route(
-        Method::PATCH,
-        "/v1/jwt_templates/{template_id}",
-        Endpoint::UpdateJwtTemplate,
-        "bapi",
-    ),
-    route(
-        Method::DELETE,
-        "/v1/jwt_templates/{template_id}",
-        Endpoint::DeleteJwtTemplate,
-        "bapi",
-    ),
-    route(Method::GET, "/v1/jwks", Endpoint::BackendJwks, "bapi"),
-    // Extensions (not Clerk's API): the keyring's lifecycle, and rotating it.
-    route(
-        Method::GET,
-        "/v1/instance/keys",
-        Endpoint::GetInstanceKeys,
-        "bapi",
-    ),
-    route(
-        Method::POST,
-        "/v1/instance/keys/rotate",
-        Endpoint::RotateInstanceKeys,
-        "bapi",
-    ),
+        create_session_token_from_template,
+    )],
+};
+
+pub static BAPI: Function = Function {
+    name: "bapi",
+    start: AppState::start_backend_api,
+    routes: &[
+        route(Method::POST, "/v1/users", Endpoint::CreateUser, create_user),
+        route(
+            Method::GET,
+            "/v1/users/{user_id}",
+            Endpoint::GetUser,
+            get_user,
+        ),
+        route(
+            Method::PATCH,
+            "/v1/users/{user_id}",
+            Endpoint::UpdateUser,
+            update_user,
+        ),
+        route(
+            Method::POST,
+            "/v1/sign_in_tokens",
+            Endpoint::CreateSignInToken,
+            create_sign_in_token,
+        ),
+        route(
+            Method::GET,
+            "/v1/sessions",
+            Endpoint::ListSessions,
+            list_sessions,
+        ),
+        route(
+            Method::GET,
+            "/v1/sessions/{session_id}",
+            Endpoint::GetBackendSession,
+            get_backend_session,
+        ),
+        route(
+            Method::POST,
+            "/v1/sessions/{session_id}/revoke",
+            Endpoint::RevokeSession,
+            revoke_session,
+        ),
+        route(
+            Method::POST,
+            "/v1/sessions/{session_id}/tokens",
+            Endpoint::CreateBackendSessionToken,
+            create_backend_session_token,
+        ),
+        route(
+            Method::POST,
+            "/v1/sessions/{session_id}/tokens/{template_name}",
+            Endpoint::CreateBackendTemplateToken,
+            create_backend_template_token,
+        ),
+        route(
+            Method::POST,
+            "/v1/jwt_templates",
+            Endpoint::CreateJwtTemplate,
+            create_jwt_template,
+        ),
+        route(
+            Method::GET,
+            "/v1/jwt_templates",
+            Endpoint::ListJwtTemplates,
+            list_jwt_templates,
+        ),
+        route(
+            Method::GET,
+            "/v1/jwt_templates/{template_id}",
+            Endpoint::GetJwtTemplate,
+            get_jwt_template,
+        ),
+        route(
+            Method::PATCH,
+            "/v1/jwt_templates/{template_id}",
+            Endpoint::UpdateJwtTemplate,
+            update_jwt_template,
+        ),
+        route(
+            Method::DELETE,
+            "/v1/jwt_templates/{template_id}",
+            Endpoint::DeleteJwtTemplate,
+            delete_jwt_template,
+        ),
+        route(Method::GET, "/v1/jwks", Endpoint::BackendJwks, backend_jwks),
+        // Extensions (not Clerk's API): the keyring's lifecycle, and rotating it.
+        route(
+            Method::GET,
+            "/v1/instance/keys",
+            Endpoint::GetInstanceKeys,
+            get_instance_keys,
+        ),
+        route(
+            Method::POST,
+            "/v1/instance/keys/rotate",
+            Endpoint::RotateInstanceKeys,
+            rotate_instance_keys,
+        ),
+    ],
+};
+
+/// Every function, in template.yaml's order. The local server serves all their routes.
+pub static FUNCTIONS: &[&Function] = &[
+    &FAPI_CLIENT,
+    &FAPI_DEV_BROWSER,
+    &FAPI_SIGN_INS,
+    &FAPI_ENVIRONMENT,
+    &FAPI_JWKS,
+    &FAPI_SESSION_GET,
+    &FAPI_SESSION_TOUCH,
+    &FAPI_SESSION_END,
+    &FAPI_SESSION_REMOVE,
+    &FAPI_SESSION_TOKENS,
+    &FAPI_SESSION_TEMPLATE_TOKENS,
+    &BAPI,
 ];
 
-/// Every function name in the table, once each.
+/// Every route, with the function that serves it.
+pub fn routes() -> impl Iterator<Item = (&'static Function, &'static Route)> + Clone {
+    FUNCTIONS
+        .iter()
+        .flat_map(|f| f.routes.iter().map(move |r| (*f, r)))
+}
+
+/// The function named `name`.
+pub fn function(name: &str) -> Option<&'static Function> {
+    FUNCTIONS.iter().copied().find(|f| f.name == name)
+}
+
+/// Every route of every function: what the local server serves.
+pub fn every_route() -> impl Iterator<Item = &'static Route> + Clone {
+    FUNCTIONS.iter().flat_map(|f| f.routes.iter())
+}
+
+/// Every function name in the table, sorted.
 pub fn functions() -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = ROUTES.iter().map(|r| r.function).collect();
+    let mut names: Vec<&'static str> = FUNCTIONS.iter().map(|f| f.name).collect();
     names.sort_unstable();
-    names.dedup();
     names
 }
 
@@ -290,11 +453,11 @@ pub fn functions() -> Vec<&'static str> {
 /// through POST with `_method=DELETE`, so a DELETE route also needs its POST twin.
 pub fn gateway_routes() -> Vec<(String, &'static str, &'static str)> {
     let mut out = Vec::new();
-    for r in ROUTES {
-        out.push((r.method.to_string(), r.path, r.function));
+    for (f, r) in routes() {
+        out.push((r.method.to_string(), r.path, f.name));
         // Only browsers tunnel; servers send real DELETEs.
         if r.method == Method::DELETE && r.endpoint.is_frontend() {
-            out.push((Method::POST.to_string(), r.path, r.function));
+            out.push((Method::POST.to_string(), r.path, f.name));
         }
     }
     out.sort();
@@ -347,9 +510,12 @@ fn effective_method(req: &Request) -> Method {
     req.method().clone()
 }
 
-/// Routes a request to its handler, among the routes of `function` (all when `None`),
-/// and turns every error into a ClerkErrors answer.
-pub async fn dispatch(state: &AppState, req: Request, function: Option<&str>) -> Response {
+/// Routes a request to its handler among `routes` (one function's, or [`routes()`] for
+/// the local server), and turns every error into a ClerkErrors answer.
+pub async fn dispatch<'r, I>(state: &AppState, req: Request, routes: I) -> Response
+where
+    I: IntoIterator<Item = &'r Route> + Clone,
+{
     let method = effective_method(&req);
     let path = req.uri().path().to_string();
     let request_id = req.request_id().to_string();
@@ -361,11 +527,7 @@ pub async fn dispatch(state: &AppState, req: Request, function: Option<&str>) ->
             tracing::info!(status = resp.status().as_u16(), "answered");
             return resp;
         }
-        let routes = || {
-            ROUTES
-                .iter()
-                .filter(|r| function.is_none_or(|f| r.function == f))
-        };
+        let routes = || routes.clone().into_iter();
         let found = routes()
             .filter(|r| r.method == method)
             .find_map(|r| Some((r, match_path(r.path, &path)?)));
@@ -380,9 +542,7 @@ pub async fn dispatch(state: &AppState, req: Request, function: Option<&str>) ->
         let path_matched = found.is_some() || !allowed.is_empty();
         let result = match found {
             _ if method == Method::OPTIONS && path_matched => Ok(cors::preflight(state, &req)),
-            Some((route, params)) => {
-                handle(state, route.endpoint, req, params, method.clone()).await
-            }
+            Some((route, params)) => handle(state, route, req, params, method.clone()).await,
             None if path_matched => {
                 let allow = allowed
                     .iter()
@@ -412,7 +572,7 @@ pub async fn dispatch(state: &AppState, req: Request, function: Option<&str>) ->
 
 async fn handle(
     state: &AppState,
-    endpoint: Endpoint,
+    route: &Route,
     mut req: Request,
     params: PathParams,
     method: Method,
@@ -430,8 +590,9 @@ async fn handle(
     }
     req.extensions_mut().insert(params);
     state.refresh_keys(false).await;
+    let endpoint = route.endpoint;
     if !endpoint.is_frontend() {
-        return call(state, endpoint, req, &ClientAuth::anonymous()).await;
+        return call(state, route, req, &ClientAuth::anonymous()).await;
     }
     let origin = req.header_str("origin").map(str::to_string);
     let request_id = req.request_id().to_string();
@@ -440,12 +601,12 @@ async fn handle(
         // The client token is verified once, here: the handler acts on the verdict and
         // the answer is settled with it.
         Ok(()) => match auth::authenticate(state, &req).await {
-            Ok(auth) => (call(state, endpoint, req, &auth).await, Some(auth)),
+            Ok(auth) => (call(state, route, req, &auth).await, Some(auth)),
             Err(e) if endpoint.acts_for_client() => (Err(e), None),
             // A token these endpoints never look at cannot fail them.
             Err(_) => {
                 let anonymous = ClientAuth::anonymous();
-                (call(state, endpoint, req, &anonymous).await, None)
+                (call(state, route, req, &anonymous).await, None)
             }
         },
     };
@@ -459,42 +620,9 @@ async fn handle(
 
 async fn call(
     state: &AppState,
-    endpoint: Endpoint,
+    route: &Route,
     req: Request,
     auth: &ClientAuth,
 ) -> Result<Response, ApiError> {
-    match endpoint {
-        Endpoint::CreateClient => fapi::client::post(state, auth).await,
-        Endpoint::GetClient => fapi::client::get(state, req, auth).await,
-        Endpoint::RemoveClientSessions => fapi::client::remove_sessions(state, req, auth).await,
-        Endpoint::CreateDevBrowser => fapi::client::dev_browser(state).await,
-        Endpoint::CreateSignIn => fapi::sign_ins::create(state, req, auth).await,
-        Endpoint::GetEnvironment => fapi::environment::get(state).await,
-        Endpoint::FrontendJwks => fapi::jwks(state).await,
-        Endpoint::GetSession => fapi::sessions::get(state, req, auth).await,
-        Endpoint::TouchSession => fapi::sessions::touch(state, req, auth).await,
-        Endpoint::EndSession => fapi::sessions::end(state, req, auth).await,
-        Endpoint::RemoveSession => fapi::sessions::remove(state, req, auth).await,
-        Endpoint::CreateSessionToken => fapi::sessions::tokens(state, req, auth).await,
-        Endpoint::CreateSessionTokenFromTemplate => {
-            fapi::sessions::template_token(state, req, auth).await
-        }
-        Endpoint::CreateUser => bapi::users::create(state, req).await,
-        Endpoint::GetUser => bapi::users::get(state, req).await,
-        Endpoint::UpdateUser => bapi::users::update(state, req).await,
-        Endpoint::CreateSignInToken => bapi::sign_in_tokens::create(state, req).await,
-        Endpoint::ListSessions => bapi::sessions::list(state, req).await,
-        Endpoint::GetBackendSession => bapi::sessions::get(state, req).await,
-        Endpoint::RevokeSession => bapi::sessions::revoke(state, req).await,
-        Endpoint::CreateBackendSessionToken => bapi::sessions::tokens(state, req).await,
-        Endpoint::BackendJwks => bapi::jwks(state, req).await,
-        Endpoint::CreateBackendTemplateToken => bapi::sessions::template_token(state, req).await,
-        Endpoint::CreateJwtTemplate => bapi::jwt_templates::create(state, req).await,
-        Endpoint::ListJwtTemplates => bapi::jwt_templates::list(state, req).await,
-        Endpoint::GetJwtTemplate => bapi::jwt_templates::get(state, req).await,
-        Endpoint::UpdateJwtTemplate => bapi::jwt_templates::update(state, req).await,
-        Endpoint::DeleteJwtTemplate => bapi::jwt_templates::delete(state, req).await,
-        Endpoint::GetInstanceKeys => bapi::keys::get(state, req).await,
-        Endpoint::RotateInstanceKeys => bapi::keys::rotate(state, req).await,
-    }
+    (route.handler)(state, req, auth).await
 }

@@ -1,19 +1,29 @@
 //! What a process builds once at start-up and shares with every request.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::clock::{Clock, Millis, SystemClock};
 use crate::config::{Config, StoreBackend};
 use crate::domain::{JwtTemplate, Lifetimes};
+use crate::keyring::service::{self, LoadKeys};
 use crate::keyring::{Keyring, Sealer};
-use crate::store::{DynamoDbStore, MemoryStore, SqliteStore, Store, StoreError};
+use crate::store::{DynamoDbStore, MemoryStore, NoStore, SqliteStore, Store, StoreError};
 use crate::tokens::template_token::{CompiledTemplate, TemplateInvalid};
 use crate::tokens::KeyError;
 
 /// How often the embedded store on a data file deletes expired records.
 const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A boxed future: one type for functions chosen through pointers.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How a Lambda function builds its state. Each function names one in its route table
+/// (`routes.rs`), so its binary links only the store and key code that start uses.
+pub type Start = fn(Config) -> BoxFuture<'static, Result<AppState, StartupError>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -43,6 +53,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub sealer: Sealer,
     key_access: KeyAccess,
+    load_keys: LoadKeys,
     keyring: RwLock<Arc<Keyring>>,
     keyring_loaded_at: AtomicI64,
     /// One reload at a time; the others keep using the keyring they have.
@@ -61,34 +72,86 @@ impl AppState {
     /// Builds the store named by the configuration, then the state. On Lambda the table
     /// comes from `template.yaml`; the local server asks to `create_table` when missing.
     pub async fn from_config(config: Config, create_table: bool) -> Result<Self, StartupError> {
-        Self::from_config_with_access(config, create_table, KeyAccess::Private).await
+        let store = configured_store(&config, create_table).await?;
+        let sealer = Sealer::from_config(config.kms_key_id.as_deref()).await;
+        Self::build(
+            config,
+            store,
+            Arc::new(SystemClock),
+            sealer,
+            KeyAccess::Private,
+        )
+        .await
     }
 
-    /// Like [`AppState::from_config`], for a process with only `access` to the keyring.
-    pub async fn from_config_with_access(
+    /// A function that signs and verifies: the configured store, private keys unsealed
+    /// as configured (KMS on Lambda).
+    pub fn start_with_private_keys(
         config: Config,
-        create_table: bool,
-        access: KeyAccess,
-    ) -> Result<Self, StartupError> {
-        let store: Arc<dyn Store> = match &config.store {
-            StoreBackend::Embedded {
-                data_file: Some(path),
-            } => {
-                let store = SqliteStore::open(path)?;
-                store.start_maintenance(SWEEP_INTERVAL);
-                Arc::new(store)
+    ) -> BoxFuture<'static, Result<Self, StartupError>> {
+        Box::pin(async move {
+            let store = configured_store(&config, false).await?;
+            let sealer = Sealer::from_config(config.kms_key_id.as_deref()).await;
+            let clock = Arc::new(SystemClock);
+            Self::build_with(
+                config,
+                store,
+                clock,
+                sealer,
+                KeyAccess::Private,
+                service::load_private,
+            )
+            .await
+        })
+    }
+
+    /// The Backend API: as [`AppState::start_with_private_keys`], and it cannot serve
+    /// without the secret key, which only it holds.
+    pub fn start_backend_api(config: Config) -> BoxFuture<'static, Result<Self, StartupError>> {
+        Box::pin(async move {
+            if config.secret_key.is_none() {
+                let missing = crate::config::ConfigError::Missing("BACKEND_API_SECRET_KEY");
+                return Err(missing.into());
             }
-            StoreBackend::Embedded { data_file: None } => Arc::new(MemoryStore::new()),
-            StoreBackend::DynamoDb { table_name } => {
-                let store = DynamoDbStore::from_env(table_name.clone()).await;
-                if create_table {
-                    store.ensure_table().await?;
-                }
-                Arc::new(store)
-            }
-        };
-        let sealer = Sealer::from_config(config.kms_key_id.as_deref()).await;
-        Self::build(config, store, Arc::new(SystemClock), sealer, access).await
+            Self::start_with_private_keys(config).await
+        })
+    }
+
+    /// A function that publishes public keys only: the configured store, and no way to
+    /// open private material (no KMS client is made).
+    pub fn start_with_public_keys(
+        config: Config,
+    ) -> BoxFuture<'static, Result<Self, StartupError>> {
+        Box::pin(async move {
+            let store = configured_store(&config, false).await?;
+            let clock = Arc::new(SystemClock);
+            Self::build_with(
+                config,
+                store,
+                clock,
+                Sealer::Plain,
+                KeyAccess::Public,
+                service::load_public,
+            )
+            .await
+        })
+    }
+
+    /// A function that serves what configuration alone decides (`GET /v1/environment`):
+    /// no store is opened and no keys are loaded.
+    pub fn start_without_store(config: Config) -> BoxFuture<'static, Result<Self, StartupError>> {
+        Box::pin(async move {
+            let clock = Arc::new(SystemClock);
+            Self::build_with(
+                config,
+                Arc::new(NoStore),
+                clock,
+                Sealer::Plain,
+                KeyAccess::None,
+                service::load_none,
+            )
+            .await
+        })
     }
 
     /// The state of a process that signs and verifies, keys sealed as configured for a
@@ -108,6 +171,25 @@ impl AppState {
         clock: Arc<dyn Clock>,
         sealer: Sealer,
         access: KeyAccess,
+    ) -> Result<Self, StartupError> {
+        Self::build_with(
+            config,
+            store,
+            clock,
+            sealer,
+            access,
+            service::loader(access),
+        )
+        .await
+    }
+
+    async fn build_with(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        sealer: Sealer,
+        access: KeyAccess,
+        load_keys: LoadKeys,
     ) -> Result<Self, StartupError> {
         if access == KeyAccess::Private
             && sealer_is_plain(&sealer)
@@ -133,6 +215,7 @@ impl AppState {
             clock,
             sealer,
             key_access: access,
+            load_keys,
             keyring: RwLock::new(Arc::new(Keyring::empty())),
             keyring_loaded_at: AtomicI64::new(0),
             keyring_reload: tokio::sync::Mutex::new(()),
@@ -141,7 +224,7 @@ impl AppState {
             templates: Mutex::new(HashMap::new()),
             recent_tokens: Default::default(),
         };
-        let keyring = crate::keyring::service::load(&state, &Keyring::empty(), true).await?;
+        let keyring = (state.load_keys)(&state, &Keyring::empty(), true).await?;
         state.install_keyring(keyring);
         Ok(state)
     }
@@ -186,7 +269,7 @@ impl AppState {
             return;
         }
         let previous = self.keys();
-        match crate::keyring::service::load(self, &previous, false).await {
+        match (self.load_keys)(self, &previous, false).await {
             Ok(keyring) => self.install_keyring(keyring),
             Err(err) => {
                 tracing::warn!(error = %err, "keyring not refreshed; keeping the keys in hand");
@@ -261,4 +344,29 @@ impl AppState {
 
 fn sealer_is_plain(sealer: &Sealer) -> bool {
     matches!(sealer, Sealer::Plain)
+}
+
+/// The store the configuration names, opened. On Lambda the table comes from
+/// `template.yaml`; the local server asks to `create_table` when missing.
+async fn configured_store(
+    config: &Config,
+    create_table: bool,
+) -> Result<Arc<dyn Store>, StartupError> {
+    Ok(match &config.store {
+        StoreBackend::Embedded {
+            data_file: Some(path),
+        } => {
+            let store = SqliteStore::open(path)?;
+            store.start_maintenance(SWEEP_INTERVAL);
+            Arc::new(store)
+        }
+        StoreBackend::Embedded { data_file: None } => Arc::new(MemoryStore::new()),
+        StoreBackend::DynamoDb { table_name } => {
+            let store = DynamoDbStore::from_env(table_name.clone()).await;
+            if create_table {
+                store.ensure_table().await?;
+            }
+            Arc::new(store)
+        }
+    })
 }

@@ -291,7 +291,7 @@ impl TestApp {
 
     /// `routes::dispatch` itself: the answer as the transports get it.
     pub async fn dispatch(&self, request: http::Request<Bytes>) -> http::Response<String> {
-        routes::dispatch(&self.state, request, None).await
+        routes::dispatch(&self.state, request, routes::every_route()).await
     }
 
     pub async fn send(&self, req: Req) -> TestResponse {

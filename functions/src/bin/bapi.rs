@@ -1,6 +1,7 @@
-//! Lambda function `bapi`: serves the routes named `bapi` in `shared::routes::ROUTES`.
+//! Lambda function `bapi`: serves `shared::routes::BAPI`, and links only what its
+//! routes use.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    functions::run("bapi").await
+    functions::run(&shared::routes::BAPI).await
 }

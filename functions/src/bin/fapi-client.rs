@@ -1,6 +1,7 @@
-//! Lambda function `fapi-client`: serves the routes named `fapi-client` in `shared::routes::ROUTES`.
+//! Lambda function `fapi-client`: serves `shared::routes::FAPI_CLIENT`, and links only what its
+//! routes use.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    functions::run("fapi-client").await
+    functions::run(&shared::routes::FAPI_CLIENT).await
 }

@@ -1,6 +1,7 @@
-//! Lambda function `fapi-dev-browser`: serves the routes named `fapi-dev-browser` in `shared::routes::ROUTES`.
+//! Lambda function `fapi-dev-browser`: serves `shared::routes::FAPI_DEV_BROWSER`, and links only what its
+//! routes use.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    functions::run("fapi-dev-browser").await
+    functions::run(&shared::routes::FAPI_DEV_BROWSER).await
 }

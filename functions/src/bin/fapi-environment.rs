@@ -1,6 +1,7 @@
-//! Lambda function `fapi-environment`: serves the routes named `fapi-environment` in `shared::routes::ROUTES`.
+//! Lambda function `fapi-environment`: serves `shared::routes::FAPI_ENVIRONMENT`, and links only what its
+//! routes use.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    functions::run("fapi-environment").await
+    functions::run(&shared::routes::FAPI_ENVIRONMENT).await
 }

@@ -1,6 +1,7 @@
-//! Lambda function `fapi-jwks`: serves the routes named `fapi-jwks` in `shared::routes::ROUTES`.
+//! Lambda function `fapi-jwks`: serves `shared::routes::FAPI_JWKS`, and links only what its
+//! routes use.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    functions::run("fapi-jwks").await
+    functions::run(&shared::routes::FAPI_JWKS).await
 }

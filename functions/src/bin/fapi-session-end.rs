@@ -1,6 +1,7 @@
-//! Lambda function `fapi-session-end`: serves the routes named `fapi-session-end` in `shared::routes::ROUTES`.
+//! Lambda function `fapi-session-end`: serves `shared::routes::FAPI_SESSION_END`, and links only what its
+//! routes use.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    functions::run("fapi-session-end").await
+    functions::run(&shared::routes::FAPI_SESSION_END).await
 }

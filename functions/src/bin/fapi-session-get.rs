@@ -1,6 +1,7 @@
-//! Lambda function `fapi-session-get`: serves the routes named `fapi-session-get` in `shared::routes::ROUTES`.
+//! Lambda function `fapi-session-get`: serves `shared::routes::FAPI_SESSION_GET`, and links only what its
+//! routes use.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    functions::run("fapi-session-get").await
+    functions::run(&shared::routes::FAPI_SESSION_GET).await
 }

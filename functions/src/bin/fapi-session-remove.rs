@@ -1,6 +1,7 @@
-//! Lambda function `fapi-session-remove`: serves the routes named `fapi-session-remove` in `shared::routes::ROUTES`.
+//! Lambda function `fapi-session-remove`: serves `shared::routes::FAPI_SESSION_REMOVE`, and links only what its
+//! routes use.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    functions::run("fapi-session-remove").await
+    functions::run(&shared::routes::FAPI_SESSION_REMOVE).await
 }

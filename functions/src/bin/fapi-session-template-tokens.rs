@@ -1,6 +1,7 @@
-//! Lambda function `fapi-session-template-tokens`: serves the routes named `fapi-session-template-tokens` in `shared::routes::ROUTES`.
+//! Lambda function `fapi-session-template-tokens`: serves `shared::routes::FAPI_SESSION_TEMPLATE_TOKENS`, and links only what its
+//! routes use.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    functions::run("fapi-session-template-tokens").await
+    functions::run(&shared::routes::FAPI_SESSION_TEMPLATE_TOKENS).await
 }

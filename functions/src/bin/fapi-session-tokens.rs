@@ -1,6 +1,7 @@
-//! Lambda function `fapi-session-tokens`: serves the routes named `fapi-session-tokens` in `shared::routes::ROUTES`.
+//! Lambda function `fapi-session-tokens`: serves `shared::routes::FAPI_SESSION_TOKENS`, and links only what its
+//! routes use.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    functions::run("fapi-session-tokens").await
+    functions::run(&shared::routes::FAPI_SESSION_TOKENS).await
 }

@@ -1,6 +1,7 @@
-//! Lambda function `fapi-session-touch`: serves the routes named `fapi-session-touch` in `shared::routes::ROUTES`.
+//! Lambda function `fapi-session-touch`: serves `shared::routes::FAPI_SESSION_TOUCH`, and links only what its
+//! routes use.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    functions::run("fapi-session-touch").await
+    functions::run(&shared::routes::FAPI_SESSION_TOUCH).await
 }

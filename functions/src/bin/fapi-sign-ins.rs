@@ -1,6 +1,7 @@
-//! Lambda function `fapi-sign-ins`: serves the routes named `fapi-sign-ins` in `shared::routes::ROUTES`.
+//! Lambda function `fapi-sign-ins`: serves `shared::routes::FAPI_SIGN_INS`, and links only what its
+//! routes use.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    functions::run("fapi-sign-ins").await
+    functions::run(&shared::routes::FAPI_SIGN_INS).await
 }

@@ -7,14 +7,13 @@ use std::sync::Arc;
 use lambda_http::lambda_runtime::{self, service_fn, LambdaEvent};
 use serde_json::Value;
 use shared::keyring::{service, Rotation};
-use shared::state::{AppState, KeyAccess};
+use shared::state::AppState;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let config = shared::config::Config::from_env()?;
-    let state =
-        Arc::new(AppState::from_config_with_access(config, false, KeyAccess::Private).await?);
+    let state = Arc::new((AppState::start_with_private_keys)(config).await?);
     tracing::info!(function = "key-rotation", "ready");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let state = Arc::clone(&state);

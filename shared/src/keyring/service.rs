@@ -7,31 +7,62 @@ use super::{
 };
 use crate::clock::Millis;
 use crate::error::ApiError;
-use crate::state::{AppState, KeyAccess, StartupError};
+use crate::state::{AppState, BoxFuture, KeyAccess, StartupError};
 use crate::store::{Expect, StoreError};
 
-/// The keyring as `state`'s access allows, or `previous` again when the stored one has
-/// not changed. `create`: write a first keyring when there is none.
-pub(crate) async fn load(
-    state: &AppState,
-    previous: &Keyring,
-    create: bool,
-) -> Result<Keyring, StartupError> {
-    match state.key_access() {
-        KeyAccess::None => Ok(Keyring::empty()),
-        KeyAccess::Public => Ok(match state.store.public_keys().await? {
+/// How a process loads its keyring: one function per [`KeyAccess`], so that a process
+/// that names only the public loader (the JWKS function) links no code that opens
+/// private material (nor the KMS client it would need).
+pub type LoadKeys =
+    for<'a> fn(&'a AppState, &'a Keyring, bool) -> BoxFuture<'a, Result<Keyring, StartupError>>;
+
+/// The loader for `access`.
+pub fn loader(access: KeyAccess) -> LoadKeys {
+    match access {
+        KeyAccess::None => load_none,
+        KeyAccess::Public => load_public,
+        KeyAccess::Private => load_private,
+    }
+}
+
+/// No keys: the process never signs, verifies or publishes.
+pub fn load_none<'a>(
+    _: &'a AppState,
+    _: &'a Keyring,
+    _: bool,
+) -> BoxFuture<'a, Result<Keyring, StartupError>> {
+    Box::pin(async { Ok(Keyring::empty()) })
+}
+
+/// The public keys alone.
+pub fn load_public<'a>(
+    state: &'a AppState,
+    _: &'a Keyring,
+    _: bool,
+) -> BoxFuture<'a, Result<Keyring, StartupError>> {
+    Box::pin(async move {
+        Ok(match state.store.public_keys().await? {
             Some(record) => Keyring::public(&record),
             None => Keyring::empty(),
-        }),
-        KeyAccess::Private => {
-            let record = match state.store.keyring().await? {
-                Some(record) => record,
-                None if create => create_first(state).await?,
-                None => return Err(StoreError::Fault("the keyring is missing".into()).into()),
-            };
-            Ok(Keyring::load(&record, &state.sealer, previous, state.now()).await?)
-        }
-    }
+        })
+    })
+}
+
+/// The whole keyring, private material unsealed; or `previous` again when the stored one
+/// has not changed. `create`: write a first keyring when there is none.
+pub fn load_private<'a>(
+    state: &'a AppState,
+    previous: &'a Keyring,
+    create: bool,
+) -> BoxFuture<'a, Result<Keyring, StartupError>> {
+    Box::pin(async move {
+        let record = match state.store.keyring().await? {
+            Some(record) => record,
+            None if create => create_first(state).await?,
+            None => return Err(StoreError::Fault("the keyring is missing".into()).into()),
+        };
+        Ok(Keyring::load(&record, &state.sealer, previous, state.now()).await?)
+    })
 }
 
 /// Writes a first keyring. When cold starts race, exactly one write lands: the others

@@ -1,4 +1,5 @@
-//! The store: the operations the domain needs, as a trait with two implementations.
+//! The store: the operations the domain needs, as a trait with three implementations (and
+//! [`NoStore`] for a function that needs none).
 //!
 //! Reads return records with a `version`; every write names the version it read
 //! ([`Expect`]) and a batch of writes commits all-or-nothing. That is exactly what
@@ -9,6 +10,7 @@
 
 pub mod dynamodb;
 pub mod memory;
+mod none;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -19,6 +21,7 @@ pub use crate::keyring::{KeyringRecord, PublicKeysRecord};
 
 pub use dynamodb::DynamoDbStore;
 pub use memory::MemoryStore;
+pub use none::NoStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
