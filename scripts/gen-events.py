@@ -4,20 +4,38 @@
 
     python3 scripts/gen-events.py
 
-`${NAME}` placeholders stand for values of the seeded test data (see
-testkit/src/fixtures.rs); `"*"` in an expected body matches any value.
+The events hold the fixed values of the fixtures' data, which `local-api seed --fixtures`
+writes (shared/src/fixtures/mod.rs, where each value below is defined: keep them equal);
+`"*"` in an expected body matches any value.
 """
 import json
 import os
 import shutil
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "events")
-SK = {"authorization": "Bearer ${SECRET_KEY}"}
-NATIVE = {"authorization": "${CLIENT_TOKEN}"}
+
+# The seeded data (shared/src/fixtures/mod.rs). Public, fixtures-only values.
+SECRET_KEY = "sk_test_fixtures_only_public_key_0123456789"
+USER_ID = "user_fixtures000000000000000001"
+CLIENT_ID = "client_fixtures000000000000000001"
+SESSION_ID = "sess_fixtures000000000000000001"
+ENDED_SESSION_ID = "sess_fixtures000000000000000002"
+TICKET = "fixtures_only_ticket_0123456789abcdefghijk"
+TEMPLATE_ID = "jtmp_fixtures000000000000000001"
+SIGNING_KEY_KID = "ins_fixtures000000000000000001"
+CLIENT_TOKEN = (
+    "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiIsImtpZCI6ImN0c19maXh0dXJlczAwMDAwMDAwMDAwMDAwMDAwMSJ9"
+    ".eyJpZCI6ImNsaWVudF9maXh0dXJlczAwMDAwMDAwMDAwMDAwMDAwMSIsInJvdGF0aW5nX3Rva2VuIjoiZml4dHVy"
+    "ZXNfb25seV9yb3RhdGluZ190b2tlbl8wMTIzNDU2Nzg5YWJjZGVmIiwiaWF0IjoxNzY3MjI1NjAwLCJleHAiOjQx"
+    "MDI0NDQ4MDB9.G-YV8_apt7LqIBQ3mOn9SS9qkyGFqdPrvRODYsASmN8"
+)
+
+SK = {"authorization": f"Bearer {SECRET_KEY}"}
+NATIVE = {"authorization": CLIENT_TOKEN}
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 JSON = {"content-type": "application/json"}
-S = "/v1/client/sessions/${SESSION_ID}"
-ENDED = "/v1/client/sessions/${ENDED_SESSION_ID}"
+S = f"/v1/client/sessions/{SESSION_ID}"
+ENDED = f"/v1/client/sessions/{ENDED_SESSION_ID}"
 
 
 def err(status, code):
@@ -27,7 +45,7 @@ def err(status, code):
 # (function, case, method, route path pattern, concrete path, query, headers, body, cookies, (status, body subset))
 FIXTURES = [
     ("fapi-client", "get-client-native", "GET", "/v1/client", "/v1/client", "_is_native=1", NATIVE, None, [],
-     (200, {"response": {"object": "client", "last_active_session_id": "${SESSION_ID}"}, "client": None})),
+     (200, {"response": {"object": "client", "last_active_session_id": SESSION_ID}, "client": None})),
     ("fapi-client", "get-client-without-token", "GET", "/v1/client", "/v1/client", "", {}, None, [],
      (200, {"response": None, "client": None})),
     # A cookie that does not verify never locks a browser out: it gets a new client.
@@ -48,36 +66,36 @@ FIXTURES = [
      err(401, "signed_out")),
     ("fapi-dev-browser", "create-dev-browser", "POST", "/v1/dev_browser", "/v1/dev_browser", "", {}, "", [],
      (200, {"object": "dev_browser", "id": "*"})),
-    ("fapi-sign-ins", "sign-in-with-ticket", "POST", "/v1/client/sign_ins", "/v1/client/sign_ins", "_is_native=1", FORM, "strategy=ticket&ticket=${TICKET}", [],
+    ("fapi-sign-ins", "sign-in-with-ticket", "POST", "/v1/client/sign_ins", "/v1/client/sign_ins", "_is_native=1", FORM, f"strategy=ticket&ticket={TICKET}", [],
      (200, {"response": {"object": "sign_in_attempt", "status": "complete", "created_session_id": "*"}, "client": {"object": "client"}})),
     ("fapi-sign-ins", "sign-in-with-unknown-ticket", "POST", "/v1/client/sign_ins", "/v1/client/sign_ins", "_is_native=1", FORM, "strategy=ticket&ticket=not-a-ticket", [],
      err(400, "ticket_invalid")),
-    ("fapi-sign-ins", "sign-in-without-strategy", "POST", "/v1/client/sign_ins", "/v1/client/sign_ins", "", FORM, "ticket=${TICKET}", [],
+    ("fapi-sign-ins", "sign-in-without-strategy", "POST", "/v1/client/sign_ins", "/v1/client/sign_ins", "", FORM, f"ticket={TICKET}", [],
      err(422, "form_param_missing")),
     ("fapi-environment", "get-environment", "GET", "/v1/environment", "/v1/environment", "", {}, None, [],
      (200, {"auth_config": {"object": "auth_config", "first_factors": ["ticket"]}, "organization_settings": {"enabled": False}})),
     ("fapi-jwks", "get-jwks", "GET", "/.well-known/jwks.json", "/.well-known/jwks.json", "", {}, None, [],
-     (200, {"keys": [{"kty": "RSA", "alg": "RS256", "use": "sig", "e": "AQAB", "kid": "*", "n": "*"}]})),
+     (200, {"keys": [{"kty": "RSA", "alg": "RS256", "use": "sig", "e": "AQAB", "kid": SIGNING_KEY_KID, "n": "*"}]})),
     ("fapi-session-get", "get-session", "GET", "/v1/client/sessions/{session_id}", S, "_is_native=1", NATIVE, None, [],
-     (200, {"response": {"object": "session", "id": "${SESSION_ID}", "status": "active", "user": {"id": "${USER_ID}"}}, "client": {"object": "client"}})),
+     (200, {"response": {"object": "session", "id": SESSION_ID, "status": "active", "user": {"id": USER_ID}}, "client": {"object": "client"}})),
     ("fapi-session-get", "get-unknown-session", "GET", "/v1/client/sessions/{session_id}", "/v1/client/sessions/sess_unknown", "_is_native=1", NATIVE, None, [],
      err(404, "resource_not_found")),
     ("fapi-session-get", "get-session-signed-out", "GET", "/v1/client/sessions/{session_id}", S, "", {}, None, [],
      err(401, "signed_out")),
     ("fapi-session-touch", "touch-session", "POST", "/v1/client/sessions/{session_id}/touch", S + "/touch", "_is_native=1", {**NATIVE, **FORM}, "active_organization_id=&intent=select_session", [],
-     (200, {"response": {"id": "${SESSION_ID}", "status": "active"}, "client": {"last_active_session_id": "${SESSION_ID}"}})),
+     (200, {"response": {"id": SESSION_ID, "status": "active"}, "client": {"last_active_session_id": SESSION_ID}})),
     ("fapi-session-touch", "touch-on-focus", "POST", "/v1/client/sessions/{session_id}/touch", S + "/touch", "_is_native=1", {**NATIVE, **FORM}, "intent=focus", [],
-     (200, {"response": {"id": "${SESSION_ID}"}, "client": None})),
+     (200, {"response": {"id": SESSION_ID}, "client": None})),
     ("fapi-session-touch", "touch-ended-session", "POST", "/v1/client/sessions/{session_id}/touch", ENDED + "/touch", "_is_native=1", NATIVE, "", [],
      err(400, "invalid_action_for_session")),
     ("fapi-session-touch", "touch-with-organization", "POST", "/v1/client/sessions/{session_id}/touch", S + "/touch", "_is_native=1", {**NATIVE, **FORM}, "active_organization_id=org_1", [],
      err(404, "organization_not_found_or_unauthorized")),
     ("fapi-session-end", "end-session", "POST", "/v1/client/sessions/{session_id}/end", S + "/end", "_is_native=1", NATIVE, "", [],
-     (200, {"response": {"id": "${SESSION_ID}", "status": "ended"}, "client": {"last_active_session_id": None}})),
+     (200, {"response": {"id": SESSION_ID, "status": "ended"}, "client": {"last_active_session_id": None}})),
     ("fapi-session-end", "end-ended-session", "POST", "/v1/client/sessions/{session_id}/end", ENDED + "/end", "_is_native=1", NATIVE, "", [],
      err(400, "invalid_action_for_session")),
     ("fapi-session-remove", "remove-session", "POST", "/v1/client/sessions/{session_id}/remove", S + "/remove", "_is_native=1", NATIVE, "", [],
-     (200, {"response": {"id": "${SESSION_ID}", "status": "removed"}})),
+     (200, {"response": {"id": SESSION_ID, "status": "removed"}})),
     ("fapi-session-remove", "remove-unknown-session", "POST", "/v1/client/sessions/{session_id}/remove", "/v1/client/sessions/sess_unknown/remove", "_is_native=1", NATIVE, "", [],
      err(404, "resource_not_found")),
     ("fapi-session-tokens", "mint-session-token", "POST", "/v1/client/sessions/{session_id}/tokens", S + "/tokens", "_is_native=1", NATIVE, "", [],
@@ -96,39 +114,41 @@ FIXTURES = [
      err(422, "form_param_format_invalid")),
     ("bapi", "create-user-wrong-secret-key", "POST", "/v1/users", "/v1/users", "", {"authorization": "Bearer sk_wrong_0123456789abcdef0123456789", **JSON}, "{}", [],
      err(401, "authentication_invalid")),
-    ("bapi", "get-user", "GET", "/v1/users/{user_id}", "/v1/users/${USER_ID}", "", SK, None, [],
-     (200, {"object": "user", "id": "${USER_ID}", "private_metadata": {"tier": "gold"}})),
+    ("bapi", "get-user", "GET", "/v1/users/{user_id}", f"/v1/users/{USER_ID}", "", SK, None, [],
+     (200, {"object": "user", "id": USER_ID, "private_metadata": {"tier": "gold"}})),
     ("bapi", "get-unknown-user", "GET", "/v1/users/{user_id}", "/v1/users/user_unknown", "", SK, None, [],
      err(404, "resource_not_found")),
-    ("bapi", "update-user", "PATCH", "/v1/users/{user_id}", "/v1/users/${USER_ID}", "", {**SK, **JSON}, json.dumps({"last_name": "Hopper", "public_metadata": {"plan": "pro"}}), [],
-     (200, {"object": "user", "id": "${USER_ID}", "last_name": "Hopper", "public_metadata": {"plan": "pro"}, "private_metadata": {"tier": "gold"}})),
-    ("bapi", "update-user-metadata-too-large", "PATCH", "/v1/users/{user_id}", "/v1/users/${USER_ID}", "", {**SK, **JSON}, json.dumps({"public_metadata": {"blob": "x" * 8192}}), [],
+    ("bapi", "update-user", "PATCH", "/v1/users/{user_id}", f"/v1/users/{USER_ID}", "", {**SK, **JSON}, json.dumps({"last_name": "Hopper", "public_metadata": {"plan": "pro"}}), [],
+     (200, {"object": "user", "id": USER_ID, "last_name": "Hopper", "public_metadata": {"plan": "pro"}, "private_metadata": {"tier": "gold"}})),
+    ("bapi", "update-user-metadata-too-large", "PATCH", "/v1/users/{user_id}", f"/v1/users/{USER_ID}", "", {**SK, **JSON}, json.dumps({"public_metadata": {"blob": "x" * 8192}}), [],
      (422, {"errors": [{"code": "form_param_value_invalid", "meta": {"param_name": "public_metadata"}}]})),
     ("bapi", "update-unknown-user", "PATCH", "/v1/users/{user_id}", "/v1/users/user_unknown", "", {**SK, **JSON}, "{}", [],
      err(404, "resource_not_found")),
-    ("bapi", "create-sign-in-token", "POST", "/v1/sign_in_tokens", "/v1/sign_in_tokens", "", {**SK, **JSON}, json.dumps({"user_id": "${USER_ID}"}), [],
-     (200, {"object": "sign_in_token", "status": "pending", "user_id": "${USER_ID}", "token": "*"})),
+    ("bapi", "create-sign-in-token", "POST", "/v1/sign_in_tokens", "/v1/sign_in_tokens", "", {**SK, **JSON}, json.dumps({"user_id": USER_ID}), [],
+     (200, {"object": "sign_in_token", "status": "pending", "user_id": USER_ID, "token": "*"})),
     ("bapi", "create-sign-in-token-unknown-user", "POST", "/v1/sign_in_tokens", "/v1/sign_in_tokens", "", {**SK, **JSON}, json.dumps({"user_id": "user_unknown"}), [],
      err(404, "resource_not_found")),
-    ("bapi", "list-sessions-paginated", "GET", "/v1/sessions", "/v1/sessions", "user_id=${USER_ID}&paginated=true", SK, None, [],
+    # Filtered by client too: sign-in-with-ticket, once played, adds a session of the
+    # user on a new client, which a re-seed leaves.
+    ("bapi", "list-sessions-paginated", "GET", "/v1/sessions", "/v1/sessions", f"user_id={USER_ID}&client_id={CLIENT_ID}&paginated=true", SK, None, [],
      (200, {"total_count": 2})),
     ("bapi", "list-sessions-bad-status", "GET", "/v1/sessions", "/v1/sessions", "status=sleeping", SK, None, [],
      err(422, "form_param_value_invalid")),
-    ("bapi", "get-session", "GET", "/v1/sessions/{session_id}", "/v1/sessions/${SESSION_ID}", "", SK, None, [],
-     (200, {"object": "session", "id": "${SESSION_ID}", "user_id": "${USER_ID}", "status": "active"})),
+    ("bapi", "get-session", "GET", "/v1/sessions/{session_id}", f"/v1/sessions/{SESSION_ID}", "", SK, None, [],
+     (200, {"object": "session", "id": SESSION_ID, "user_id": USER_ID, "status": "active"})),
     ("bapi", "get-unknown-session", "GET", "/v1/sessions/{session_id}", "/v1/sessions/sess_unknown", "", SK, None, [],
      err(404, "resource_not_found")),
-    ("bapi", "revoke-session", "POST", "/v1/sessions/{session_id}/revoke", "/v1/sessions/${SESSION_ID}/revoke", "", SK, None, [],
-     (200, {"id": "${SESSION_ID}", "status": "revoked"})),
-    ("bapi", "revoke-ended-session", "POST", "/v1/sessions/{session_id}/revoke", "/v1/sessions/${ENDED_SESSION_ID}/revoke", "", SK, None, [],
+    ("bapi", "revoke-session", "POST", "/v1/sessions/{session_id}/revoke", f"/v1/sessions/{SESSION_ID}/revoke", "", SK, None, [],
+     (200, {"id": SESSION_ID, "status": "revoked"})),
+    ("bapi", "revoke-ended-session", "POST", "/v1/sessions/{session_id}/revoke", f"/v1/sessions/{ENDED_SESSION_ID}/revoke", "", SK, None, [],
      err(400, "invalid_action_for_session")),
-    ("bapi", "create-session-token", "POST", "/v1/sessions/{session_id}/tokens", "/v1/sessions/${SESSION_ID}/tokens", "", SK, None, [],
+    ("bapi", "create-session-token", "POST", "/v1/sessions/{session_id}/tokens", f"/v1/sessions/{SESSION_ID}/tokens", "", SK, None, [],
      (200, {"object": "token", "jwt": "*"})),
-    ("bapi", "create-session-token-ended", "POST", "/v1/sessions/{session_id}/tokens", "/v1/sessions/${ENDED_SESSION_ID}/tokens", "", SK, None, [],
+    ("bapi", "create-session-token-ended", "POST", "/v1/sessions/{session_id}/tokens", f"/v1/sessions/{ENDED_SESSION_ID}/tokens", "", SK, None, [],
      err(401, "signed_out")),
-    ("bapi", "create-template-token", "POST", "/v1/sessions/{session_id}/tokens/{template_name}", "/v1/sessions/${SESSION_ID}/tokens/hasura", "", {**SK, **JSON}, json.dumps({"expires_in_seconds": 120}), [],
+    ("bapi", "create-template-token", "POST", "/v1/sessions/{session_id}/tokens/{template_name}", f"/v1/sessions/{SESSION_ID}/tokens/hasura", "", {**SK, **JSON}, json.dumps({"expires_in_seconds": 120}), [],
      (200, {"object": "token", "jwt": "*"})),
-    ("bapi", "create-template-token-unknown-template", "POST", "/v1/sessions/{session_id}/tokens/{template_name}", "/v1/sessions/${SESSION_ID}/tokens/nope", "", SK, None, [],
+    ("bapi", "create-template-token-unknown-template", "POST", "/v1/sessions/{session_id}/tokens/{template_name}", f"/v1/sessions/{SESSION_ID}/tokens/nope", "", SK, None, [],
      err(404, "resource_not_found")),
     ("bapi", "create-jwt-template", "POST", "/v1/jwt_templates", "/v1/jwt_templates", "", {**SK, **JSON}, json.dumps({"name": "supabase", "claims": {"role": "authenticated", "email": "{{user.primary_email_address}}"}}), [],
      (200, {"object": "jwt_template", "name": "supabase", "lifetime": 60, "custom_signing_key": False})),
@@ -138,24 +158,24 @@ FIXTURES = [
      (200, {"total_count": 1, "data": [{"name": "hasura"}]})),
     ("bapi", "list-jwt-templates-bad-limit", "GET", "/v1/jwt_templates", "/v1/jwt_templates", "limit=0", SK, None, [],
      err(422, "form_param_value_invalid")),
-    ("bapi", "get-jwt-template", "GET", "/v1/jwt_templates/{template_id}", "/v1/jwt_templates/${TEMPLATE_ID}", "", SK, None, [],
-     (200, {"id": "${TEMPLATE_ID}", "name": "hasura"})),
+    ("bapi", "get-jwt-template", "GET", "/v1/jwt_templates/{template_id}", f"/v1/jwt_templates/{TEMPLATE_ID}", "", SK, None, [],
+     (200, {"id": TEMPLATE_ID, "name": "hasura"})),
     ("bapi", "get-unknown-jwt-template", "GET", "/v1/jwt_templates/{template_id}", "/v1/jwt_templates/jtmp_unknown", "", SK, None, [],
      err(404, "resource_not_found")),
-    ("bapi", "update-jwt-template", "PATCH", "/v1/jwt_templates/{template_id}", "/v1/jwt_templates/${TEMPLATE_ID}", "", {**SK, **JSON}, json.dumps({"lifetime": 120}), [],
-     (200, {"id": "${TEMPLATE_ID}", "lifetime": 120})),
-    ("bapi", "update-jwt-template-bad-lifetime", "PATCH", "/v1/jwt_templates/{template_id}", "/v1/jwt_templates/${TEMPLATE_ID}", "", {**SK, **JSON}, json.dumps({"lifetime": 5}), [],
+    ("bapi", "update-jwt-template", "PATCH", "/v1/jwt_templates/{template_id}", f"/v1/jwt_templates/{TEMPLATE_ID}", "", {**SK, **JSON}, json.dumps({"lifetime": 120}), [],
+     (200, {"id": TEMPLATE_ID, "lifetime": 120})),
+    ("bapi", "update-jwt-template-bad-lifetime", "PATCH", "/v1/jwt_templates/{template_id}", f"/v1/jwt_templates/{TEMPLATE_ID}", "", {**SK, **JSON}, json.dumps({"lifetime": 5}), [],
      err(422, "form_param_value_invalid")),
-    ("bapi", "delete-jwt-template", "DELETE", "/v1/jwt_templates/{template_id}", "/v1/jwt_templates/${TEMPLATE_ID}", "", SK, None, [],
-     (200, {"object": "jwt_template", "id": "${TEMPLATE_ID}", "deleted": True})),
+    ("bapi", "delete-jwt-template", "DELETE", "/v1/jwt_templates/{template_id}", f"/v1/jwt_templates/{TEMPLATE_ID}", "", SK, None, [],
+     (200, {"object": "jwt_template", "id": TEMPLATE_ID, "deleted": True})),
     ("bapi", "delete-unknown-jwt-template", "DELETE", "/v1/jwt_templates/{template_id}", "/v1/jwt_templates/jtmp_unknown", "", SK, None, [],
      err(404, "resource_not_found")),
     ("bapi", "get-jwks", "GET", "/v1/jwks", "/v1/jwks", "", SK, None, [],
-     (200, {"keys": [{"kty": "RSA", "kid": "*"}]})),
+     (200, {"keys": [{"kty": "RSA", "kid": SIGNING_KEY_KID}]})),
     ("bapi", "get-jwks-without-secret-key", "GET", "/v1/jwks", "/v1/jwks", "", {}, None, [],
      err(401, "authentication_invalid")),
     ("bapi", "get-instance-keys", "GET", "/v1/instance/keys", "/v1/instance/keys", "", SK, None, [],
-     (200, {"object": "instance_keys", "session_signing_keys": [{"state": "current", "kid": "*"}]})),
+     (200, {"object": "instance_keys", "session_signing_keys": [{"state": "current", "kid": SIGNING_KEY_KID}]})),
     ("bapi", "get-instance-keys-without-secret-key", "GET", "/v1/instance/keys", "/v1/instance/keys", "", {}, None, [],
      err(401, "authentication_invalid")),
     ("bapi", "rotate-instance-keys", "POST", "/v1/instance/keys/rotate", "/v1/instance/keys/rotate", "", {**SK, **JSON}, json.dumps({"keys": "session_signing"}), [],

@@ -2,11 +2,13 @@
 //! `cargo run --release -p local-api -- rotate-keys [--keys KIND] [--emergency] [--data-file PATH]`
 //! `cargo run --release -p local-api -- backup DEST [--data-file PATH]`
 //! `cargo run --release -p local-api -- migrate-data-file JSON_FILE [--to PATH]`
+//! `cargo run --release -p local-api -- seed --fixtures [--data-file PATH]`
 //!
 //! Serves the whole API on 127.0.0.1 on the embedded store (a SQLite database); or
 //! rotates the keyring of the configured store (docs/keys.md), writes an online backup of
-//! the database, or migrates a JSON data file of an earlier version
-//! (docs/embedded-store.md), and exits. Settings come from the same
+//! the database, migrates a JSON data file of an earlier version
+//! (docs/embedded-store.md), or seeds the configured store with the data the fixtures of
+//! `events/` are played against (docs/deploy.md), and exits. Settings come from the same
 //! environment variables as the Lambda functions; the local server fills in
 //! `FRONTEND_API_URL` (its own URL) and `BACKEND_API_SECRET_KEY` (a fresh one, printed)
 //! when they are not set.
@@ -16,7 +18,7 @@ use std::sync::Arc;
 
 use shared::config::{Config, InstanceType, LocalServerConfig, StoreBackend};
 use shared::keyring::Rotation;
-use shared::state::AppState;
+use shared::state::{AppState, KeyAccess};
 use tokio::net::TcpListener;
 
 /// The embedded store's database when neither `--data-file` nor `EMBEDDED_STORE_PATH`
@@ -37,6 +39,8 @@ enum Command {
         from: PathBuf,
         to: Option<PathBuf>,
     },
+    /// `seed --fixtures`: write the fixtures' data (`true` once `--fixtures` is read).
+    Seed(bool),
 }
 
 struct Args {
@@ -52,7 +56,8 @@ fn usage() -> ! {
         "usage: local-api [--port N] [--in-memory] [--data-file PATH]   (PORT also sets the port)\n       \
          local-api rotate-keys [--keys all|session_signing|client_token] [--emergency] [--data-file PATH]\n       \
          local-api backup DEST [--data-file PATH]\n       \
-         local-api migrate-data-file JSON_FILE [--to PATH]"
+         local-api migrate-data-file JSON_FILE [--to PATH]\n       \
+         local-api seed --fixtures [--data-file PATH]"
     );
     std::process::exit(2)
 }
@@ -71,6 +76,7 @@ fn parse_args() -> Args {
     let path_arg = |arg: Option<String>| arg.map(PathBuf::from).unwrap_or_else(|| usage());
     match it.peek().map(String::as_str) {
         Some("rotate-keys") => args.command = Command::RotateKeys(Rotation::default()),
+        Some("seed") => args.command = Command::Seed(false),
         Some("backup") => {
             it.next();
             args.command = Command::Backup(path_arg(it.peek().cloned()));
@@ -97,6 +103,7 @@ fn parse_args() -> Args {
                     .unwrap_or_else(|| usage())
             }
             ("--to", Command::Migrate { to, .. }) => *to = Some(path_arg(it.next())),
+            ("--fixtures", Command::Seed(fixtures)) => *fixtures = true,
             ("--port", Command::Serve) => {
                 args.port = it
                     .next()
@@ -104,11 +111,16 @@ fn parse_args() -> Args {
                     .unwrap_or_else(|| usage())
             }
             ("--in-memory", Command::Serve) => args.in_memory = true,
-            ("--data-file", Command::Serve | Command::RotateKeys(_) | Command::Backup(_)) => {
-                args.data_file = Some(path_arg(it.next()))
-            }
+            (
+                "--data-file",
+                Command::Serve | Command::RotateKeys(_) | Command::Backup(_) | Command::Seed(_),
+            ) => args.data_file = Some(path_arg(it.next())),
             _ => usage(),
         }
+    }
+    // The fixtures' data is the only seed there is; naming it keeps room for others.
+    if matches!(args.command, Command::Seed(false)) {
+        usage();
     }
     args
 }
@@ -128,6 +140,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         Command::Serve => {}
         Command::RotateKeys(rotation) => return rotate_keys(&args, *rotation).await,
         Command::Backup(dest) => return backup(&args, dest).await,
+        Command::Seed(_) => return seed_fixtures(&args).await,
         Command::Migrate { from, to } => {
             let to = to.clone().unwrap_or_else(|| from.with_extension("sqlite3"));
             return migrate(from, &to);
@@ -299,6 +312,48 @@ async fn rotate_keys(args: &Args, rotation: Rotation) -> Result<(), Box<dyn std:
     println!(
         "{}",
         serde_json::to_string_pretty(&record.describe(state.now()))?
+    );
+    Ok(())
+}
+
+/// `local-api seed --fixtures`: writes the data the fixtures of `events/` are played
+/// against into the configured store, with fixed ids and the fixtures' public keyring
+/// (`shared::fixtures`), and exits. Run again, it puts the fixture records back as seeded.
+async fn seed_fixtures(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    use shared::fixtures as f;
+    let config = command_config(args)?;
+    let store = match &config.store {
+        StoreBackend::Embedded {
+            data_file: Some(path),
+        } => format!("SQLite database {}", std::path::absolute(path)?.display()),
+        StoreBackend::Embedded { data_file: None } => "in-memory store".to_string(),
+        StoreBackend::DynamoDb { table_name } => format!("DynamoDB table {table_name}"),
+    };
+    // No keyring access: a process that loads the keyring would first make one of its own,
+    // and the seed writes the fixtures' keyring only over none or the fixtures' own.
+    let state = AppState::from_config_with_access(config, true, KeyAccess::None).await?;
+    shared::fixtures::seed(&state).await?;
+    let env: Vec<String> = f::FUNCTION_ENV
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    println!("local-api: seeded the fixtures' data into the {store}");
+    println!(
+        "local-api: user {}, client {}, sessions {} (active, last active) and {} (ended), \
+         template {} ({}), an unused sign-in ticket",
+        f::USER_ID,
+        f::CLIENT_ID,
+        f::SESSION_ID,
+        f::ENDED_SESSION_ID,
+        f::TEMPLATE_NAME,
+        f::TEMPLATE_ID
+    );
+    println!(
+        "local-api: the functions that play events/ need {} (public, fixtures-only values)",
+        env.join(" ")
+    );
+    println!(
+        "local-api: this store now signs with the fixtures' public keys: never let it serve real users"
     );
     Ok(())
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod domain;
 pub mod environment;
 pub mod error;
+pub mod fixtures;
 pub mod http;
 pub mod ids;
 pub mod keyring;

@@ -72,16 +72,18 @@ impl AppState {
     /// Builds the store named by the configuration, then the state. On Lambda the table
     /// comes from `template.yaml`; the local server asks to `create_table` when missing.
     pub async fn from_config(config: Config, create_table: bool) -> Result<Self, StartupError> {
+        Self::from_config_with_access(config, create_table, KeyAccess::Private).await
+    }
+
+    /// Like [`AppState::from_config`], for a process with only `access` to the keyring.
+    pub async fn from_config_with_access(
+        config: Config,
+        create_table: bool,
+        access: KeyAccess,
+    ) -> Result<Self, StartupError> {
         let store = configured_store(&config, create_table).await?;
         let sealer = Sealer::from_config(config.kms_key_id.as_deref()).await;
-        Self::build(
-            config,
-            store,
-            Arc::new(SystemClock),
-            sealer,
-            KeyAccess::Private,
-        )
-        .await
+        Self::build(config, store, Arc::new(SystemClock), sealer, access).await
     }
 
     /// A function that signs and verifies: the configured store, private keys unsealed

@@ -15,8 +15,9 @@ use shared::routes;
 use shared::state::AppState;
 use shared::store::{MemoryStore, Store};
 
-/// The Backend API secret key of every harness, fixture and benchmark.
-pub const SECRET: &str = "sk_test_harness_secret_key_0123456789";
+/// The Backend API secret key of every harness, fixture and benchmark: the fixtures' own
+/// (public) one, which their events send.
+pub const SECRET: &str = shared::fixtures::SECRET_KEY;
 pub const FAPI_URL: &str = "https://clerk.example.com";
 pub const APP_ORIGIN: &str = "https://app.example.com";
 /// 2026-01-01T00:00:00Z

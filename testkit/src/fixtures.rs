@@ -1,106 +1,85 @@
 //! The fixtures in `events/` (API Gateway events, one folder per function, each beside its
-//! `.expected.json`), the data they are played against, the environment a function process
-//! gets, and how an answer is held to what is expected.
+//! `.expected.json`), the data they are played against (seeded by the product's own
+//! `shared::fixtures::seed`, as `local-api seed --fixtures` seeds it), the environment a
+//! function process gets, and how an answer is held to what is expected.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
+use shared::clock::SystemClock;
 use shared::config::Config;
+use shared::keyring::Sealer;
+use shared::state::{AppState, KeyAccess};
 use shared::store::SqliteStore;
 
-use crate::app::{Req, TestApp, FAPI_URL, SECRET};
+use crate::app::{TestApp, FAPI_URL};
 
 /// The environment of a function process on the embedded store in `data_file`, as
-/// template.yaml configures one (`RUST_LOG=info`), on a development instance so that every
-/// route is served, the dev browser's included.
+/// template.yaml configures one (`RUST_LOG=info`), with what the fixtures need
+/// (`shared::fixtures::FUNCTION_ENV`: their secret key, a development instance, so that
+/// every route is served, the dev browser's included).
 pub fn function_env(data_file: &Path) -> Vec<(String, String)> {
-    vec![
+    let mut env: Vec<(String, String)> = vec![
         ("FRONTEND_API_URL".into(), FAPI_URL.into()),
-        ("BACKEND_API_SECRET_KEY".into(), SECRET.into()),
         ("STORE_BACKEND".into(), "embedded".into()),
-        ("INSTANCE_TYPE".into(), "development".into()),
         (
             "EMBEDDED_STORE_PATH".into(),
             data_file.to_string_lossy().to_string(),
         ),
         ("RUST_LOG".into(), "info".into()),
-    ]
+    ];
+    env.extend(
+        shared::fixtures::FUNCTION_ENV
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    env
+}
+
+fn config(data_file: &Path) -> Config {
+    let env: BTreeMap<String, String> = function_env(data_file).into_iter().collect();
+    Config::from_lookup(|k| env.get(k).cloned()).expect("fixture config")
 }
 
 /// The service in process on `data_file`, configured as [`function_env`] configures a
 /// function, on the system clock (the function processes that read the file use it too).
 pub async fn open(data_file: &Path) -> TestApp {
-    let env: BTreeMap<String, String> = function_env(data_file).into_iter().collect();
-    let config = Config::from_lookup(|k| env.get(k).cloned()).expect("fixture config");
     let store = Arc::new(SqliteStore::open(data_file).expect("data file"));
-    TestApp::with_system_clock(config, store).await
+    TestApp::with_system_clock(config(data_file), store).await
 }
 
-/// The data every fixture is played against, in a data file, and the values its
-/// placeholders stand for: a user with two sessions on one native client (one active and
-/// last active, one ended), an unused ticket, and the JWT template `hasura`.
+/// The data every fixture is played against, in a data file: see `shared::fixtures`.
 pub struct Seed {
     pub data_file: PathBuf,
-    pub values: BTreeMap<&'static str, String>,
 }
 
-/// Seeds `dir/seed.sqlite3` (made anew).
+/// Seeds `dir/seed.sqlite3` (made anew) with `shared::fixtures::seed`, on the system clock.
 pub async fn seed(dir: &Path) -> Seed {
     std::fs::create_dir_all(dir).expect("dir");
     let data_file = dir.join("seed.sqlite3");
     for stale in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{stale}", data_file.display()));
     }
-    let app = open(&data_file).await;
-
-    let user_id = app
-        .create_user_from(&json!({"first_name": "Ada", "email_address": ["ada@example.com"], "private_metadata": {"tier": "gold"}}))
-        .await;
-    let (token, session_id) = app.native_sign_in("", &user_id).await;
-    let (token, ended) = app.native_sign_in(&token, &user_id).await;
-    app.send(Req::post(format!("/v1/client/sessions/{ended}/end")).native(&token))
-        .await
-        .ok();
-    app.send(
-        Req::post(format!("/v1/client/sessions/{session_id}/touch"))
-            .native(&token)
-            .form("intent=select_session"),
+    let store = Arc::new(SqliteStore::open(&data_file).expect("data file"));
+    // No keyring access: the seed writes the fixtures' own keyring.
+    let state = AppState::build(
+        config(&data_file),
+        store,
+        Arc::new(SystemClock),
+        Sealer::Plain,
+        KeyAccess::None,
     )
     .await
-    .ok();
-    let template = app
-        .send(Req::post("/v1/jwt_templates").secret().json(&json!({"name": "hasura", "claims": {"https://hasura.io/jwt/claims": {"x-hasura-user-id": "{{user.id}}"}}})))
-        .await;
-    let template_id = template.ok()["id"]
-        .as_str()
-        .expect("template id")
-        .to_string();
-    let unused = app.ticket(&user_id).await;
-
-    let values = BTreeMap::from([
-        ("SECRET_KEY", SECRET.to_string()),
-        ("USER_ID", user_id),
-        ("CLIENT_TOKEN", token),
-        ("SESSION_ID", session_id),
-        ("ENDED_SESSION_ID", ended),
-        ("TICKET", unused),
-        ("TEMPLATE_ID", template_id),
-    ]);
-    Seed { data_file, values }
+    .expect("state");
+    shared::fixtures::seed(&state)
+        .await
+        .expect("seed the fixtures' data");
+    Seed { data_file }
 }
 
 impl Seed {
-    /// `text` with each `${NAME}` placeholder replaced by its value.
-    pub fn fill(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for (name, value) in &self.values {
-            out = out.replace(&format!("${{{name}}}"), value);
-        }
-        out
-    }
-
     /// A fresh copy of the seeded data file, so each fixture starts from the same data.
     pub fn copy_to(&self, path: &Path) -> PathBuf {
         copy_data_file(&self.data_file, path).expect("copy the data file");
@@ -208,11 +187,11 @@ fn check(expected: &Value, actual: &Value, at: &str) -> Result<(), String> {
     }
 }
 
-/// Compares an answer with a fixture's expected file, its placeholders filled from `seed`.
-pub fn compare(seed: &Seed, expected_file: &Path, status: u16, body: &Value) -> Result<(), String> {
+/// Compares an answer with a fixture's expected file.
+pub fn compare(expected_file: &Path, status: u16, body: &Value) -> Result<(), String> {
     let text = std::fs::read_to_string(expected_file)
         .map_err(|e| format!("{}: {e}", expected_file.display()))?;
-    let expected: Value = serde_json::from_str(&seed.fill(&text)).map_err(|e| e.to_string())?;
+    let expected: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
     if expected["status"] != json!(status) {
         return Err(format!(
             "status: expected {}, got {status}; body {body}",
@@ -220,4 +199,55 @@ pub fn compare(seed: &Seed, expected_file: &Path, status: u16, body: &Value) -> 
         ));
     }
     check(&expected["body"], body, "body")
+}
+
+/// Plays a fixture's event as it stands, as an HTTP request to the server at `base_url`
+/// (its method, path, query, headers, cookies and body), and holds the answer to its
+/// `.expected.json`.
+pub async fn play_over_http(
+    http: &crate::local_api::Http,
+    base_url: &str,
+    fixture: &Fixture,
+) -> Result<(), String> {
+    let text = std::fs::read_to_string(&fixture.event)
+        .map_err(|e| format!("{}: {e}", fixture.event.display()))?;
+    let event: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let field = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let method = field(&event["requestContext"]["http"]["method"]);
+    let query = field(&event["rawQueryString"]);
+    let mut url = format!("{base_url}{}", field(&event["rawPath"]));
+    if !query.is_empty() {
+        url = format!("{url}?{query}");
+    }
+    let mut content_type = None;
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for (name, value) in event["headers"].as_object().into_iter().flatten() {
+        match name.as_str() {
+            // The server's own address is the host; the body carries its type.
+            "host" => {}
+            "content-type" => content_type = Some(field(value)),
+            _ => headers.push((name.clone(), field(value))),
+        }
+    }
+    let cookies: Vec<String> = event["cookies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(field)
+        .collect();
+    if !cookies.is_empty() {
+        headers.push(("cookie".into(), cookies.join("; ")));
+    }
+    let body = event["body"].as_str().filter(|b| !b.is_empty());
+    let body = match (body, content_type.as_deref()) {
+        (Some(b), ct) => Some((ct.unwrap_or("text/plain"), b.to_string())),
+        (None, _) => None,
+    };
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let answer = http.send(&method, &url, &headers, body).await;
+    compare(&fixture.expected, answer.status, &answer.body)
+        .map_err(|why| format!("{}/{}: {why}", fixture.function, fixture.case))
 }

@@ -134,8 +134,8 @@ async fn measure_in(
     let binary = binary.as_path();
     let event = |template: &str| {
         event_template
-            .replace("${SESSION_ID}", &session_id)
-            .replace("${CLIENT_TOKEN}", &client_token)
+            .replace(shared::fixtures::SESSION_ID, &session_id)
+            .replace(shared::fixtures::CLIENT_TOKEN, &client_token)
             .replace("/tokens/hasura", &format!("/tokens/{template}"))
     };
     let run = |template: &'static str, n: usize| {

@@ -280,31 +280,61 @@ impl KeyringRecord {
 
 /// A new signing key, sealed; its times are set by the rotation.
 pub async fn new_signing_key(sealer: &Sealer, now: Millis) -> Result<StoredKey, KeyError> {
-    let kid = crate::ids::new_id("ins");
     let (der, public) = SigningKey::generate()?;
-    Ok(StoredKey {
-        sealed: sealer.seal(&kid, &der).await?,
-        kid,
-        created_at: now,
-        signs_from: now,
-        retires_at: None,
-        remove_at: None,
-        public: Some(public),
-    })
+    stored_signing_key(sealer, crate::ids::new_id("ins"), &der, public, now).await
 }
 
 /// A new client-token secret, sealed.
 pub async fn new_client_secret(sealer: &Sealer, now: Millis) -> Result<StoredKey, KeyError> {
-    let kid = crate::ids::new_id("cts");
-    Ok(StoredKey {
-        sealed: sealer.seal(&kid, &ClientSecret::generate()).await?,
+    stored_client_secret(
+        sealer,
+        crate::ids::new_id("cts"),
+        &ClientSecret::generate(),
+        now,
+    )
+    .await
+}
+
+/// The signing key `kid` with its PKCS#8 DER `der` and public half, sealed, current from
+/// `now` (a new key, or the fixtures' fixed one: `crate::fixtures`).
+pub async fn stored_signing_key(
+    sealer: &Sealer,
+    kid: String,
+    der: &[u8],
+    public: RsaPublicJwk,
+    now: Millis,
+) -> Result<StoredKey, KeyError> {
+    let sealed = sealer.seal(&kid, der).await?;
+    Ok(current_from(now, kid, sealed, Some(public)))
+}
+
+/// The client-token secret `kid` of the bytes `secret`, sealed, current from `now`.
+pub async fn stored_client_secret(
+    sealer: &Sealer,
+    kid: String,
+    secret: &[u8],
+    now: Millis,
+) -> Result<StoredKey, KeyError> {
+    let sealed = sealer.seal(&kid, secret).await?;
+    Ok(current_from(now, kid, sealed, None))
+}
+
+/// A key made at `now` and current from then on (a rotation sets other times).
+fn current_from(
+    now: Millis,
+    kid: String,
+    sealed: Sealed,
+    public: Option<RsaPublicJwk>,
+) -> StoredKey {
+    StoredKey {
         kid,
         created_at: now,
         signs_from: now,
         retires_at: None,
         remove_at: None,
-        public: None,
-    })
+        public,
+        sealed,
+    }
 }
 
 /// A loaded key and its lifecycle times.

@@ -40,6 +40,7 @@ impl Data {
             Write::User(u, e) => e.holds_for(self.users.get(&u.id).map(|x| x.version)),
             Write::Client(c, e) => e.holds_for(self.clients.get(&c.id).map(|x| x.version)),
             Write::NewSession(s) => !self.sessions.contains_key(&s.id),
+            Write::ReplaceSession(_) => true,
             Write::SessionStatus {
                 id, from, write_id, ..
             } => {
@@ -78,6 +79,16 @@ impl Data {
                     .entry(s.client_id.clone())
                     .or_default()
                     .push(s.id.clone());
+                self.sessions.insert(s.id.clone(), s);
+            }
+            Write::ReplaceSession(s) => {
+                self.status_writes.remove(&s.id);
+                if !self.sessions.contains_key(&s.id) {
+                    self.sessions_by_client
+                        .entry(s.client_id.clone())
+                        .or_default()
+                        .push(s.id.clone());
+                }
                 self.sessions.insert(s.id.clone(), s);
             }
             Write::SessionStatus {

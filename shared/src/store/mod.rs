@@ -74,6 +74,11 @@ pub enum Write {
     Client(Client, Expect),
     /// A new session (and, on DynamoDB, its id pointer). The id must be free.
     NewSession(Session),
+    /// Writes a session whole, stored or not, and forgets its last status write: no
+    /// condition. Only the fixtures' seed (`crate::fixtures`) uses it, to put its sessions
+    /// back as seeded; requests change a session field by field. The session must keep
+    /// the client it was first stored under.
+    ReplaceSession(Session),
     /// Moves a session's stored status from `from` to `to`, if it is still `from`. Only
     /// the status is a condition, so activity recorded meanwhile never makes it conflict.
     SessionStatus {

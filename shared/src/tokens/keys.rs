@@ -95,6 +95,11 @@ impl SigningKey {
         &self.kid
     }
 
+    /// The public half, as stored in the keyring.
+    pub fn public(&self) -> RsaPublicJwk {
+        public_jwk(&self.rsa)
+    }
+
     /// The public key as a JWK.
     pub fn jwk(&self) -> &Value {
         &self.jwk

@@ -8,6 +8,7 @@ mod client_auth;
 mod dynamodb_calls;
 mod dynamodb_faults;
 mod fapi_sessions;
+mod fixtures_seed;
 mod golden;
 mod jwt_templates;
 mod keys;

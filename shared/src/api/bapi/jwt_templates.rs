@@ -16,8 +16,8 @@ use crate::store::{Expect, Write};
 use crate::tokens::template_token::{CompiledTemplate, TemplateInvalid};
 use crate::wire;
 
-const DEFAULT_LIFETIME: u64 = 60;
-const DEFAULT_CLOCK_SKEW: u64 = 5;
+pub(crate) const DEFAULT_LIFETIME: u64 = 60;
+pub(crate) const DEFAULT_CLOCK_SKEW: u64 = 5;
 
 /// A create or update body. On update, absent fields keep their values.
 #[derive(Deserialize)]

@@ -15,7 +15,7 @@ use crate::store::Write;
 use crate::wire;
 
 /// Clerk's default: a ticket is valid for 30 days.
-const DEFAULT_EXPIRES_IN_SECONDS: u64 = 30 * 24 * 3600;
+pub(crate) const DEFAULT_EXPIRES_IN_SECONDS: u64 = 30 * 24 * 3600;
 
 #[derive(Deserialize)]
 struct CreateSignInToken {

@@ -362,6 +362,8 @@ fn field_update(write: &Write) -> Option<FieldUpdate> {
 /// One item operation of a commit.
 enum Op {
     Put(Item, Expect),
+    /// Put the item whatever is stored (`Write::ReplaceSession`).
+    Overwrite(Item),
     /// Delete the item with this key if it is at this version.
     Delete(Item, u64),
     Update(FieldUpdate),
@@ -427,33 +429,43 @@ fn ops_for(write: &Write) -> Result<Vec<Op>, StoreError> {
             *e,
         )],
         Write::NewSession(sess) => {
-            let mut item = record_item(
-                format!("CLIENT#{}", sess.client_id),
-                session_sk(&sess.id),
-                sess,
-                1,
-                Some(sess.expire_at),
-            )?;
-            item.insert(STATUS.into(), s(sess.status.as_str()));
-            item.insert(LAST_ACTIVE_AT.into(), n(sess.last_active_at));
-            item.insert(ABANDON_AT.into(), n(sess.abandon_at));
-            item.insert(UPDATED_AT.into(), n(sess.updated_at));
-            item.insert(GSI1_PK.into(), s(format!("USER#{}", sess.user_id)));
-            item.insert(
-                GSI1_SK.into(),
-                s(format!("SESSION#{:016}#{}", sess.created_at, sess.id)),
-            );
-            // The pointer lets the Backend API find a session by id alone.
-            let pointer = HashMap::from([
-                (PK.to_string(), s(format!("SESSION#{}", sess.id))),
-                (SK.to_string(), s("SESSION")),
-                ("client_id".to_string(), s(sess.client_id.clone())),
-                (TTL.to_string(), n(sess.expire_at / 1000 + RETENTION_SECS)),
-            ]);
+            let (item, pointer) = session_items(sess)?;
             vec![(item, Expect::Absent), (pointer, Expect::Absent)]
+        }
+        Write::ReplaceSession(sess) => {
+            // Whole items, unconditioned: the status write id attribute goes with the old.
+            let (item, pointer) = session_items(sess)?;
+            return Ok(vec![Op::Overwrite(item), Op::Overwrite(pointer)]);
         }
     };
     Ok(puts.into_iter().map(|(i, e)| Op::Put(i, e)).collect())
+}
+
+/// A session's item, and the pointer that lets the Backend API find it by id alone.
+fn session_items(sess: &Session) -> Result<(Item, Item), StoreError> {
+    let mut item = record_item(
+        format!("CLIENT#{}", sess.client_id),
+        session_sk(&sess.id),
+        sess,
+        1,
+        Some(sess.expire_at),
+    )?;
+    item.insert(STATUS.into(), s(sess.status.as_str()));
+    item.insert(LAST_ACTIVE_AT.into(), n(sess.last_active_at));
+    item.insert(ABANDON_AT.into(), n(sess.abandon_at));
+    item.insert(UPDATED_AT.into(), n(sess.updated_at));
+    item.insert(GSI1_PK.into(), s(format!("USER#{}", sess.user_id)));
+    item.insert(
+        GSI1_SK.into(),
+        s(format!("SESSION#{:016}#{}", sess.created_at, sess.id)),
+    );
+    let pointer = HashMap::from([
+        (PK.to_string(), s(format!("SESSION#{}", sess.id))),
+        (SK.to_string(), s("SESSION")),
+        ("client_id".to_string(), s(sess.client_id.clone())),
+        (TTL.to_string(), n(sess.expire_at / 1000 + RETENTION_SECS)),
+    ]);
+    Ok((item, pointer))
 }
 
 /// Sets an expectation's condition on any DynamoDB write builder (they share the setters).
@@ -758,6 +770,15 @@ impl DynamoDbStore {
                         .map(|_| ())
                         .map_err(classify)
                 }
+                Op::Overwrite(item) => self
+                    .client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(classify),
                 Op::Delete(key, version) => {
                     let delete = self
                         .client
@@ -788,6 +809,12 @@ impl DynamoDbStore {
                     let put = Put::builder().table_name(&self.table).set_item(Some(item));
                     TransactWriteItem::builder()
                         .put(conditioned!(put, expect).build().map_err(fault)?)
+                        .build()
+                }
+                Op::Overwrite(item) => {
+                    let put = Put::builder().table_name(&self.table).set_item(Some(item));
+                    TransactWriteItem::builder()
+                        .put(put.build().map_err(fault)?)
                         .build()
                 }
                 Op::Delete(key, version) => {

@@ -398,6 +398,7 @@ fn check(tx: &Connection, write: &Write) -> Result<bool, StoreError> {
         Write::NewSession(s) => {
             version_of(tx, "SELECT 1 FROM sessions WHERE id = ?1", params![&s.id])?.is_none()
         }
+        Write::ReplaceSession(_) => true,
         Write::SessionStatus {
             id, from, write_id, ..
         } => match session_row(tx, id)? {
@@ -438,6 +439,7 @@ fn apply(tx: &Connection, write: Write) -> Result<(), StoreError> {
         Write::User(u, _) => put_user(tx, &u),
         Write::Client(c, _) => put_client(tx, &c),
         Write::NewSession(s) => put_session(tx, &s, None),
+        Write::ReplaceSession(s) => replace_session(tx, &s),
         Write::SessionStatus {
             id,
             to,
@@ -558,6 +560,29 @@ pub(crate) fn put_session(
             to_json_sql(s)?
         ])
     })
+    .map_err(sql)?;
+    Ok(())
+}
+
+/// A session written whole, its looked-up columns too (which `put_session` leaves as
+/// first written, since requests never change them).
+fn replace_session(tx: &Connection, s: &Session) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO sessions \
+         (id, client_id, user_id, created_at, expire_at, status_write, data) \
+         VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6) ON CONFLICT (id) DO UPDATE SET \
+         client_id = excluded.client_id, user_id = excluded.user_id, \
+         created_at = excluded.created_at, expire_at = excluded.expire_at, \
+         status_write = NULL, data = excluded.data",
+        params![
+            s.id,
+            s.client_id,
+            s.user_id,
+            s.created_at,
+            s.expire_at,
+            to_json(s)?
+        ],
+    )
     .map_err(sql)?;
     Ok(())
 }
