@@ -5,6 +5,10 @@
 #                                  then the table, printed and written to BENCHMARKS.md
 #   bash scripts/bench.sh --quick  smoke: dev binaries, a few iterations, criterion's test
 #                                  mode; writes nothing in the repository, asserts no timing
+#   bash scripts/bench.sh --functions
+#                                  figures 3 to 5 only: the release function binaries' cold
+#                                  starts (also on DynamoDB, with moto from .venv), steady
+#                                  state and sizes; prints their rows
 #   bash scripts/bench.sh --worst-case
 #                                  figure 7 only: the release template-token function (the
 #                                  driver runs from the dev build); prints its rows
@@ -12,6 +16,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 target=$(cargo metadata --format-version 1 --no-deps --locked | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+# Where a profile's binaries are: below the target triple when one is named (the test
+# command names it).
+target="$target${CARGO_BUILD_TARGET:+/$CARGO_BUILD_TARGET}"
 
 # The full run builds one package at a time, as each is built for its own use: the
 # function binaries get exactly the features they deploy with (a joint build unifies
@@ -36,6 +43,16 @@ case "${1:-}" in
     trap 'rm -f "$out"' EXIT
     "$target/debug/bench" --quick --bin-dir "$target/debug" --out "$out"
     ;;
+  --functions)
+    echo "== build (release profile, as deployed)"
+    cargo build --release --locked -p functions --bins
+    cargo build --release --locked -p bench --bins
+    if [ -x .venv/bin/python ] && .venv/bin/python -c 'import moto' 2>/dev/null; then
+      source scripts/moto.sh
+      start_moto
+    fi
+    "$target/release/bench" --functions-only --bin-dir "$target/release"
+    ;;
   --worst-case)
     echo "== build (release function, dev driver)"
     cargo build --release --locked -p functions --bin fapi-session-template-tokens
@@ -43,15 +60,23 @@ case "${1:-}" in
     "$target/debug/bench" --worst-case-only --bin-dir "$target/release"
     ;;
   "")
-    echo "== build (release profile, as deployed: fat LTO, one codegen unit)"
+    echo "== build (release profile, as deployed)"
     build --release
+    # The cold starts on DynamoDB (figure 3) need a DynamoDB-compatible server: moto, from
+    # the .venv the test command makes.
+    if [ -x .venv/bin/python ] && .venv/bin/python -c 'import moto' 2>/dev/null; then
+      source scripts/moto.sh
+      start_moto
+    else
+      echo "no .venv with moto (run bash scripts/test.sh once): no cold starts on DynamoDB"
+    fi
     echo "== criterion"
     cargo bench --locked -p bench --bench inprocess
     echo "== bench"
     "$target/release/bench" --bin-dir "$target/release" --criterion-dir "$target/criterion" --out BENCHMARKS.md
     ;;
   *)
-    echo "usage: bash scripts/bench.sh [--quick | --worst-case]" >&2
+    echo "usage: bash scripts/bench.sh [--quick | --functions | --worst-case]" >&2
     exit 2
     ;;
 esac

@@ -66,6 +66,9 @@ FIXTURES = [
      err(401, "signed_out")),
     ("fapi-dev-browser", "create-dev-browser", "POST", "/v1/dev_browser", "/v1/dev_browser", "", {}, "", [],
      (200, {"object": "dev_browser", "id": "*"})),
+    # clerk-js tunnels DELETE through POST; the route has no DELETE.
+    ("fapi-dev-browser", "delete-dev-browser-tunnelled", "POST", "/v1/dev_browser", "/v1/dev_browser", "_method=DELETE", {}, "", [],
+     err(405, "method_not_allowed")),
     ("fapi-sign-ins", "sign-in-with-ticket", "POST", "/v1/client/sign_ins", "/v1/client/sign_ins", "_is_native=1", FORM, f"strategy=ticket&ticket={TICKET}", [],
      (200, {"response": {"object": "sign_in_attempt", "status": "complete", "created_session_id": "*"}, "client": {"object": "client"}})),
     ("fapi-sign-ins", "sign-in-with-unknown-ticket", "POST", "/v1/client/sign_ins", "/v1/client/sign_ins", "_is_native=1", FORM, "strategy=ticket&ticket=not-a-ticket", [],

@@ -5,6 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Every build of the run names this machine's target triple, as `cargo lambda build` names
+# it: the function that functions/tests/cargo_lambda.rs builds with it then reuses this
+# run's compiled dependencies instead of compiling them all again. Artifacts go to
+# target/<triple>/debug.
+CARGO_BUILD_TARGET=$(rustc -vV | sed -n 's/^host: //p')
+export CARGO_BUILD_TARGET
+
 echo "== formatting and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -26,30 +33,15 @@ grep -A2 '^  EdgeRateLimiting:$' "$edge_on" | grep -q 'Default: "true"' || { ech
 rm -f "$edge_on"
 
 echo "== DynamoDB- and KMS-compatible server (moto)"
-port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-moto_log=$(mktemp)
 log=$(mktemp)
-# One request at a time, so transactions are atomic as on DynamoDB (see the script).
-.venv/bin/python scripts/moto_server.py 127.0.0.1 "$port" >"$moto_log" 2>&1 &
-moto_pid=$!
-trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; rm -f "$log" "$moto_log"' EXIT
-for _ in $(seq 1 100); do
-  if .venv/bin/python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/')" 2>/dev/null; then
-    break
-  fi
-  if ! kill -0 "$moto_pid" 2>/dev/null; then
-    cat "$moto_log"; echo "moto did not start"; exit 1
-  fi
-  sleep 0.1
-done
-echo "moto on 127.0.0.1:$port"
-export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
-# moto's server mode serves every service on one port: the keyring's KMS key lives there too.
-export AWS_ENDPOINT_URL_KMS="http://127.0.0.1:$port"
-export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
-unset AWS_PROFILE AWS_SESSION_TOKEN
+on_exit='rm -f "$log"'
+source scripts/moto.sh
+start_moto
 # The DynamoDB tests fail rather than skip when this is set.
 export REQUIRE_DYNAMODB=1
+# cargo-lambda from .venv: functions/tests/cargo_lambda.rs builds a function with it and
+# plays every fixture through `cargo lambda watch`/`invoke`; it fails rather than skips.
+export CARGO_LAMBDA="$PWD/.venv/bin/cargo-lambda" REQUIRE_CARGO_LAMBDA=1
 
 echo "== cargo tests"
 cargo test --workspace --locked 2>&1 | tee "$log"

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! bench --bin-dir DIR [--quick] [--out FILE] [--criterion-dir DIR] [--repo DIR]
-//!       [--in-process-only | --worst-case-only | --embedded-store-only]
+//!       [--in-process-only | --worst-case-only | --embedded-store-only | --functions-only]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -19,11 +19,13 @@ pub struct Args {
     pub worst_case_only: bool,
     /// Only the embedded store small and large (figure 9): the release `local-api`.
     pub embedded_store_only: bool,
+    /// Only the function binaries: cold starts, steady state, sizes (figures 3 to 5).
+    pub functions_only: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: bench --bin-dir DIR [--quick] [--out FILE] [--criterion-dir DIR] [--repo DIR] [--in-process-only | --worst-case-only | --embedded-store-only]"
+        "usage: bench --bin-dir DIR [--quick] [--out FILE] [--criterion-dir DIR] [--repo DIR] [--in-process-only | --worst-case-only | --embedded-store-only | --functions-only]"
     );
     std::process::exit(2)
 }
@@ -38,6 +40,7 @@ pub fn parse() -> Args {
         in_process_only: false,
         worst_case_only: false,
         embedded_store_only: false,
+        functions_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -51,6 +54,7 @@ pub fn parse() -> Args {
             "--in-process-only" => args.in_process_only = true,
             "--worst-case-only" => args.worst_case_only = true,
             "--embedded-store-only" => args.embedded_store_only = true,
+            "--functions-only" => args.functions_only = true,
             _ => usage(),
         }
     }

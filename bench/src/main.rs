@@ -71,6 +71,26 @@ async fn run(args: &Args) -> Result<String, String> {
         ));
     }
 
+    if args.functions_only {
+        progress("function binaries under the Runtime API emulator");
+        let functions = Functions::prepare(&args.bin_dir, &args.repo).await?;
+        let cold = cold_start::measure(&plan, &functions).await?;
+        let cold_dynamodb = cold_start::measure_dynamodb(&plan, &functions).await?;
+        let steady = steady_state::measure(&plan, &functions).await?;
+        let dynamodb = bench::costs::dynamodb_rows(&args.repo);
+        let mut t = Table::new();
+        cold.rows(&mut t, &functions);
+        if let Some(on_dynamodb) = &cold_dynamodb {
+            on_dynamodb.dynamodb_rows(&mut t, &functions, &cold);
+        }
+        steady.rows(&mut t, &functions);
+        calls::rows(&mut t, &functions, &dynamodb);
+        return Ok(format!(
+            "binaries: `{}`\n\n{}",
+            args.bin_dir.display(),
+            t.as_str()
+        ));
+    }
     progress("in process: token minting");
     let mint = minting::measure(&plan).await;
     progress("in process: session reads");
@@ -101,6 +121,7 @@ async fn run(args: &Args) -> Result<String, String> {
     progress("function binaries under the Runtime API emulator");
     let functions = Functions::prepare(&args.bin_dir, &args.repo).await?;
     let cold = cold_start::measure(&plan, &functions).await?;
+    let cold_dynamodb = cold_start::measure_dynamodb(&plan, &functions).await?;
     let steady = steady_state::measure(&plan, &functions).await?;
     let dynamodb = bench::costs::dynamodb_rows(&args.repo);
     progress("worst case the limits allow");
@@ -111,6 +132,9 @@ async fn run(args: &Args) -> Result<String, String> {
     mint.rows(&mut t, args.criterion_dir.as_deref());
     session_read::rows(&mut t, &read, &read_http);
     cold.rows(&mut t, &functions);
+    if let Some(on_dynamodb) = &cold_dynamodb {
+        on_dynamodb.dynamodb_rows(&mut t, &functions, &cold);
+    }
     steady.rows(&mut t, &functions);
     calls::rows(&mut t, &functions, &dynamodb);
     let (rows, misses) = worst.rows(PEAK_MAX_KB);

@@ -2,9 +2,6 @@
 //! (chosen at compile time, so it links nothing else); the local server serves all of
 //! them; a test holds them equal to `template.yaml`.
 
-use std::future::Future;
-use std::pin::Pin;
-
 use http::{header, HeaderValue, Method};
 use tracing::Instrument;
 
@@ -15,7 +12,7 @@ use crate::http::request::MAX_BODY_BYTES;
 use crate::http::response::{self, Response};
 use crate::http::{cors, PathParams, Request, RequestExt};
 use crate::limits::HEADERS_MAX_BYTES;
-use crate::state::{AppState, Start};
+use crate::state::{AppState, BoxFuture, Start};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Endpoint {
@@ -90,7 +87,7 @@ impl Endpoint {
 }
 
 /// What a handler returns: boxed, so that every route's handler has one type.
-pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<Response, ApiError>> + Send + 'a>>;
+pub type HandlerFuture<'a> = BoxFuture<'a, Result<Response, ApiError>>;
 
 /// An endpoint's code, called with the client the request authenticated as (anonymous on
 /// the Backend API and on the public documents).

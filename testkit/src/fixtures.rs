@@ -38,6 +38,46 @@ pub fn function_env(data_file: &Path) -> Vec<(String, String)> {
     env
 }
 
+/// The environment of a function process on the DynamoDB table `table` (the endpoint,
+/// region and credentials come from the inherited environment), with what the fixtures
+/// need.
+pub fn function_env_dynamodb(table: &str) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vec![
+        ("FRONTEND_API_URL".into(), FAPI_URL.into()),
+        ("STORE_BACKEND".into(), "dynamodb".into()),
+        ("DYNAMODB_TABLE_NAME".into(), table.into()),
+        ("RUST_LOG".into(), "info".into()),
+    ];
+    env.extend(
+        shared::fixtures::FUNCTION_ENV
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    env
+}
+
+/// Creates the DynamoDB table `table` at `endpoint` and seeds it with
+/// `shared::fixtures::seed`.
+pub async fn seed_dynamodb(table: &str, endpoint: &str) -> Result<(), String> {
+    let store =
+        shared::store::DynamoDbStore::new(table.to_string(), Some(endpoint.to_string())).await;
+    store.ensure_table().await.map_err(|e| e.to_string())?;
+    let env: BTreeMap<String, String> = function_env_dynamodb(table).into_iter().collect();
+    let config = Config::from_lookup(|k| env.get(k).cloned()).map_err(|e| e.to_string())?;
+    let state = AppState::build(
+        config,
+        Arc::new(store),
+        Arc::new(SystemClock),
+        Sealer::Plain,
+        KeyAccess::None,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    shared::fixtures::seed(&state)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 fn config(data_file: &Path) -> Config {
     let env: BTreeMap<String, String> = function_env(data_file).into_iter().collect();
     Config::from_lookup(|k| env.get(k).cloned()).expect("fixture config")
@@ -62,10 +102,39 @@ pub async fn seed(dir: &Path) -> Seed {
     for stale in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{stale}", data_file.display()));
     }
-    let store = Arc::new(SqliteStore::open(&data_file).expect("data file"));
+    reseed(&data_file).await;
+    Seed { data_file }
+}
+
+/// Seeds `data_file` again, in place (processes may have it open): the fixture records
+/// are put back as seeded, as `local-api seed --fixtures` does, and the JWT templates
+/// other fixtures made are deleted (the seed leaves records it did not write), so that
+/// every fixture meets the data it was written against.
+pub async fn reseed(data_file: &Path) {
+    let store = Arc::new(SqliteStore::open(data_file).expect("data file"));
+    {
+        use shared::store::{Store, Write};
+        let made: Vec<Write> = store
+            .list_jwt_templates()
+            .await
+            .expect("templates")
+            .into_iter()
+            .filter(|t| t.id != shared::fixtures::TEMPLATE_ID)
+            .map(|t| Write::DeleteJwtTemplate {
+                name: t.name,
+                version: t.version,
+            })
+            .collect();
+        if !made.is_empty() {
+            store
+                .commit(made)
+                .await
+                .expect("delete the templates fixtures made");
+        }
+    }
     // No keyring access: the seed writes the fixtures' own keyring.
     let state = AppState::build(
-        config(&data_file),
+        config(data_file),
         store,
         Arc::new(SystemClock),
         Sealer::Plain,
@@ -76,7 +145,6 @@ pub async fn seed(dir: &Path) -> Seed {
     shared::fixtures::seed(&state)
         .await
         .expect("seed the fixtures' data");
-    Seed { data_file }
 }
 
 impl Seed {

@@ -41,7 +41,7 @@ start_local_api() {
   : >"$log"
   env -u FRONTEND_API_URL -u STORE_BACKEND -u EMBEDDED_STORE_PATH -u DYNAMODB_TABLE_NAME \
     BACKEND_API_SECRET_KEY="$COMPAT_SECRET_KEY" ALLOWED_ORIGINS="$COMPAT_APP_ORIGIN" RUST_LOG=warn "$@" \
-    "$root/target/debug/local-api" --port 0 --in-memory >"$log" 2>&1 &
+    "$root/target/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}debug/local-api" --port 0 --in-memory >"$log" 2>&1 &
   pid=$!
   server_pids+=("$pid")
   for _ in $(seq 1 100); do

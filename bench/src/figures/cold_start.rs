@@ -88,3 +88,75 @@ impl ColdStarts {
         }
     }
 }
+
+/// Figure 3 on DynamoDB: each function's start-up (init: the SDK client made and, for
+/// the functions that use the store, its connection opened by reading the keyring) and
+/// its first call, apart. Run when the benchmark is given a DynamoDB-compatible endpoint
+/// (`AWS_ENDPOINT_URL_DYNAMODB`, as `scripts/bench.sh` sets it); the table is seeded with
+/// the fixtures' data. Against a local server, not DynamoDB itself: the calls' latency is
+/// that server's.
+pub async fn measure_dynamodb(plan: &Plan, f: &Functions) -> Result<Option<ColdStarts>, String> {
+    let Some(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+        .ok()
+        .filter(|e| !e.is_empty())
+    else {
+        return Ok(None);
+    };
+    let table = shared::ids::new_id("bench");
+    testkit::fixtures::seed_dynamodb(&table, &endpoint).await?;
+    let mut out: BTreeMap<&'static str, Starts> = BTreeMap::new();
+    for round in 0..plan.cold_starts {
+        progress(&format!(
+            "cold starts on DynamoDB, round {}/{}",
+            round + 1,
+            plan.cold_starts
+        ));
+        for case in &f.cases {
+            let env = testkit::fixtures::function_env_dynamodb(&table);
+            let run = emulator::run(
+                &f.binary(case.function),
+                case.function,
+                &case.event,
+                1,
+                &env,
+            )
+            .await?;
+            let starts = out.entry(case.function).or_default();
+            starts.cold.push(run.cold_start);
+            starts.startup.push(run.startup);
+        }
+    }
+    Ok(Some(ColdStarts(out)))
+}
+
+impl ColdStarts {
+    /// The DynamoDB rows: init and first call, reported.
+    pub fn dynamodb_rows(&self, t: &mut Table, f: &Functions, hello: &ColdStarts) {
+        let hello = &hello.0[HELLO];
+        for case in &f.cases {
+            let Some(starts) = self.0.get(case.function) else {
+                continue;
+            };
+            let cold = median(&starts.cold);
+            let init = median(&starts.startup);
+            t.reported_row([
+                format!(
+                    "3 cold start on DynamoDB (moto) `{}` (median of {})",
+                    case.function,
+                    starts.cold.len()
+                ),
+                format!(
+                    "init {}, first call {}",
+                    fmt_duration(init),
+                    fmt_duration(cold.saturating_sub(init))
+                ),
+                format!(
+                    "init {}, first call {} (`{HELLO}`)",
+                    fmt_duration(median(&hello.startup)),
+                    fmt_duration(median(&hello.cold).saturating_sub(median(&hello.startup)))
+                ),
+                format!("{:.2}×", ratio(ms(cold), ms(median(&hello.cold)))),
+            ]);
+        }
+    }
+}
