@@ -124,6 +124,9 @@ async fn cargo_lambda_builds_a_function_and_plays_every_fixture() {
         &[
             "watch",
             "--ignore-changes",
+            // IPv4 loopback: the defaults (`::`, `::1`) need IPv6.
+            "--invoke-address",
+            "127.0.0.1",
             "--invoke-port",
             &port.to_string(),
         ],
@@ -161,6 +164,8 @@ async fn cargo_lambda_builds_a_function_and_plays_every_fixture() {
             &[
                 "invoke",
                 &fixture.function,
+                "--invoke-address",
+                "127.0.0.1",
                 "--invoke-port",
                 &port.to_string(),
                 "--data-file",
