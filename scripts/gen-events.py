@@ -33,6 +33,8 @@ CLIENT_TOKEN = (
 SK = {"authorization": f"Bearer {SECRET_KEY}"}
 NATIVE = {"authorization": CLIENT_TOKEN}
 FORM = {"content-type": "application/x-www-form-urlencoded"}
+# One byte over the functions' body limit (shared::http::request::MAX_BODY_BYTES).
+OVERSIZED_BODY = "x" * (64 * 1024 + 1)
 JSON = {"content-type": "application/json"}
 S = f"/v1/client/sessions/{SESSION_ID}"
 ENDED = f"/v1/client/sessions/{ENDED_SESSION_ID}"
@@ -79,6 +81,11 @@ FIXTURES = [
      (200, {"auth_config": {"object": "auth_config", "first_factors": ["ticket"]}, "organization_settings": {"enabled": False}})),
     ("fapi-jwks", "get-jwks", "GET", "/.well-known/jwks.json", "/.well-known/jwks.json", "", {}, None, [],
      (200, {"keys": [{"kty": "RSA", "alg": "RS256", "use": "sig", "e": "AQAB", "kid": SIGNING_KEY_KID, "n": "*"}]})),
+    # API Gateway passes a GET's body; one over the limit is refused before anything else.
+    ("fapi-environment", "get-environment-body-too-large", "GET", "/v1/environment", "/v1/environment", "", {}, OVERSIZED_BODY, [],
+     err(413, "request_body_too_large")),
+    ("fapi-jwks", "get-jwks-body-too-large", "GET", "/.well-known/jwks.json", "/.well-known/jwks.json", "", {}, OVERSIZED_BODY, [],
+     err(413, "request_body_too_large")),
     ("fapi-session-get", "get-session", "GET", "/v1/client/sessions/{session_id}", S, "_is_native=1", NATIVE, None, [],
      (200, {"response": {"object": "session", "id": SESSION_ID, "status": "active", "user": {"id": USER_ID}}, "client": {"object": "client"}})),
     ("fapi-session-get", "get-unknown-session", "GET", "/v1/client/sessions/{session_id}", "/v1/client/sessions/sess_unknown", "_is_native=1", NATIVE, None, [],
