@@ -17,14 +17,7 @@ fn binary() -> &'static Path {
 /// top.
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(binary());
-    for name in [
-        "FRONTEND_API_URL",
-        "BACKEND_API_SECRET_KEY",
-        "STORE_BACKEND",
-        "DYNAMODB_TABLE_NAME",
-        "EMBEDDED_STORE_PATH",
-        "INSTANCE_TYPE",
-    ] {
+    for name in testkit::local_api::SETTINGS {
         command.env_remove(name);
     }
     command

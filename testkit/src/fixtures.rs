@@ -21,39 +21,31 @@ use crate::app::{TestApp, FAPI_URL};
 /// (`shared::fixtures::FUNCTION_ENV`: their secret key, a development instance, so that
 /// every route is served, the dev browser's included).
 pub fn function_env(data_file: &Path) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = vec![
-        ("FRONTEND_API_URL".into(), FAPI_URL.into()),
-        ("STORE_BACKEND".into(), "embedded".into()),
-        (
-            "EMBEDDED_STORE_PATH".into(),
-            data_file.to_string_lossy().to_string(),
-        ),
-        ("RUST_LOG".into(), "info".into()),
-    ];
-    env.extend(
-        shared::fixtures::FUNCTION_ENV
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string())),
-    );
-    env
+    with_fixture_settings(&[
+        ("STORE_BACKEND", "embedded"),
+        ("EMBEDDED_STORE_PATH", &data_file.to_string_lossy()),
+    ])
 }
 
 /// The environment of a function process on the DynamoDB table `table` (the endpoint,
 /// region and credentials come from the inherited environment), with what the fixtures
 /// need.
 pub fn function_env_dynamodb(table: &str) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = vec![
-        ("FRONTEND_API_URL".into(), FAPI_URL.into()),
-        ("STORE_BACKEND".into(), "dynamodb".into()),
-        ("DYNAMODB_TABLE_NAME".into(), table.into()),
-        ("RUST_LOG".into(), "info".into()),
-    ];
-    env.extend(
-        shared::fixtures::FUNCTION_ENV
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string())),
-    );
-    env
+    with_fixture_settings(&[
+        ("STORE_BACKEND", "dynamodb"),
+        ("DYNAMODB_TABLE_NAME", table),
+    ])
+}
+
+/// `store` settings, beside what every function playing the fixtures gets.
+fn with_fixture_settings(store: &[(&str, &str)]) -> Vec<(String, String)> {
+    let common = [("FRONTEND_API_URL", FAPI_URL), ("RUST_LOG", "info")];
+    common
+        .iter()
+        .chain(store)
+        .chain(shared::fixtures::FUNCTION_ENV.iter())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// Creates the DynamoDB table `table` at `endpoint` and seeds it with

@@ -16,7 +16,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
 /// The service's settings a test or benchmark must not inherit by accident.
-const SETTINGS: [&str; 6] = [
+pub const SETTINGS: [&str; 6] = [
     "FRONTEND_API_URL",
     "BACKEND_API_SECRET_KEY",
     "STORE_BACKEND",
