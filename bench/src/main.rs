@@ -19,8 +19,8 @@ use bench::stats::fmt_duration;
 use args::Args;
 use figures::steady_state::PEAK_MAX_KB;
 use figures::{
-    calls, cold_start, embedded_store, functions::Functions, minting, progress, session_read,
-    steady_state, worst_case, writes, Plan,
+    calls, cold_start, embedded_store, functions::Functions, metrics_cost, minting, progress,
+    session_read, steady_state, worst_case, writes, Plan,
 };
 use report::Table;
 
@@ -97,7 +97,11 @@ async fn run(args: &Args) -> Result<String, String> {
     let read = session_read::in_process(&plan).await;
     progress("in process: touch, end and ticket sign-in against session reads");
     let writes_in_process = writes::in_process(&plan).await;
+    progress("in process: what metrics cost a session read");
+    let metrics = metrics_cost::measure(&plan).await;
     if args.in_process_only {
+        let mut t = Table::new();
+        metrics.rows(&mut t);
         let mut line = format!(
             "tokens p50 {} (floor {}), GET session p50 {}, environment p50 {}",
             fmt_duration(mint.tokens.p50),
@@ -113,7 +117,7 @@ async fn run(args: &Args) -> Result<String, String> {
                 fmt_duration(w.read.p50)
             );
         }
-        return Ok(line);
+        return Ok(format!("{line}\n\n{}", t.as_str()));
     }
     progress("over HTTP: local-api, GET session against GET /v1/environment");
     let read_http = session_read::over_http(&plan, &args.bin_dir).await?;
@@ -141,6 +145,7 @@ async fn run(args: &Args) -> Result<String, String> {
     t.push_rows(&rows, misses);
     writes::rows(&mut t, &writes_in_process, &writes_http);
     store.rows(&mut t);
+    metrics.rows(&mut t);
 
     // 6. What each endpoint costs on AWS, from the warm durations measured above.
     let lifetimes = bench::costs::default_lifetimes()?;

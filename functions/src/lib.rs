@@ -13,14 +13,76 @@ use shared::state::AppState;
 /// Runs the Lambda function `function` until the runtime stops it.
 pub async fn run(function: &'static Function) -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
+    let metrics = install_metrics(function.name)?;
     let config = shared::config::Config::from_env()?;
     let state = Arc::new((function.start)(config).await?);
     tracing::info!(function = function.name, "ready");
     lambda_http::run(service_fn(move |event: lambda_http::Request| {
         let state = Arc::clone(&state);
-        async move { Ok::<_, std::convert::Infallible>(handle(&state, function, event).await) }
+        async move {
+            let request_id = request_id(&event);
+            let trace_id = event
+                .lambda_context_ref()
+                .and_then(|c| c.xray_trace_id.clone());
+            let resp = handle(&state, function, event).await;
+            flush_metrics(metrics, &request_id, trace_id);
+            Ok::<_, std::convert::Infallible>(resp)
+        }
     }))
     .await
+}
+
+/// Installs the recorder of this function's metrics: CloudWatch Embedded Metric Format
+/// documents, in the namespace `METRICS_NAMESPACE` names (template.yaml: the stack's
+/// name), each with the dimension `function`. CloudWatch turns the log lines into metrics,
+/// so recording costs no API call.
+pub fn install_metrics(
+    function: &'static str,
+) -> Result<&'static metrics_cloudwatch_embedded::Collector, lambda_http::Error> {
+    let namespace = std::env::var("METRICS_NAMESPACE")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.to_string());
+    let collector = metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace(namespace)
+        .with_dimension("function", function)
+        .init()?;
+    shared::metrics::describe();
+    Ok(collector)
+}
+
+/// The namespace when `METRICS_NAMESPACE` is not set (a function run outside the stack).
+pub const DEFAULT_METRICS_NAMESPACE: &str = "ClerkSessionService";
+
+/// Writes what the invocation recorded to standard output, one EMF document per label
+/// set, tied to the request's log lines by `request_id` (and to its X-Ray trace, when
+/// tracing is on). Lambda runs one invocation at a time per process, so the lines are
+/// this invocation's.
+pub fn flush_metrics(
+    collector: &metrics_cloudwatch_embedded::Collector,
+    request_id: &str,
+    trace_id: Option<String>,
+) {
+    collector.set_property("request_id", request_id.to_string());
+    match trace_id {
+        Some(trace_id) => collector.set_property("trace_id", trace_id),
+        None => collector.remove_property("trace_id"),
+    };
+    if let Err(err) = collector.flush(std::io::stdout().lock()) {
+        tracing::warn!(error = %err, "metrics not written");
+    }
+}
+
+/// API Gateway's request id ties an answer's `clerk_trace_id` to the access log; the
+/// Lambda request id is the fallback.
+fn request_id(event: &lambda_http::Request) -> String {
+    match event.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.clone(),
+        _ => None,
+    }
+    .or_else(|| event.lambda_context_ref().map(|c| c.request_id.clone()))
+    .unwrap_or_default()
 }
 
 /// Turns an API Gateway event (already parsed by lambda_http) into the shared handler's
@@ -30,15 +92,7 @@ pub async fn handle(
     function: &Function,
     event: lambda_http::Request,
 ) -> http::Response<Body> {
-    // API Gateway's request id ties an answer's `clerk_trace_id` to the access log; the
-    // Lambda request id is the fallback.
-    let request_id = match event.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
-        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.clone(),
-        _ => None,
-    }
-    .or_else(|| event.lambda_context_ref().map(|c| c.request_id.clone()))
-    .unwrap_or_default();
+    let request_id = request_id(&event);
     // raw_http_path has no REST stage prefix (`/Prod`), unlike uri().path().
     let path_and_query = match event.uri().query() {
         Some(q) => format!("{}?{q}", event.raw_http_path()),

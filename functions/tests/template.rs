@@ -613,3 +613,440 @@ fn rate_limiting_option_is_wired() {
         Some("AnonymousClientLifetimeSeconds")
     );
 }
+
+/// The alarms of the template: (logical id, properties).
+fn alarms(t: &Value) -> Vec<(&str, &Value)> {
+    t["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm"))
+        .map(|(name, r)| (name.as_str().expect("logical id"), &r["Properties"]))
+        .collect()
+}
+
+/// The text of a plain string or of a `!Sub` string.
+fn text(v: &Value) -> Option<&str> {
+    match v {
+        Value::Tagged(t) if t.tag == "Sub" => t.value.as_str(),
+        other => other.as_str(),
+    }
+}
+
+/// A `Dimensions` list as (name, value) pairs, the value a `!Ref` target or a literal.
+fn dimensions(metric: &Value) -> Vec<(&str, &str)> {
+    metric["Dimensions"]
+        .as_sequence()
+        .expect("Dimensions")
+        .iter()
+        .map(|d| {
+            let value = reference(&d["Value"])
+                .or_else(|| d["Value"].as_str())
+                .expect("dimension value");
+            (d["Name"].as_str().expect("dimension name"), value)
+        })
+        .collect()
+}
+
+/// A metric an alarm reads: (id, namespace, metric name, dimensions).
+type AlarmMetric<'a> = (&'a str, &'a str, &'a str, Vec<(&'a str, &'a str)>);
+
+/// The metrics a metric-math alarm reads, and the expression it alarms on.
+fn alarm_metrics(alarm: &Value) -> (Vec<AlarmMetric<'_>>, &str) {
+    let mut metrics = Vec::new();
+    let mut expressions = Vec::new();
+    for query in alarm["Metrics"].as_sequence().expect("Metrics") {
+        let id = query["Id"].as_str().expect("Id");
+        if let Some(expression) = query["Expression"].as_str() {
+            assert_eq!(query["ReturnData"].as_bool(), Some(true), "{id}");
+            expressions.push(expression);
+            continue;
+        }
+        assert_eq!(query["ReturnData"].as_bool(), Some(false), "{id}");
+        let metric = &query["MetricStat"]["Metric"];
+        metrics.push((
+            id,
+            metric["Namespace"].as_str().expect("Namespace"),
+            metric["MetricName"].as_str().expect("MetricName"),
+            dimensions(metric),
+        ));
+    }
+    assert_eq!(expressions.len(), 1, "one expression, the one alarmed on");
+    assert!(
+        metrics.len() <= 10,
+        "CloudWatch reads at most 10 metrics per alarm"
+    );
+    for (id, ..) in &metrics {
+        assert!(expressions[0].contains(id), "{id} is not in the expression");
+    }
+    (metrics, expressions[0])
+}
+
+/// GitHub's anchor of a Markdown heading: lower case, spaces to hyphens, and only letters,
+/// digits, `-` and `_` kept.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every function has three alarms, named after it, on its own Lambda metrics: errors and
+/// throttles (any at all), and a p99 duration above `DurationP99AlarmMilliseconds` (the key
+/// rotation, which generates RSA keys, against a fixed share of its timeout instead).
+#[test]
+fn every_function_has_errors_throttles_and_duration_alarms() {
+    let t = template();
+    let functions = functions(&t);
+    assert_eq!(functions.len(), 13);
+    let mut expected = BTreeSet::new();
+    for (name, function) in &functions {
+        for (suffix, metric) in [
+            ("ErrorsAlarm", "Errors"),
+            ("ThrottlesAlarm", "Throttles"),
+            ("DurationAlarm", "Duration"),
+        ] {
+            let id = format!("{name}{suffix}");
+            let alarm = &t["Resources"][id.as_str()];
+            assert_eq!(
+                alarm["Type"].as_str(),
+                Some("AWS::CloudWatch::Alarm"),
+                "{id}"
+            );
+            let p = &alarm["Properties"];
+            assert_eq!(p["Namespace"].as_str(), Some("AWS/Lambda"), "{id}");
+            assert_eq!(p["MetricName"].as_str(), Some(metric), "{id}");
+            assert_eq!(dimensions(p), [("FunctionName", *name)], "{id}");
+            if metric == "Duration" {
+                assert_eq!(p["ExtendedStatistic"].as_str(), Some("p99"), "{id}");
+                assert!(p.get("Statistic").is_none(), "{id}");
+                assert_eq!(
+                    p["ComparisonOperator"].as_str(),
+                    Some("GreaterThanThreshold"),
+                    "{id}"
+                );
+                if *name == KEY_ROTATION_FUNCTION {
+                    let timeout_ms =
+                        function["Properties"]["Timeout"].as_f64().expect("Timeout") * 1000.0;
+                    let threshold = p["Threshold"].as_f64().expect("Threshold");
+                    assert!(threshold < timeout_ms, "{id}: under the timeout");
+                } else {
+                    assert_eq!(
+                        reference(&p["Threshold"]),
+                        Some("DurationP99AlarmMilliseconds"),
+                        "{id}"
+                    );
+                }
+            } else {
+                assert_eq!(p["Statistic"].as_str(), Some("Sum"), "{id}");
+                assert_eq!(
+                    p["ComparisonOperator"].as_str(),
+                    Some("GreaterThanOrEqualToThreshold"),
+                    "{id}"
+                );
+                assert_eq!(p["Threshold"].as_f64(), Some(1.0), "{id}");
+            }
+            expected.insert(id);
+        }
+    }
+    // And no Lambda alarm watches anything else.
+    let lambda_alarms: BTreeSet<String> = alarms(&t)
+        .into_iter()
+        .filter(|(_, p)| p["Namespace"].as_str() == Some("AWS/Lambda"))
+        .map(|(id, _)| id.to_string())
+        .collect();
+    assert_eq!(lambda_alarms, expected);
+    let param = &t["Parameters"]["DurationP99AlarmMilliseconds"];
+    assert_eq!(param["Type"].as_str(), Some("Number"));
+    assert_eq!(param["Default"].as_u64(), Some(1000));
+}
+
+/// Every alarm notifies the `AlarmTopicArn` topic when one is given (on ALARM and on OK),
+/// stays OK without data, and links its section of the runbook.
+#[test]
+fn every_alarm_notifies_the_alarm_topic_and_links_its_runbook() {
+    let t = template();
+    let param = &t["Parameters"]["AlarmTopicArn"];
+    assert_eq!(param["Type"].as_str(), Some("String"));
+    assert_eq!(param["Default"].as_str(), Some(""));
+    for (arn, on) in [
+        ("", false),
+        ("arn:aws:sns:us-east-1:123456789012:alarms", true),
+    ] {
+        let params = BTreeMap::from([("AlarmTopicArn", arn.to_string())]);
+        assert_eq!(condition(&t, "HasAlarmTopic", &params), on, "{arn:?}");
+    }
+
+    let runbook = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/operations.md"),
+    )
+    .expect("docs/operations.md");
+    let anchors: BTreeSet<String> = runbook
+        .lines()
+        .filter_map(|l| l.strip_prefix("### ").or_else(|| l.strip_prefix("## ")))
+        .map(anchor)
+        .collect();
+
+    let alarms = alarms(&t);
+    assert_eq!(alarms.len(), 3 * functions(&t).len() + 3);
+    for (id, p) in alarms {
+        for key in ["AlarmActions", "OKActions"] {
+            let Value::Tagged(tagged) = &p[key] else {
+                panic!("{id}.{key}: not an !If");
+            };
+            assert_eq!(tagged.tag, "If", "{id}.{key}");
+            let args = tagged.value.as_sequence().expect("!If list");
+            assert_eq!(args[0].as_str(), Some("HasAlarmTopic"), "{id}.{key}");
+            let topics = args[1].as_sequence().expect("topic list");
+            assert_eq!(topics.len(), 1, "{id}.{key}");
+            assert_eq!(reference(&topics[0]), Some("AlarmTopicArn"), "{id}.{key}");
+            assert_eq!(reference(&args[2]), Some("AWS::NoValue"), "{id}.{key}");
+        }
+        assert_eq!(p["TreatMissingData"].as_str(), Some("notBreaching"), "{id}");
+        let description = text(&p["AlarmDescription"]).expect("AlarmDescription");
+        let link = description
+            .split_once("docs/operations.md#")
+            .map(|(_, rest)| rest.split_whitespace().next().unwrap_or_default())
+            .unwrap_or_else(|| panic!("{id}: no runbook link"));
+        assert!(
+            anchors.contains(link),
+            "{id}: docs/operations.md has no section #{link}"
+        );
+    }
+}
+
+/// The API alarm reads this stack's HTTP API (`ApiId`, as HTTP API metrics are keyed),
+/// and the table alarms read the table, its every index, and every operation the code
+/// calls (docs/dynamodb.md, plus the keyring's GetItem/PutItem and the templates' Query).
+#[test]
+fn api_and_table_alarms_watch_this_stacks_api_and_table() {
+    let t = template();
+    let api = &t["Resources"]["ApiServerErrorRateAlarm"]["Properties"];
+    let (metrics, expression) = alarm_metrics(api);
+    let names: BTreeSet<&str> = metrics.iter().map(|(_, _, name, _)| *name).collect();
+    assert_eq!(names, BTreeSet::from(["5xx", "Count"]));
+    for (id, namespace, _, dims) in &metrics {
+        assert_eq!(*namespace, "AWS/ApiGateway", "{id}");
+        assert_eq!(dims, &[("ApiId", "HttpApi")], "{id}");
+    }
+    assert!(
+        expression.starts_with("IF("),
+        "a minute without requests: {expression}"
+    );
+    assert_eq!(reference(&api["Threshold"]), Some("ServerErrorRatePercent"));
+
+    let indexes: Vec<&str> = t["Resources"]["SessionTable"]["Properties"]["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .map(|i| i["IndexName"].as_str().expect("IndexName"))
+        .collect();
+    let throttles = &t["Resources"]["SessionTableThrottlesAlarm"]["Properties"];
+    let read: BTreeSet<(&str, Vec<(&str, &str)>)> = alarm_metrics(throttles)
+        .0
+        .into_iter()
+        .map(|(_, namespace, name, dims)| {
+            assert_eq!(namespace, "AWS/DynamoDB");
+            (name, dims)
+        })
+        .collect();
+    let mut wanted = BTreeSet::new();
+    for name in ["ReadThrottleEvents", "WriteThrottleEvents"] {
+        wanted.insert((name, vec![("TableName", "SessionTable")]));
+        for index in &indexes {
+            wanted.insert((
+                name,
+                vec![
+                    ("TableName", "SessionTable"),
+                    ("GlobalSecondaryIndexName", *index),
+                ],
+            ));
+        }
+    }
+    assert_eq!(read, wanted, "throttles of the table and its indexes");
+
+    let mut called: BTreeSet<String> = ["GetItem", "PutItem", "Query"].map(String::from).into();
+    for ops in documented_calls().into_values() {
+        called.extend(
+            ops.iter()
+                .map(|op| op.split('/').next().unwrap_or(op).to_string()),
+        );
+    }
+    let errors = &t["Resources"]["SessionTableSystemErrorsAlarm"]["Properties"];
+    let watched: BTreeSet<String> = alarm_metrics(errors)
+        .0
+        .into_iter()
+        .map(|(id, namespace, name, dims)| {
+            assert_eq!((namespace, name), ("AWS/DynamoDB", "SystemErrors"), "{id}");
+            assert_eq!(dims.len(), 2, "{id}");
+            assert_eq!(dims[0], ("TableName", "SessionTable"), "{id}");
+            assert_eq!(dims[1].0, "Operation", "{id}");
+            dims[1].1.to_string()
+        })
+        .collect();
+    assert_eq!(
+        watched, called,
+        "system errors of every operation the code calls"
+    );
+}
+
+/// `XRayTracing` turns on active tracing for every function (Globals, no function
+/// overriding it), and every function knows the namespace of its metrics.
+#[test]
+fn tracing_and_the_metrics_namespace_reach_every_function() {
+    let t = template();
+    let param = &t["Parameters"]["XRayTracing"];
+    assert_eq!(param["Default"].as_str(), Some("false"));
+    let allowed: Vec<&str> = param["AllowedValues"]
+        .as_sequence()
+        .expect("AllowedValues")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(allowed, ["true", "false"]);
+    let tracing = &t["Globals"]["Function"]["Tracing"];
+    assert!(
+        matches!(tracing, Value::Tagged(tagged) if tagged.tag == "If"
+            && tagged.value[0].as_str() == Some("TracingOn")),
+        "Tracing follows TracingOn"
+    );
+    for (value, mode) in [("true", "Active"), ("false", "PassThrough")] {
+        let params = BTreeMap::from([("XRayTracing", value.to_string())]);
+        assert_eq!(evaluate(&t, tracing, &params), mode, "XRayTracing={value}");
+    }
+    for (name, function) in functions(&t) {
+        assert!(
+            function["Properties"].get("Tracing").is_none(),
+            "{name} keeps the global tracing mode"
+        );
+        assert!(
+            function["Properties"]["Environment"]["Variables"]
+                .get("METRICS_NAMESPACE")
+                .is_none(),
+            "{name} keeps the global namespace"
+        );
+    }
+    let env = &t["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(reference(&env["METRICS_NAMESPACE"]), Some("AWS::StackName"));
+}
+
+/// The service's own metrics and the dimensions each carries besides `function`, as the
+/// functions write them (shared/src/metrics.rs).
+const SERVICE_METRICS: &[(&str, &str)] = &[
+    ("http_responses_total", "endpoint,class"),
+    ("clerk_errors_total", "endpoint,code"),
+    ("sign_ins_total", "strategy"),
+    ("tokens_minted_total", "kind"),
+    ("session_transitions_total", "action"),
+    ("store_calls_total", "operation,outcome"),
+    ("store_call_duration_seconds", "operation"),
+    ("retries_total", "operation"),
+    ("key_rotations_total", "outcome"),
+];
+
+/// One dashboard, named after the stack, whose body is JSON once `!Sub` has replaced
+/// names of this template; it graphs every function's Lambda metrics, the API, the table,
+/// and every metric of the service's own namespace.
+#[test]
+fn the_dashboard_shows_every_function_the_api_the_table_and_the_service_metrics() {
+    let t = template();
+    let dashboard = &t["Resources"]["Dashboard"];
+    assert_eq!(
+        dashboard["Type"].as_str(),
+        Some("AWS::CloudWatch::Dashboard")
+    );
+    let p = &dashboard["Properties"];
+    assert!(
+        matches!(&p["DashboardName"], Value::Tagged(tagged) if tagged.tag == "Sub"
+        && tagged.value.as_str() == Some("${AWS::StackName}"))
+    );
+    let Value::Tagged(body) = &p["DashboardBody"] else {
+        panic!("DashboardBody is a !Sub");
+    };
+    assert_eq!(body.tag, "Sub");
+    let body = body.value.as_str().expect("!Sub string");
+
+    // Every ${…} names a resource, a parameter or a pseudo parameter; each is replaced by
+    // that name (no quote in it, so the JSON stays JSON).
+    let resources = t["Resources"].as_mapping().expect("Resources");
+    let parameters = t["Parameters"].as_mapping().expect("Parameters");
+    let mut resolved = String::new();
+    let mut rest = body;
+    while let Some(start) = rest.find("${") {
+        resolved.push_str(&rest[..start]);
+        let end = rest[start..].find('}').expect("closing brace") + start;
+        let name = &rest[start + 2..end];
+        let known = name.starts_with("AWS::")
+            || resources.contains_key(name)
+            || parameters.contains_key(name);
+        assert!(known, "${{{name}}} names nothing in the template");
+        resolved.push_str(name);
+        rest = &rest[end + 1..];
+    }
+    resolved.push_str(rest);
+    let body: serde_json::Value = serde_json::from_str(&resolved).expect("JSON body");
+
+    let mut graphed = BTreeSet::new();
+    let mut expressions = Vec::new();
+    for widget in body["widgets"].as_array().expect("widgets") {
+        for row in widget["properties"]["metrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if let Some(expression) = row["expression"].as_str() {
+                expressions.push(expression.to_string());
+                continue;
+            }
+            let row = row.as_array().expect("metric row");
+            let strings: Vec<&str> = row.iter().filter_map(|v| v.as_str()).collect();
+            // namespace, metric, then dimension name/value pairs.
+            for pair in strings[2..].chunks(2) {
+                graphed.insert((strings[0], strings[1], pair[0], pair[1]));
+            }
+        }
+    }
+    for (name, _) in functions(&t) {
+        for metric in [
+            "Invocations",
+            "Errors",
+            "Throttles",
+            "Duration",
+            "ConcurrentExecutions",
+        ] {
+            assert!(
+                graphed.contains(&("AWS/Lambda", metric, "FunctionName", name)),
+                "{name} {metric} is not on the dashboard"
+            );
+        }
+    }
+    for metric in ["Count", "4xx", "5xx", "Latency"] {
+        assert!(graphed.contains(&("AWS/ApiGateway", metric, "ApiId", "HttpApi")));
+    }
+    for metric in [
+        "ReadThrottleEvents",
+        "WriteThrottleEvents",
+        "SystemErrors",
+        "ConsumedReadCapacityUnits",
+        "ConsumedWriteCapacityUnits",
+    ] {
+        assert!(
+            graphed.contains(&("AWS/DynamoDB", metric, "TableName", "SessionTable")),
+            "{metric} is not on the dashboard"
+        );
+    }
+    for (metric, labels) in SERVICE_METRICS {
+        let search =
+            format!("SEARCH('{{\"AWS::StackName\",function,{labels}}} MetricName=\"{metric}\"");
+        assert!(
+            expressions.iter().any(|e| e.starts_with(&search)),
+            "no graph searches {metric} by function,{labels}"
+        );
+    }
+}

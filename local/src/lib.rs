@@ -13,6 +13,9 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 use shared::config::LocalServerConfig;
 use shared::error::ApiError;
 use shared::http::request::MAX_BODY_BYTES;
@@ -27,12 +30,50 @@ use tokio::sync::Semaphore;
 /// from `shared::limits::HEADERS_MAX_BYTES` up to here get the service's own 431.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 
+/// Where the Prometheus text of [`install_metrics`] is served, to Backend API callers only.
+pub const METRICS_PATH: &str = "/metrics";
+
+/// How often recorded histogram samples are folded into their buckets.
+const METRICS_UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Installs the process's metrics recorder (Prometheus text, rendered on request: no
+/// listener of its own) and answers its handle for [`serve`]. Call it inside the runtime,
+/// before the state is built, so the state's metrics are registered with it. `None`
+/// when a recorder is installed already.
+pub fn install_metrics() -> Option<PrometheusHandle> {
+    let recorder = prometheus_recorder()?;
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).ok()?;
+    shared::metrics::describe();
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(METRICS_UPKEEP);
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    Some(handle)
+}
+
+/// The recorder the local server installs: Prometheus text, with the store latency as a
+/// histogram of [`shared::metrics::STORE_CALL_BUCKETS`].
+pub fn prometheus_recorder() -> Option<PrometheusRecorder> {
+    let buckets = PrometheusBuilder::new().set_buckets_for_metric(
+        Matcher::Full(shared::metrics::STORE_CALL_DURATION.to_string()),
+        shared::metrics::STORE_CALL_BUCKETS,
+    );
+    Some(buckets.ok()?.build_recorder())
+}
+
 /// Accepts connections until `shutdown` resolves, then stops accepting, lets in-flight
-/// requests finish (up to `settings.shutdown_grace`) and flushes the store.
+/// requests finish (up to `settings.shutdown_grace`) and flushes the store. With `metrics`
+/// (from [`install_metrics`]), `GET /metrics` serves them.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     settings: LocalServerConfig,
+    metrics: Option<PrometheusHandle>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     tokio::pin!(shutdown);
@@ -62,10 +103,15 @@ pub async fn serve(
             continue;
         };
         let state = Arc::clone(&state);
+        let metrics = metrics.clone();
         let body_timeout = settings.body_read_timeout;
         let service = hyper::service::service_fn(move |req| {
             let state = Arc::clone(&state);
-            async move { Ok::<_, Infallible>(handle(&state, req, body_timeout).await) }
+            let metrics = metrics.clone();
+            async move {
+                let resp = handle(&state, metrics.as_ref(), req, body_timeout).await;
+                Ok::<_, Infallible>(resp)
+            }
         });
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
@@ -106,9 +152,13 @@ pub const OPENAPI_PATH: &str = "/openapi.yaml";
 
 async fn handle(
     state: &AppState,
+    metrics: Option<&PrometheusHandle>,
     req: hyper::Request<Incoming>,
     body_timeout: std::time::Duration,
 ) -> hyper::Response<Full<Bytes>> {
+    if let Some(metrics) = metrics.filter(|_| req.uri().path() == METRICS_PATH) {
+        return serve_metrics(state, metrics, req);
+    }
     if req.uri().path() == OPENAPI_PATH && req.method() == http::Method::GET {
         let mut resp =
             hyper::Response::new(Full::new(Bytes::from_static(OPENAPI_DOCUMENT.as_bytes())));
@@ -129,10 +179,18 @@ async fn handle(
             routes::dispatch(state, req, routes::every_route()).await
         }
         Ok(Err(_)) => {
-            shared::http::response::error(&ApiError::body_too_large(MAX_BODY_BYTES), &request_id)
+            let err = ApiError::body_too_large(MAX_BODY_BYTES);
+            state
+                .metrics
+                .response(None, err.status.as_u16(), Some(err.code));
+            shared::http::response::error(&err, &request_id)
         }
         Err(_) => {
-            let mut resp = shared::http::response::error(&ApiError::request_timeout(), &request_id);
+            let err = ApiError::request_timeout();
+            state
+                .metrics
+                .response(None, err.status.as_u16(), Some(err.code));
+            let mut resp = shared::http::response::error(&err, &request_id);
             // The rest of the body may still come: the connection cannot be reused.
             resp.headers_mut().insert(
                 http::header::CONNECTION,
@@ -140,6 +198,40 @@ async fn handle(
             );
             resp
         }
+    };
+    resp.map(|body| Full::new(Bytes::from(body)))
+}
+
+/// `GET /metrics`: the Prometheus text, for a caller holding the Backend API secret key
+/// (`Authorization: Bearer sk_...`, checked as the Backend API checks it). Metrics show
+/// traffic and error rates, which are not for the public: docs/operations.md.
+fn serve_metrics(
+    state: &AppState,
+    metrics: &PrometheusHandle,
+    req: hyper::Request<Incoming>,
+) -> hyper::Response<Full<Bytes>> {
+    let request_id = shared::ids::new_id("req");
+    let (parts, _) = req.into_parts();
+    let req = http::Request::from_parts(parts, Bytes::new());
+    let answer = if req.method() != http::Method::GET {
+        Err(ApiError::method_not_allowed())
+    } else {
+        shared::api::bapi::authorize(state, &req)
+    };
+    let resp = match answer {
+        Ok(()) => {
+            let mut resp = http::Response::new(metrics.render());
+            resp.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            resp.headers_mut().insert(
+                http::header::CACHE_CONTROL,
+                http::HeaderValue::from_static("no-store"),
+            );
+            resp
+        }
+        Err(err) => shared::http::response::error(&err, &request_id),
     };
     resp.map(|body| Full::new(Bytes::from(body)))
 }

@@ -197,6 +197,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         } => Some(path.clone()),
         _ => None,
     };
+    // Before the state: its per-request metrics register with the installed recorder.
+    let metrics = local_api::install_metrics();
     let state = Arc::new(AppState::from_config(config, true).await?);
     let store_line = match database {
         Some(path) => format!(
@@ -214,7 +216,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!("local-api: {mode_line}");
     println!("local-api: Backend API secret key: {secret}");
     println!("local-api: ready on {url}");
-    local_api::serve(listener, state, settings, stop).await?;
+    local_api::serve(listener, state, settings, metrics, stop).await?;
     println!("local-api: stopped");
     Ok(())
 }

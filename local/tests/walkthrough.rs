@@ -191,4 +191,83 @@ async fn walkthrough(server: &Server) {
         .await;
     assert_eq!(after.status, 401);
     assert_eq!(after.body["errors"][0]["code"], "signed_out");
+
+    // 5. The metrics count what the walk-through did (docs/operations.md): for Backend API
+    //    callers only.
+    let url = format!("{base}/metrics");
+    let anonymous = http.send("GET", &url, &[], None).await;
+    assert_eq!(anonymous.status, 401, "{}", anonymous.body);
+    let wrong = http
+        .send("GET", &url, &[("authorization", "Bearer sk_wrong")], None)
+        .await;
+    assert_eq!(wrong.status, 401, "{}", wrong.body);
+    let scraped = http.send("GET", &url, &sk, None).await;
+    assert_eq!(scraped.status, 200);
+    let text = scraped.body.as_str().expect("Prometheus text");
+    let metric = |name: &str, labels: &[(&str, &str)]| prometheus_value(text, name, labels);
+    assert_eq!(metric("sign_ins_total", &[("strategy", "ticket")]), 1.0);
+    assert_eq!(metric("tokens_minted_total", &[("kind", "session")]), 1.0);
+    assert_eq!(metric("tokens_minted_total", &[("kind", "template")]), 0.0);
+    assert_eq!(
+        metric("session_transitions_total", &[("action", "sign_in")]),
+        1.0
+    );
+    assert_eq!(
+        metric("session_transitions_total", &[("action", "end")]),
+        1.0
+    );
+    assert_eq!(
+        metric("session_transitions_total", &[("action", "remove")]),
+        0.0
+    );
+    let responses = |endpoint, class| {
+        metric(
+            "http_responses_total",
+            &[("endpoint", endpoint), ("class", class)],
+        )
+    };
+    assert_eq!(responses("CreateSignIn", "2xx"), 1.0);
+    assert_eq!(responses("GetSession", "2xx"), 1.0);
+    assert_eq!(responses("GetSession", "4xx"), 1.0, "the old cookie's 401");
+    assert_eq!(responses("CreateSessionToken", "2xx"), 1.0);
+    assert_eq!(responses("CreateSessionToken", "4xx"), 1.0);
+    assert_eq!(responses("EndSession", "2xx"), 1.0);
+    assert_eq!(metric("http_responses_total", &[("class", "5xx")]), 0.0);
+    let errors = |endpoint, code| {
+        metric(
+            "clerk_errors_total",
+            &[("endpoint", endpoint), ("code", code)],
+        )
+    };
+    assert_eq!(errors("CreateSessionToken", "signed_out"), 1.0);
+    assert_eq!(errors("GetSession", "authentication_invalid"), 1.0);
+    // The sign-in's one commit, the end's status write, the touch's pointer move.
+    let commits = metric(
+        "store_calls_total",
+        &[("operation", "commit"), ("outcome", "ok")],
+    );
+    assert!(commits >= 3.0, "{commits} commits");
+    assert!(
+        metric(
+            "store_call_duration_seconds_count",
+            &[("operation", "get_client")]
+        ) >= 4.0
+    );
+    assert_eq!(metric("retries_total", &[]), 0.0);
+}
+
+/// The sum of the samples of `name` whose labels include `labels`, in Prometheus text.
+fn prometheus_value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric, label_text) = match series.split_once('{') {
+                Some((metric, rest)) => (metric, rest.strip_suffix('}')?),
+                None => (series, ""),
+            };
+            let has = |(k, v): &(&str, &str)| label_text.contains(&format!("{k}=\"{v}\""));
+            (metric == name && labels.iter().all(has)).then(|| value.parse::<f64>().ok())?
+        })
+        .sum()
 }

@@ -6,85 +6,14 @@ use http::{header, HeaderValue, Method};
 use tracing::Instrument;
 
 use crate::api::{bapi, fapi};
+pub use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 use crate::http::auth::{self, ClientAuth};
 use crate::http::request::MAX_BODY_BYTES;
-use crate::http::response::{self, Response};
+use crate::http::response::{self, ErrorCode, Response};
 use crate::http::{cors, PathParams, Request, RequestExt};
 use crate::limits::HEADERS_MAX_BYTES;
 use crate::state::{AppState, BoxFuture, Start};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Endpoint {
-    CreateClient,
-    GetClient,
-    RemoveClientSessions,
-    CreateDevBrowser,
-    CreateSignIn,
-    GetEnvironment,
-    FrontendJwks,
-    GetSession,
-    TouchSession,
-    EndSession,
-    RemoveSession,
-    CreateSessionToken,
-    CreateSessionTokenFromTemplate,
-    CreateUser,
-    GetUser,
-    UpdateUser,
-    CreateSignInToken,
-    ListSessions,
-    GetBackendSession,
-    RevokeSession,
-    CreateBackendSessionToken,
-    BackendJwks,
-    CreateBackendTemplateToken,
-    CreateJwtTemplate,
-    ListJwtTemplates,
-    GetJwtTemplate,
-    UpdateJwtTemplate,
-    DeleteJwtTemplate,
-    GetInstanceKeys,
-    RotateInstanceKeys,
-}
-
-impl Endpoint {
-    /// Frontend API endpoints that act for the caller's client: a client token they
-    /// cannot read (a dev-browser token on a production instance, a repeated
-    /// `Authorization`) fails them. The public documents and `POST /v1/dev_browser` never
-    /// look at one.
-    pub fn acts_for_client(self) -> bool {
-        self.is_frontend()
-            && !matches!(
-                self,
-                Self::GetEnvironment | Self::FrontendJwks | Self::CreateDevBrowser
-            )
-    }
-
-    /// Frontend API endpoints are called by browsers and apps; the rest by servers.
-    pub fn is_frontend(self) -> bool {
-        !matches!(
-            self,
-            Self::CreateUser
-                | Self::GetUser
-                | Self::UpdateUser
-                | Self::CreateSignInToken
-                | Self::ListSessions
-                | Self::GetBackendSession
-                | Self::RevokeSession
-                | Self::CreateBackendSessionToken
-                | Self::BackendJwks
-                | Self::CreateBackendTemplateToken
-                | Self::CreateJwtTemplate
-                | Self::ListJwtTemplates
-                | Self::GetJwtTemplate
-                | Self::UpdateJwtTemplate
-                | Self::DeleteJwtTemplate
-                | Self::GetInstanceKeys
-                | Self::RotateInstanceKeys
-        )
-    }
-}
 
 /// What a handler returns: boxed, so that every route's handler has one type.
 pub type HandlerFuture<'a> = BoxFuture<'a, Result<Response, ApiError>>;
@@ -520,7 +449,11 @@ where
         tracing::info_span!("request", request_id = %request_id, method = %method, path = %path);
     async move {
         if !state.origin_verified(&req) {
-            let resp = response::error(&ApiError::origin_unverified(), &request_id);
+            let err = ApiError::origin_unverified();
+            let resp = response::error(&err, &request_id);
+            state
+                .metrics
+                .response(None, resp.status().as_u16(), Some(err.code));
             tracing::info!(status = resp.status().as_u16(), "answered");
             return resp;
         }
@@ -528,6 +461,7 @@ where
         let found = routes()
             .filter(|r| r.method == method)
             .find_map(|r| Some((r, match_path(r.path, &path)?)));
+        let endpoint = found.as_ref().map(|(r, _)| r.endpoint);
         // Only a request that matched no route pays for the methods its path allows.
         let allowed: Vec<Method> = match found {
             Some(_) => Vec::new(),
@@ -556,6 +490,8 @@ where
         };
         let resp = result.unwrap_or_else(|err| response::error(&err, &request_id));
         let status = resp.status();
+        let code = resp.extensions().get::<ErrorCode>().map(|c| c.0);
+        state.metrics.response(endpoint, status.as_u16(), code);
         if status.is_server_error() {
             tracing::error!(status = status.as_u16(), "answered");
         } else {

@@ -11,7 +11,10 @@ use crate::config::{Config, StoreBackend};
 use crate::domain::{JwtTemplate, Lifetimes};
 use crate::keyring::service::{self, LoadKeys};
 use crate::keyring::{Keyring, Sealer};
-use crate::store::{DynamoDbStore, MemoryStore, NoStore, SqliteStore, Store, StoreError};
+use crate::metrics::Metrics;
+use crate::store::{
+    DynamoDbStore, MemoryStore, MeteredStore, NoStore, SqliteStore, Store, StoreError,
+};
 use crate::tokens::template_token::{CompiledTemplate, TemplateInvalid};
 use crate::tokens::KeyError;
 
@@ -49,7 +52,10 @@ pub enum KeyAccess {
 
 pub struct AppState {
     pub config: Config,
+    /// The store, counted and timed ([`MeteredStore`]).
     pub store: Arc<dyn Store>,
+    /// The per-request metrics, registered with the recorder installed at start-up.
+    pub metrics: Metrics,
     pub clock: Arc<dyn Clock>,
     pub sealer: Sealer,
     key_access: KeyAccess,
@@ -210,10 +216,14 @@ impl AppState {
             .origin_verify_secret
             .as_ref()
             .map(|s| aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, s.expose().as_bytes()));
+        // Registered after the process installed its recorder (telemetry comes first).
+        let metrics = Metrics::register();
+        let store: Arc<dyn Store> = Arc::new(MeteredStore::new(store, metrics.clone()));
         let state = Self {
             origin_verify_digest,
             config,
             store,
+            metrics,
             clock,
             sealer,
             key_access: access,

@@ -47,6 +47,8 @@ pub struct Run {
     pub rss_last_kb: u64,
     /// VmHWM (peak resident memory) at the end, in kB.
     pub peak_kb: u64,
+    /// What the process wrote to standard output (its log lines and metrics), when kept.
+    pub stdout: String,
 }
 
 /// What the emulator hears of the process.
@@ -67,7 +69,16 @@ struct Shared {
     handed_out: Mutex<Vec<Instant>>,
     first_poll: Mutex<Option<Instant>>,
     heard: mpsc::UnboundedSender<Heard>,
+    /// The `Lambda-Runtime-Trace-Id` of every invocation.
+    trace_id: String,
 }
+
+/// The trace header Lambda hands a function whose tracing is `PassThrough` (not sampled).
+pub const TRACE_NOT_SAMPLED: &str =
+    "Root=1-00000000-000000000000000000000000;Parent=0000000000000000;Sampled=0";
+/// The trace header of a sampled request (tracing `Active`).
+pub const TRACE_SAMPLED: &str =
+    "Root=1-00000000-000000000000000000000000;Parent=0000000000000000;Sampled=1";
 
 const NEXT: &str = "/2018-06-01/runtime/invocation/next";
 const INVOCATION: &str = "/2018-06-01/runtime/invocation/emulated-";
@@ -116,10 +127,7 @@ async fn runtime_api(
             "lambda-runtime-invoked-function-arn",
             header(shared.function_arn.clone()),
         );
-        h.insert(
-            "lambda-runtime-trace-id",
-            header("Root=1-00000000-000000000000000000000000".into()),
-        );
+        h.insert("lambda-runtime-trace-id", header(shared.trace_id.clone()));
         return r;
     }
     let body = req
@@ -182,7 +190,29 @@ pub async fn run(
     invocations: usize,
     env: &[(String, String)],
 ) -> Result<Run, String> {
-    emulate(binary, function, event, invocations, env, false).await
+    emulate(
+        binary,
+        function,
+        event,
+        invocations,
+        env,
+        false,
+        TRACE_NOT_SAMPLED,
+    )
+    .await
+}
+
+/// As [`run`], with `trace_id` as each invocation's trace header ([`TRACE_SAMPLED`]: as
+/// Lambda hands it with tracing on).
+pub async fn run_traced(
+    binary: &Path,
+    function: &str,
+    event: &str,
+    invocations: usize,
+    env: &[(String, String)],
+    trace_id: &str,
+) -> Result<Run, String> {
+    emulate(binary, function, event, invocations, env, false, trace_id).await
 }
 
 /// Runs `function` once on `event` and answers what it answered the runtime (for an API
@@ -194,9 +224,24 @@ pub async fn invoke(
     event: &str,
     env: &[(String, String)],
 ) -> Result<Value, String> {
-    let run = emulate(binary, function, event, 1, env, true).await?;
+    invoke_with_output(binary, function, event, env)
+        .await
+        .map(|(answer, _)| answer)
+}
+
+/// As [`invoke`], also answering what the process wrote to standard output (its log lines,
+/// and the metrics it flushed), up to its stop after the answer.
+pub async fn invoke_with_output(
+    binary: &Path,
+    function: &str,
+    event: &str,
+    env: &[(String, String)],
+) -> Result<(Value, String), String> {
+    let run = emulate(binary, function, event, 1, env, true, TRACE_NOT_SAMPLED).await?;
     match run.first_answer {
-        Some(Ok(raw)) => serde_json::from_str(&raw).map_err(|e| format!("not JSON: {e}: {raw}")),
+        Some(Ok(raw)) => serde_json::from_str(&raw)
+            .map(|answer| (answer, run.stdout))
+            .map_err(|e| format!("not JSON: {e}: {raw}")),
         Some(Err(error)) => Err(format!("the function reported an error: {error}")),
         None => Err("no answer".into()),
     }
@@ -208,7 +253,8 @@ async fn emulate(
     event: &str,
     invocations: usize,
     env: &[(String, String)],
-    keep_stderr: bool,
+    keep_output: bool,
+    trace_id: &str,
 ) -> Result<Run, String> {
     assert!(invocations > 0, "at least one invocation");
     let listener = TcpListener::bind("127.0.0.1:0")
@@ -223,6 +269,7 @@ async fn emulate(
         handed_out: Mutex::new(Vec::with_capacity(invocations)),
         first_poll: Mutex::new(None),
         heard: heard_tx.clone(),
+        trace_id: trace_id.to_string(),
     });
     let server_shared = Arc::clone(&shared);
     let server = tokio::spawn(async move {
@@ -254,8 +301,12 @@ async fn emulate(
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "emulated")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "emulated")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(if keep_stderr {
+        .stdout(if keep_output {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stderr(if keep_output {
             Stdio::piped()
         } else {
             Stdio::null()
@@ -264,14 +315,9 @@ async fn emulate(
         .spawn()
         .map_err(|e| format!("spawn {}: {e}", binary.display()))?;
     let pid = child.id().unwrap_or(0);
-    // Read standard error as it comes, so the process never blocks on a full pipe.
-    let stderr = child.stderr.take().map(|mut pipe| {
-        tokio::spawn(async move {
-            let mut text = Vec::new();
-            let _ = pipe.read_to_end(&mut text).await;
-            String::from_utf8_lossy(&text).to_string()
-        })
-    });
+    // Read what is kept as it comes, so the process never blocks on a full pipe.
+    let stderr = child.stderr.take().map(read_all);
+    let stdout = child.stdout.take().map(read_all);
     // One task waits on the process: it reports an exit, or stops the process when told.
     let (stop, stopped) = oneshot::channel::<()>();
     let watcher = tokio::spawn(async move {
@@ -331,6 +377,13 @@ async fn emulate(
     let _ = stop.send(());
     let _ = watcher.await;
     server.abort();
+    if let Some(stdout) = stdout {
+        out.stdout = tokio::time::timeout(Duration::from_secs(5), stdout)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+    }
     match (result, stderr) {
         (Ok(()), _) => Ok(out),
         (Err(why), None) => Err(why),
@@ -343,4 +396,15 @@ async fn emulate(
             Err(format!("{why}; stderr: {text}"))
         }
     }
+}
+
+/// Reads a pipe to its end, on a task of its own.
+fn read_all(
+    mut pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+) -> tokio::task::JoinHandle<String> {
+    tokio::spawn(async move {
+        let mut text = Vec::new();
+        let _ = pipe.read_to_end(&mut text).await;
+        String::from_utf8_lossy(&text).to_string()
+    })
 }

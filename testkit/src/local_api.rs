@@ -126,7 +126,8 @@ impl Drop for LocalApi {
 /// A plain HTTP/1 client for talking to a running `local-api`.
 pub struct Http(Client<HttpConnector, Full<Bytes>>);
 
-/// An answer: its status, headers and JSON body (`Null` when empty).
+/// An answer: its status, headers and JSON body (`Null` when empty; a string for a
+/// `text/plain` body).
 pub struct Answer {
     pub status: u16,
     pub headers: http::HeaderMap,
@@ -170,8 +171,14 @@ impl Http {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        let text = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("text/plain"));
         let body = if bytes.is_empty() {
             Value::Null
+        } else if text {
+            Value::String(String::from_utf8_lossy(&bytes).into_owned())
         } else {
             serde_json::from_slice(&bytes).expect("JSON")
         };

@@ -15,7 +15,10 @@ echo "== compat: Node packages (npm ci from the lockfile)"
 (cd "$here" && npm ci --no-audit --no-fund --loglevel=error --prefer-offline)
 
 echo "== compat: local-api"
-cargo build --locked --quiet -p local-api
+# The workspace with its tests, as `cargo test --workspace` builds it: one resolution of
+# every dependency's features, so after the test command's cargo tests nothing compiles
+# again (`-p local-api` alone would resolve fewer features and rebuild the AWS SDK).
+cargo build --locked --quiet --workspace --bins --tests
 work=$(mktemp -d)
 server_pids=()
 cleanup() {

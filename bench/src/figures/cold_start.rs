@@ -14,6 +14,10 @@ use crate::report::{ms, Table};
 /// Target from the issue.
 const COLD_MAX: f64 = 1.5;
 
+/// The function whose cold start is also taken with its trace sampled (X-Ray on).
+const TRACED_FUNCTION: &str = "fapi-session-get";
+const TRACED: &str = "fapi-session-get, trace sampled";
+
 #[derive(Default)]
 pub struct Starts {
     pub cold: Vec<Duration>,
@@ -49,6 +53,21 @@ pub async fn measure(plan: &Plan, f: &Functions) -> Result<ColdStarts, String> {
             let starts = out.entry(case.function).or_default();
             starts.cold.push(run.cold_start);
             starts.startup.push(run.startup);
+            if case.function == TRACED_FUNCTION {
+                // As with XRayTracing=true: the request's trace is sampled.
+                let run = emulator::run_traced(
+                    &f.binary(case.function),
+                    case.function,
+                    &case.event,
+                    1,
+                    &env,
+                    emulator::TRACE_SAMPLED,
+                )
+                .await?;
+                let starts = out.entry(TRACED).or_default();
+                starts.cold.push(run.cold_start);
+                starts.startup.push(run.startup);
+            }
         }
     }
     Ok(ColdStarts(out))
@@ -85,6 +104,22 @@ impl ColdStarts {
                 r <= COLD_MAX,
                 || format!("by {:.0} %", (r / COLD_MAX - 1.0) * 100.0),
             );
+        }
+        if let (Some(traced), Some(plain)) = (self.0.get(TRACED), self.0.get(TRACED_FUNCTION)) {
+            let (on, off) = (median(&traced.cold), median(&plain.cold));
+            t.reported_row([
+                format!(
+                    "3 cold start `{TRACED_FUNCTION}` with its trace sampled (XRayTracing=true; median of {})",
+                    traced.cold.len()
+                ),
+                format!(
+                    "{} (start-up {})",
+                    fmt_duration(on),
+                    fmt_duration(median(&traced.startup))
+                ),
+                format!("{} (trace not sampled, same rounds)", fmt_duration(off)),
+                format!("{:.2}×", ratio(ms(on), ms(off))),
+            ]);
         }
     }
 }

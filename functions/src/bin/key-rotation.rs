@@ -12,6 +12,7 @@ use shared::state::AppState;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
+    let metrics = functions::install_metrics("key-rotation")?;
     let config = shared::config::Config::from_env()?;
     let state = Arc::new((AppState::start_with_private_keys)(config).await?);
     tracing::info!(function = "key-rotation", "ready");
@@ -19,9 +20,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let state = Arc::clone(&state);
         async move {
             let rotation: Rotation = serde_json::from_value(event.payload)?;
-            let record = service::rotate(&state, rotation)
-                .await
-                .map_err(|e| format!("rotation failed: {}: {}", e.code, e.long_message))?;
+            let result = service::rotate(&state, rotation).await;
+            let trace_id = event.context.xray_trace_id.clone();
+            functions::flush_metrics(metrics, &event.context.request_id, trace_id);
+            let record =
+                result.map_err(|e| format!("rotation failed: {}: {}", e.code, e.long_message))?;
             Ok::<Value, lambda_runtime::Error>(record.describe(state.now()))
         }
     }))

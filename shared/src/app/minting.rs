@@ -64,6 +64,10 @@ pub async fn mint(
         .check(SessionAction::MintToken, now)
         .map_err(|e| ApiError::from_transition(e, &session.id))?;
     let jwt = sign(state, session, origin, kind, now).map_err(ApiError::from)?;
+    crate::metrics::token_minted(match kind {
+        TokenKind::Session => "session",
+        TokenKind::Template { .. } => "template",
+    });
     if session.activity_due(now, state.lifetimes()) {
         record_activity(state, session, now).await;
     }
@@ -146,6 +150,7 @@ pub fn last_active_tokens(
             }
             match sign(state, s, origin, &TokenKind::Session, now) {
                 Ok(jwt) => {
+                    crate::metrics::token_minted("last_active_token");
                     state.recent_tokens.put(&s.id, origin, &fresh, &jwt);
                     Some((s.id.clone(), jwt))
                 }

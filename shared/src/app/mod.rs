@@ -21,15 +21,23 @@ const MAX_ATTEMPTS: usize = 8;
 /// Runs a read-decide-write `step` until its writes land. The step answers `Some` when
 /// they did (or nothing needed writing), `None` when another request won the race: it then
 /// runs again on a fresh read, so the loser answers what it would have answered had it
-/// come second. After [`MAX_ATTEMPTS`] lost races: 409, naming `what`.
+/// come second; each rerun counts as a retry of `operation`. After [`MAX_ATTEMPTS`] lost
+/// races: 409, naming `what`.
 ///
 /// The step is `|| async move { … }` over references, so its future is `Send` (an async
 /// closure's is not provably so, and Lambda's runtime needs it).
-pub(crate) async fn retrying<T, F>(what: &str, mut step: impl FnMut() -> F) -> Result<T, ApiError>
+pub(crate) async fn retrying<T, F>(
+    operation: &'static str,
+    what: &str,
+    mut step: impl FnMut() -> F,
+) -> Result<T, ApiError>
 where
     F: std::future::Future<Output = Result<Option<T>, ApiError>>,
 {
     for attempt in 0..MAX_ATTEMPTS {
+        if attempt > 0 {
+            crate::metrics::retry(operation);
+        }
         pause_before(attempt).await;
         if let Some(done) = step().await? {
             return Ok(done);

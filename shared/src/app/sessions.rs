@@ -65,7 +65,8 @@ pub async fn sign_out(
     id: &str,
     action: SessionAction,
 ) -> Result<ClientState, ApiError> {
-    retrying("The session", || async move {
+    let label = action.verb();
+    let cs = retrying(label, "The session", || async move {
         let mut cs = clients::require(state, auth).await?;
         let now = state.now();
         let session = of_client(&cs, id)?;
@@ -82,7 +83,9 @@ pub async fn sign_out(
         }
         Ok(Some(cs))
     })
-    .await
+    .await?;
+    crate::metrics::session_transitions(label, 1);
+    Ok(cs)
 }
 
 /// Any session, by id, for the Backend API (which may see every session).
@@ -99,7 +102,8 @@ pub async fn find(state: &AppState, id: &str) -> Result<Session, ApiError> {
 /// Its client then shows no last active session, since that is shown only while signed
 /// in. Answers the session as it then is.
 pub async fn revoke(state: &AppState, id: &str) -> Result<Session, ApiError> {
-    retrying("The session", || async move {
+    let label = SessionAction::Revoke.verb();
+    let session = retrying(label, "The session", || async move {
         let session = find(state, id).await?;
         let now = state.now();
         let to = session
@@ -111,5 +115,7 @@ pub async fn revoke(state: &AppState, id: &str) -> Result<Session, ApiError> {
         }
         Ok(Some(session.with_status(to, now)))
     })
-    .await
+    .await?;
+    crate::metrics::session_transitions(label, 1);
+    Ok(session)
 }

@@ -36,7 +36,7 @@ pub async fn redeem_ticket(
         ));
     }
     let hash = &ticket_hash(ticket);
-    retrying("The sign-in ticket", || async move {
+    let signed_in = retrying("sign_in", "The sign-in ticket", || async move {
         let now = state.now();
         let (existing, _) = clients::load_or_start_over(state, auth).await?;
         let token = state
@@ -87,5 +87,8 @@ pub async fn redeem_ticket(
             user,
         }))
     })
-    .await
+    .await?;
+    crate::metrics::sign_in("ticket");
+    crate::metrics::session_transitions("sign_in", 1);
+    Ok(signed_in)
 }

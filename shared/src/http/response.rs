@@ -41,8 +41,13 @@ pub fn ok_raw(body: String) -> Response {
     json_text(StatusCode::OK, body)
 }
 
+/// The ClerkErrors code of an error answer, kept on the response for the metrics.
+#[derive(Clone, Copy, Debug)]
+pub struct ErrorCode(pub &'static str);
+
 pub fn error(err: &ApiError, trace_id: &str) -> Response {
     let mut resp = json(err.status, &err.body(trace_id));
+    resp.extensions_mut().insert(ErrorCode(err.code));
     if let Some(secs) = err.retry_after {
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));

@@ -113,6 +113,12 @@ async fn rotation_times(state: &AppState) -> Result<RotationTimes, ApiError> {
 /// Rotates the keys `rotation` names and answers the stored keyring. This process uses
 /// the new keyring at once; others within a refresh interval.
 pub async fn rotate(state: &AppState, rotation: Rotation) -> Result<KeyringRecord, ApiError> {
+    let result = try_rotate(state, rotation).await;
+    crate::metrics::key_rotation(result.as_ref().map(|_| ()).map_err(|e| e.status.as_u16()));
+    result
+}
+
+async fn try_rotate(state: &AppState, rotation: Rotation) -> Result<KeyringRecord, ApiError> {
     let record = state
         .store
         .keyring()

@@ -10,6 +10,7 @@
 
 pub mod dynamodb;
 pub mod memory;
+mod metered;
 mod none;
 pub mod sqlite;
 
@@ -21,6 +22,7 @@ pub use crate::keyring::{KeyringRecord, PublicKeysRecord};
 
 pub use dynamodb::DynamoDbStore;
 pub use memory::MemoryStore;
+pub use metered::MeteredStore;
 pub use none::NoStore;
 pub use sqlite::SqliteStore;
 

@@ -62,7 +62,7 @@ pub async fn remove_sessions(
     auth: &ClientAuth,
 ) -> Result<Response, ApiError> {
     let (auth, req) = (&auth, &req);
-    retrying("The client", || async move {
+    let (resp, removed) = retrying("remove_client_sessions", "The client", || async move {
         let mut cs = clients::require(state, auth).await?;
         let now = state.now();
         let mut writes = Vec::new();
@@ -77,11 +77,17 @@ pub async fn remove_sessions(
             writes.push(Write::session_status(session, to, now));
             *session = session.with_status(to, now);
         }
+        let removed = writes.len() as u64;
         if !(writes.is_empty() || landed(state.store.commit(writes).await)?) {
             return Ok(None);
         }
         let body = client_json(state, &cs, cors::origin(req)?).await?;
-        envelope(state, auth, &body, &body, Some(&cs)).map(Some)
+        Ok(Some((
+            envelope(state, auth, &body, &body, Some(&cs))?,
+            removed,
+        )))
     })
-    .await
+    .await?;
+    crate::metrics::session_transitions(SessionAction::Remove.verb(), removed);
+    Ok(resp)
 }
