@@ -9,6 +9,10 @@
 #                                  figures 3 to 5 only: the release function binaries' cold
 #                                  starts (also on DynamoDB, with moto from .venv), steady
 #                                  state and sizes; prints their rows
+#   bash scripts/bench.sh --in-process
+#                                  the in-process figures only (1, 2, 8 and 10: minting,
+#                                  session reads, writes, what metrics cost) with the release
+#                                  driver; prints their p50s and figure 10's rows
 #   bash scripts/bench.sh --worst-case
 #                                  figure 7 only: the release template-token function (the
 #                                  driver runs from the dev build); prints its rows
@@ -53,6 +57,11 @@ case "${1:-}" in
     fi
     "$target/release/bench" --functions-only --bin-dir "$target/release"
     ;;
+  --in-process)
+    echo "== build (release profile)"
+    cargo build --release --locked -p bench --bins
+    "$target/release/bench" --in-process-only --bin-dir "$target/release"
+    ;;
   --worst-case)
     echo "== build (release function, dev driver)"
     cargo build --release --locked -p functions --bin fapi-session-template-tokens
@@ -76,7 +85,7 @@ case "${1:-}" in
     "$target/release/bench" --bin-dir "$target/release" --criterion-dir "$target/criterion" --out BENCHMARKS.md
     ;;
   *)
-    echo "usage: bash scripts/bench.sh [--quick | --functions | --worst-case]" >&2
+    echo "usage: bash scripts/bench.sh [--quick | --functions | --in-process | --worst-case]" >&2
     exit 2
     ;;
 esac

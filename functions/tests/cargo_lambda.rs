@@ -52,6 +52,27 @@ fn command(cargo_lambda: &Path, args: &[&str]) -> Command {
         .args(args)
         .current_dir(workspace())
         .env("PATH", std::env::join_paths(dirs).expect("PATH"));
+    // What cargo sets for this test process is not the test command's environment. A
+    // build script that watches one of these (ring's watches CARGO_MANIFEST_DIR) would
+    // otherwise see it change, and the build would compile it and all above it again
+    // (the AWS SDK among them), then the next cargo of the test command would, too.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let set_by_cargo_test = name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_BIN_EXE_")
+            || matches!(
+                name.as_ref(),
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "CARGO_RUSTC_CURRENT_DIR"
+            );
+        if set_by_cargo_test {
+            command.env_remove(name.as_ref());
+        }
+    }
     command
 }
 

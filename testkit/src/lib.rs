@@ -8,6 +8,7 @@
 //!   answer is held to its `.expected.json`.
 //! - [`emulator`]: a Lambda Runtime API emulator that runs a function binary as Lambda does.
 //! - [`local_api`]: the `local-api` binary as a process, once it says it is ready.
+//! - [`metrics`]: a recorder that keeps counter values.
 //!
 //! `shared`, `functions` and `local` use it as a dev-dependency only; `bench` depends on it.
 
@@ -15,4 +16,5 @@ pub mod app;
 pub mod emulator;
 pub mod fixtures;
 pub mod local_api;
+pub mod metrics;
 pub mod stores;

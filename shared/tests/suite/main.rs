@@ -13,6 +13,7 @@ mod golden;
 mod jwt_templates;
 mod keys;
 mod limits;
+mod metrics_counted;
 mod session_races;
 mod sign_in_and_bapi;
 mod sqlite_store;
