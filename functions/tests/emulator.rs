@@ -179,7 +179,11 @@ async fn functions_write_their_metrics_as_embedded_metric_format() {
         assert_eq!(unit, "Seconds");
         assert!(doc["store_call_duration_seconds"].is_array());
         let (dims, _, _) = metric("store_calls_total").expect("store calls counted");
-        assert_eq!(dims, ["function", "operation", "outcome"]);
+        assert_eq!(dims, ["function", "operation"]);
+        assert!(
+            metric("store_errors_total").is_none(),
+            "no store call failed"
+        );
         by_function.push((function, documents));
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -4,10 +4,12 @@
 //! (`functions`), Prometheus text at `/metrics` on the local server (`local`). With no
 //! recorder installed (tests, tools) recording does nothing.
 //!
-//! The per-request metrics (answers, store calls) are registered once, when the state is
-//! built, and recorded through the handles: a session read then pays a few atomic adds, not
-//! a registry lookup per metric. The rest are recorded on paths that sign, write or fail,
-//! where a lookup is noise.
+//! The metrics of the usual path (a 2xx answer, a store call) are registered once, when
+//! the state is built, and recorded through the handles: a session read then pays a few
+//! atomic adds, not a registry lookup per metric. The rest are recorded on paths that sign,
+//! write or fail, where a lookup is noise. Few label sets are registered ahead (one per
+//! endpoint, one per store operation), because the EMF recorder walks all of them each
+//! time a function writes its lines.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -30,8 +32,11 @@ pub const SIGN_INS: &str = "sign_ins_total";
 pub const TOKENS_MINTED: &str = "tokens_minted_total";
 /// Session status changes, by `action`: `sign_in`, `end`, `remove`, `revoke`.
 pub const SESSION_TRANSITIONS: &str = "session_transitions_total";
-/// Store calls, by `operation` and `outcome` (`ok`, `conflict`, `unavailable`, `fault`).
+/// Store calls, by `operation`.
 pub const STORE_CALLS: &str = "store_calls_total";
+/// Store calls that failed, by `operation` and `outcome`: `conflict` (a conditional write
+/// lost a race), `unavailable` (throttled or timed out), `fault`.
+pub const STORE_ERRORS: &str = "store_errors_total";
 /// Store call latency in seconds, by `operation`.
 pub const STORE_CALL_DURATION: &str = "store_call_duration_seconds";
 /// Operations run again after losing a race to another request, by `operation`.
@@ -65,10 +70,11 @@ pub fn describe() {
         Unit::Count,
         "Session status changes by action"
     );
+    describe_counter!(STORE_CALLS, Unit::Count, "Store calls by operation");
     describe_counter!(
-        STORE_CALLS,
+        STORE_ERRORS,
         Unit::Count,
-        "Store calls by operation and outcome"
+        "Failed store calls by operation and outcome"
     );
     describe_histogram!(
         STORE_CALL_DURATION,
@@ -131,7 +137,6 @@ impl StoreOp {
 }
 
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
-const OUTCOMES: [&str; 4] = ["ok", "conflict", "unavailable", "fault"];
 /// The `endpoint` label of a request no route matched.
 const NO_ENDPOINT: &str = "none";
 
@@ -141,50 +146,49 @@ const NO_ENDPOINT: &str = "none";
 pub struct Metrics(Arc<Handles>);
 
 struct Handles {
-    /// By endpoint (`Endpoint as usize`, then one for `none`), then status class.
-    responses: Vec<[Counter; 5]>,
+    /// The 2xx answers, by endpoint (`Endpoint as usize`).
+    ok_responses: Vec<Counter>,
     /// By `StoreOp as usize`.
     store: Vec<StoreHandles>,
 }
 
 struct StoreHandles {
-    /// By outcome, as [`OUTCOMES`].
-    calls: [Counter; 4],
+    calls: Counter,
     duration: Histogram,
 }
 
 impl Metrics {
     /// Registers the handles with the recorder installed now (none: they do nothing).
     pub fn register() -> Self {
-        let endpoint_names = Endpoint::ALL
+        let ok_responses = Endpoint::ALL
             .iter()
-            .map(|e| e.name())
-            .chain(std::iter::once(NO_ENDPOINT));
-        let responses = endpoint_names
-            .map(|endpoint| {
-                STATUS_CLASSES
-                    .map(|class| counter!(HTTP_RESPONSES, "endpoint" => endpoint, "class" => class))
-            })
+            .map(|e| counter!(HTTP_RESPONSES, "endpoint" => e.name(), "class" => "2xx"))
             .collect();
+        // Both metrics of an operation share its one label set.
         let store = StoreOp::ALL
             .iter()
             .map(|op| StoreHandles {
-                calls: OUTCOMES.map(
-                    |outcome| counter!(STORE_CALLS, "operation" => op.name(), "outcome" => outcome),
-                ),
+                calls: counter!(STORE_CALLS, "operation" => op.name()),
                 duration: metrics::histogram!(STORE_CALL_DURATION, "operation" => op.name()),
             })
             .collect();
-        Metrics(Arc::new(Handles { responses, store }))
+        Metrics(Arc::new(Handles {
+            ok_responses,
+            store,
+        }))
     }
 
     /// Counts an answer of `endpoint` (`None`: no route matched) with `status`, and its
     /// ClerkErrors `code` when it is an error.
     pub fn response(&self, endpoint: Option<Endpoint>, status: u16, code: Option<&'static str>) {
-        let index = endpoint.map_or(Endpoint::ALL.len(), |e| e as usize);
-        let class = usize::from(status / 100).clamp(1, 5) - 1;
-        if let Some(counters) = self.0.responses.get(index) {
-            counters[class].increment(1);
+        let ok = endpoint.and_then(|e| self.0.ok_responses.get(e as usize));
+        match ok {
+            Some(counter) if (200..300).contains(&status) => counter.increment(1),
+            _ => {
+                let name = endpoint.map_or(NO_ENDPOINT, Endpoint::name);
+                let class = STATUS_CLASSES[usize::from(status / 100).clamp(1, 5) - 1];
+                counter!(HTTP_RESPONSES, "endpoint" => name, "class" => class).increment(1);
+            }
         }
         if let Some(code) = code {
             let endpoint = endpoint.map_or(NO_ENDPOINT, Endpoint::name);
@@ -192,7 +196,7 @@ impl Metrics {
         }
     }
 
-    /// Runs the store call `call`, counting it by outcome and timing it.
+    /// Runs the store call `call`, counting and timing it, and counting its failure.
     pub async fn store_call<T>(
         &self,
         op: StoreOp,
@@ -202,13 +206,15 @@ impl Metrics {
         let result = call.await;
         if let Some(handles) = self.0.store.get(op as usize) {
             handles.duration.record(started.elapsed().as_secs_f64());
-            let outcome = match &result {
-                Ok(_) => 0,
-                Err(StoreError::Conflict) => 1,
-                Err(StoreError::Unavailable(_)) => 2,
-                Err(StoreError::Fault(_)) => 3,
+            handles.calls.increment(1);
+        }
+        if let Err(err) = &result {
+            let outcome = match err {
+                StoreError::Conflict => "conflict",
+                StoreError::Unavailable(_) => "unavailable",
+                StoreError::Fault(_) => "fault",
             };
-            handles.calls[outcome].increment(1);
+            counter!(STORE_ERRORS, "operation" => op.name(), "outcome" => outcome).increment(1);
         }
         result
     }

@@ -94,7 +94,7 @@ async fn sign_ins_transitions_answers_and_retries_are_counted() {
     assert_eq!(retries(), 1);
     let commits = |outcome| {
         counters.value(
-            "store_calls_total",
+            "store_errors_total",
             &[("operation", "commit"), ("outcome", outcome)],
         )
     };
