@@ -24,7 +24,7 @@ pub async fn run(function: &'static Function) -> Result<(), lambda_http::Error> 
             let trace_id = event
                 .lambda_context_ref()
                 .and_then(|c| c.xray_trace_id.clone());
-            let resp = handle(&state, function, event).await;
+            let resp = handle_as(&state, function, event, request_id.clone()).await;
             flush_metrics(metrics, &request_id, trace_id);
             Ok::<_, std::convert::Infallible>(resp)
         }
@@ -93,6 +93,16 @@ pub async fn handle(
     event: lambda_http::Request,
 ) -> http::Response<Body> {
     let request_id = request_id(&event);
+    handle_as(state, function, event, request_id).await
+}
+
+/// [`handle`], for a request whose id the caller has read already.
+async fn handle_as(
+    state: &AppState,
+    function: &Function,
+    event: lambda_http::Request,
+    request_id: String,
+) -> http::Response<Body> {
     // raw_http_path has no REST stage prefix (`/Prod`), unlike uri().path().
     let path_and_query = match event.uri().query() {
         Some(q) => format!("{}?{q}", event.raw_http_path()),

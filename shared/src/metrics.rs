@@ -182,17 +182,15 @@ impl Metrics {
     /// ClerkErrors `code` when it is an error.
     pub fn response(&self, endpoint: Option<Endpoint>, status: u16, code: Option<&'static str>) {
         let ok = endpoint.and_then(|e| self.0.ok_responses.get(e as usize));
-        match ok {
-            Some(counter) if (200..300).contains(&status) => counter.increment(1),
-            _ => {
-                let name = endpoint.map_or(NO_ENDPOINT, Endpoint::name);
-                let class = STATUS_CLASSES[usize::from(status / 100).clamp(1, 5) - 1];
-                counter!(HTTP_RESPONSES, "endpoint" => name, "class" => class).increment(1);
-            }
+        if let Some(counter) = ok.filter(|_| (200..300).contains(&status)) {
+            counter.increment(1);
+            return;
         }
+        let name = endpoint.map_or(NO_ENDPOINT, Endpoint::name);
+        let class = STATUS_CLASSES[usize::from(status / 100).clamp(1, 5) - 1];
+        counter!(HTTP_RESPONSES, "endpoint" => name, "class" => class).increment(1);
         if let Some(code) = code {
-            let endpoint = endpoint.map_or(NO_ENDPOINT, Endpoint::name);
-            counter!(CLERK_ERRORS, "endpoint" => endpoint, "code" => code).increment(1);
+            counter!(CLERK_ERRORS, "endpoint" => name, "code" => code).increment(1);
         }
     }
 

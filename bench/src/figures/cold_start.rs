@@ -24,6 +24,13 @@ pub struct Starts {
     pub startup: Vec<Duration>,
 }
 
+impl Starts {
+    fn add(&mut self, run: &emulator::Run) {
+        self.cold.push(run.cold_start);
+        self.startup.push(run.startup);
+    }
+}
+
 /// By binary, `hello-lambda` included.
 pub struct ColdStarts(pub BTreeMap<&'static str, Starts>);
 
@@ -37,36 +44,18 @@ pub async fn measure(plan: &Plan, f: &Functions) -> Result<ColdStarts, String> {
             plan.cold_starts
         ));
         let run = emulator::run(&f.binary(HELLO), HELLO, &f.hello_event, 1, &[]).await?;
-        let hello = out.entry(HELLO).or_default();
-        hello.cold.push(run.cold_start);
-        hello.startup.push(run.startup);
+        out.entry(HELLO).or_default().add(&run);
         for case in &f.cases {
             let env = f.env(case.function)?;
-            let run = emulator::run(
-                &f.binary(case.function),
-                case.function,
-                &case.event,
-                1,
-                &env,
-            )
-            .await?;
-            let starts = out.entry(case.function).or_default();
-            starts.cold.push(run.cold_start);
-            starts.startup.push(run.startup);
-            if case.function == TRACED_FUNCTION {
-                // As with XRayTracing=true: the request's trace is sampled.
-                let run = emulator::run_traced(
-                    &f.binary(case.function),
-                    case.function,
-                    &case.event,
-                    1,
-                    &env,
-                    emulator::TRACE_SAMPLED,
-                )
-                .await?;
-                let starts = out.entry(TRACED).or_default();
-                starts.cold.push(run.cold_start);
-                starts.startup.push(run.startup);
+            // One function also starts with its trace sampled, as with XRayTracing=true.
+            let traced =
+                (case.function == TRACED_FUNCTION).then_some((TRACED, emulator::TRACE_SAMPLED));
+            let plain = (case.function, emulator::TRACE_NOT_SAMPLED);
+            for (key, trace) in std::iter::once(plain).chain(traced) {
+                let binary = f.binary(case.function);
+                let run = emulator::run_traced(&binary, case.function, &case.event, 1, &env, trace)
+                    .await?;
+                out.entry(key).or_default().add(&run);
             }
         }
     }
@@ -156,9 +145,7 @@ pub async fn measure_dynamodb(plan: &Plan, f: &Functions) -> Result<Option<ColdS
                 &env,
             )
             .await?;
-            let starts = out.entry(case.function).or_default();
-            starts.cold.push(run.cold_start);
-            starts.startup.push(run.startup);
+            out.entry(case.function).or_default().add(&run);
         }
     }
     Ok(Some(ColdStarts(out)))
