@@ -79,6 +79,16 @@ FIXTURES = [
      err(422, "form_param_missing")),
     ("fapi-environment", "get-environment", "GET", "/v1/environment", "/v1/environment", "", {}, None, [],
      (200, {"auth_config": {"object": "auth_config", "first_factors": ["ticket"]}, "organization_settings": {"enabled": False}})),
+    # clerk-js's PATCH on each load against a development instance, tunnelled through POST.
+    ("fapi-environment", "update-environment-tunnelled", "POST", "/v1/environment", "/v1/environment", "_method=PATCH", {}, "", [],
+     (200, {"auth_config": {"object": "auth_config"}})),
+    ("fapi-environment", "update-environment", "PATCH", "/v1/environment", "/v1/environment", "", {}, None, [],
+     (200, {"auth_config": {"object": "auth_config"}})),
+    # A browser origin outside ALLOWED_ORIGINS may not change state, even where nothing changes.
+    ("fapi-environment", "update-environment-from-unknown-origin", "PATCH", "/v1/environment", "/v1/environment", "", {"origin": "https://elsewhere.example"}, None, [],
+     err(400, "origin_invalid")),
+    ("fapi-environment", "update-environment-tunnelled-from-unknown-origin", "POST", "/v1/environment", "/v1/environment", "_method=PATCH", {"origin": "https://elsewhere.example"}, "", [],
+     err(400, "origin_invalid")),
     ("fapi-jwks", "get-jwks", "GET", "/.well-known/jwks.json", "/.well-known/jwks.json", "", {}, None, [],
      (200, {"keys": [{"kty": "RSA", "alg": "RS256", "use": "sig", "e": "AQAB", "kid": SIGNING_KEY_KID, "n": "*"}]})),
     # API Gateway passes a GET's body; one over the limit is refused before anything else.

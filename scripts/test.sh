@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test. Needs Rust, Python 3 and Node 20 (with npm); installs the rest
-# (.venv from tests/requirements.txt, tests/compat/node_modules from its lockfile) and
-# starts a DynamoDB- and KMS-compatible server (moto) on a free 127.0.0.1 port for the run.
+# (.venv from tests/requirements.txt, tests/compat/node_modules from its lockfile, Debian's
+# chromium and openssl packages for the browser suite when missing) and starts a DynamoDB- and KMS-compatible server (moto) on a free 127.0.0.1 port for the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +21,19 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt -c tests/constraints.txt
+
+echo "== Chromium and openssl (Debian's packages) for the browser suite"
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v openssl >/dev/null || missing+=(openssl)
+if [ "${#missing[@]}" -gt 0 ]; then
+  sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian's wrapper script prints a shell warning before the version on some machines.
+chromium --version 2>/dev/null | tail -1
 
 echo "== template.yaml (cfn-lint): defaults (every option off); then every option on"
 .venv/bin/cfn-lint template.yaml

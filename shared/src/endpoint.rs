@@ -29,6 +29,7 @@ endpoints! {
     CreateDevBrowser,
     CreateSignIn,
     GetEnvironment,
+    UpdateEnvironment,
     FrontendJwks,
     GetSession,
     TouchSession,
@@ -64,7 +65,10 @@ impl Endpoint {
         self.is_frontend()
             && !matches!(
                 self,
-                Self::GetEnvironment | Self::FrontendJwks | Self::CreateDevBrowser
+                Self::GetEnvironment
+                    | Self::UpdateEnvironment
+                    | Self::FrontendJwks
+                    | Self::CreateDevBrowser
             )
     }
 

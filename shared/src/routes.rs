@@ -74,6 +74,7 @@ handlers! {
     create_dev_browser(s, _, _) => fapi::client::dev_browser(s);
     create_sign_in(s, req, auth) => fapi::sign_ins::create(s, req, auth);
     get_environment(s, _, _) => fapi::environment::get(s);
+    update_environment(s, _, _) => fapi::environment::update(s);
     frontend_jwks(s, _, _) => fapi::jwks(s);
     get_session(s, req, auth) => fapi::sessions::get(s, req, auth);
     touch_session(s, req, auth) => fapi::sessions::touch(s, req, auth);
@@ -149,12 +150,20 @@ pub static FAPI_SIGN_INS: Function = Function {
 pub static FAPI_ENVIRONMENT: Function = Function {
     name: "fapi-environment",
     start: AppState::start_without_store,
-    routes: &[route(
-        Method::GET,
-        "/v1/environment",
-        Endpoint::GetEnvironment,
-        get_environment,
-    )],
+    routes: &[
+        route(
+            Method::GET,
+            "/v1/environment",
+            Endpoint::GetEnvironment,
+            get_environment,
+        ),
+        route(
+            Method::PATCH,
+            "/v1/environment",
+            Endpoint::UpdateEnvironment,
+            update_environment,
+        ),
+    ],
 };
 
 /// Publishes public keys only: never opens private material.
@@ -376,13 +385,13 @@ pub fn functions() -> Vec<&'static str> {
 }
 
 /// The (method, path, function) triples API Gateway must route. clerk-js tunnels DELETE
-/// through POST with `_method=DELETE`, so a DELETE route also needs its POST twin.
+/// and PATCH through POST with `_method=…`, so such a route also needs its POST twin.
 pub fn gateway_routes() -> Vec<(String, &'static str, &'static str)> {
     let mut out = Vec::new();
     for (f, r) in routes() {
         out.push((r.method.to_string(), r.path, f.name));
         // Only browsers tunnel; servers send real DELETEs.
-        if r.method == Method::DELETE && r.endpoint.is_frontend() {
+        if (r.method == Method::DELETE || r.method == Method::PATCH) && r.endpoint.is_frontend() {
             out.push((Method::POST.to_string(), r.path, f.name));
         }
     }

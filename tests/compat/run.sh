@@ -3,7 +3,8 @@
 # Run by scripts/test.sh after the cargo tests (it needs the .venv that script makes);
 # on its own: `bash tests/compat/run.sh` from the repository root after one test run.
 # Starts local-api (embedded store, in memory) on a free port, and a second one for the key
-# rotation suite, runs every scenario, stops both, and prints one line:
+# rotation suite (the browser suite starts its own two), runs every scenario, stops them, and
+# prints one line:
 # "compat result: N passed; F failed".
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -34,6 +35,7 @@ cleanup() {
 trap cleanup EXIT
 export COMPAT_SECRET_KEY="sk_compat_$("$python" -c 'import secrets; print(secrets.token_hex(24))')"
 export COMPAT_APP_ORIGIN="http://app.test"
+local_api_bin="$root/target/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}debug/local-api"
 
 # start_local_api NAME [VAR=value...]: a local-api with the compat settings plus the given
 # ones, on a free port; its log is $work/NAME.log and its URL goes into $local_api_url.
@@ -44,7 +46,7 @@ start_local_api() {
   : >"$log"
   env -u FRONTEND_API_URL -u STORE_BACKEND -u EMBEDDED_STORE_PATH -u DYNAMODB_TABLE_NAME \
     BACKEND_API_SECRET_KEY="$COMPAT_SECRET_KEY" ALLOWED_ORIGINS="$COMPAT_APP_ORIGIN" RUST_LOG=warn "$@" \
-    "$root/target/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}debug/local-api" --port 0 --in-memory >"$log" 2>&1 &
+    "$local_api_bin" --port 0 --in-memory >"$log" 2>&1 &
   pid=$!
   server_pids+=("$pid")
   for _ in $(seq 1 100); do
@@ -92,6 +94,11 @@ node_suite backend "$here/js/backend.test.cjs"
 
 echo "== compat: key rotation (@clerk/backend and clerk-js react-native, own local-api)"
 node_suite rotation "$here/js/rotation.test.cjs" -C react-native
+
+echo "== compat: clerk-js browser build in headless Chromium (production and development instances)"
+# The suite starts its own two local-api processes behind a TLS edge (browser/edge.cjs);
+# screenshots go to target/browser-suite/.
+LOCAL_API_BIN="$local_api_bin" node_suite browser "$here/browser/browser.test.cjs"
 
 echo "== compat: clerk-backend-api (Python)"
 if (cd "$here/python" && "$python" -m unittest -v test_clerk_backend_api) >"$work/python.out" 2>&1; then ok=1; else ok=0; fi

@@ -284,6 +284,11 @@ async fn every_endpoint_makes_the_documented_calls() {
     run.measure("GET /v1/environment", Req::get("/v1/environment"))
         .await;
     run.measure(
+        "PATCH /v1/environment",
+        Req::post("/v1/environment?_method=PATCH"),
+    )
+    .await;
+    run.measure(
         "GET /.well-known/jwks.json",
         Req::get("/.well-known/jwks.json"),
     )
