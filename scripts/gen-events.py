@@ -30,6 +30,13 @@ CLIENT_TOKEN = (
     "MDI0NDQ4MDB9.G-YV8_apt7LqIBQ3mOn9SS9qkyGFqdPrvRODYsASmN8"
 )
 
+# Made from the fixed keys (shared/src/fixtures/mod.rs): an expired session token of the
+# active session, a refresh grant for it, and a handshake nonce opening to one directive.
+EXPIRED_SESSION_TOKEN = "eyJhbGciOiJSUzI1NiIsImNhdCI6ImNsX0I3ZDRQRDExMUFBQSIsImtpZCI6Imluc19maXh0dXJlczAwMDAwMDAwMDAwMDAwMDAwMSIsInR5cCI6IkpXVCJ9.eyJleHAiOjE3NjcyMjU2NjAsImlhdCI6MTc2NzIyNTYwMCwiaXNzIjoiaHR0cHM6Ly9jbGVyay5leGFtcGxlLmNvbSIsInNpZCI6InNlc3NfZml4dHVyZXMwMDAwMDAwMDAwMDAwMDAwMDEiLCJzdWIiOiJ1c2VyX2ZpeHR1cmVzMDAwMDAwMDAwMDAwMDAwMDAxIn0.WYKqxllKgeAdE1xlavd-RvlKH6aX6aBsutyUwnBfPycAZOCUb7_u3rli7e2UxN9AKM_o_NZE1rmWVPggpHdPIbCS5h6i-OBQPpuaKCOE9PwSJOjhdh4C-wnmpZUb0_SX2RCh_OPN0pUzIAKuZlJ7inoNMlwqxe-uGTeKXR-GCxFa_24H8C2upKq9On0LL_RAM4ivb9_oYlrfN3YcyFzldAUr6nwAlOoPOPk4CIjaMLnvW-iXjjnnREAZV35E0rQ-1tZ6iw7Ea9ifHts7WNHMef7voAVRdT28vSO1tQQF3HXip8hPhL-eM0G93RZ8gN3FsOMlWUpy78NewMab-Jn26Q"
+REFRESH_GRANT = "cts_fixtures000000000000000001.frfMzp9ZH_vZRSntcIXnBP6X-iEkp76aJjNj4eDgMKojjC-fjlO7ILDgApXThGIYNnphv8C_7W9u0Ub0O8fDijg71KJPTeQmFZijuodI8mZj4293mstIubhA1WdkdrJqmCpRLudRj3UbBi_Lzl0bcu6HnfpsMz5PcmYM5_sw3AOGV6Yu3augGuAGWIe4Uj_YWYvVm1T9ViJcDmdBkAo7feSuGsG8AEpamngMJOjPosXi07bhdmmcxjG3JR3VBHRHgezHIR_Dk81xX1t98n4"
+HANDSHAKE_NONCE = "cts_fixtures000000000000000001.4gOQu_yy4UnZu9AkHI_lL7wZ6-x2i92bRyQAg4V1DElEDhbrTUSSor7o-kVr84ls37hNEjy88KE6wdSzPVbIDMVKjOJcnh-ld_wFCMk60TdQhxhJ97fUWOOfH1NoRbtnIe2mkICJFXAfk5yvrkrq72X6tXZwMQ"
+HANDSHAKE_NONCE_DIRECTIVE = "__client_uat=0; Path=/; SameSite=Lax; Max-Age=31536000"
+
 SK = {"authorization": f"Bearer {SECRET_KEY}"}
 NATIVE = {"authorization": CLIENT_TOKEN}
 FORM = {"content-type": "application/x-www-form-urlencoded"}
@@ -66,6 +73,12 @@ FIXTURES = [
      (200, {"response": {"object": "client", "sessions": []}})),
     ("fapi-client", "sign-out-all-without-client", "DELETE", "/v1/client/sessions", "/v1/client/sessions", "", {}, None, [],
      err(401, "signed_out")),
+    # A server-rendered app's handshake: back to the app (an allowed origin; the Frontend
+    # API's own here) with a nonce for its server; never to another origin.
+    ("fapi-client", "handshake", "GET", "/v1/client/handshake", "/v1/client/handshake", "redirect_url=https%3A%2F%2Fclerk.example.com%2Fdashboard&format=nonce", {}, None, [f"__client={CLIENT_TOKEN}"],
+     (307, None)),
+    ("fapi-client", "handshake-to-another-origin", "GET", "/v1/client/handshake", "/v1/client/handshake", "redirect_url=https%3A%2F%2Felsewhere.example%2F", {}, None, [f"__client={CLIENT_TOKEN}"],
+     err(422, "form_param_value_invalid")),
     ("fapi-dev-browser", "create-dev-browser", "POST", "/v1/dev_browser", "/v1/dev_browser", "", {}, "", [],
      (200, {"object": "dev_browser", "id": "*"})),
     # clerk-js tunnels DELETE through POST; the route has no DELETE.
@@ -174,6 +187,16 @@ FIXTURES = [
      (200, {"object": "jwt_template", "name": "supabase", "lifetime": 60, "custom_signing_key": False})),
     ("bapi", "create-jwt-template-reserved-claim", "POST", "/v1/jwt_templates", "/v1/jwt_templates", "", {**SK, **JSON}, json.dumps({"name": "bad", "claims": {"sub": "x"}}), [],
      err(400, "jwt_template_reserved_claim")),
+    ("bapi", "get-handshake-payload", "GET", "/v1/clients/handshake_payload", "/v1/clients/handshake_payload", f"nonce={HANDSHAKE_NONCE}", SK, None, [],
+     (200, {"directives": [HANDSHAKE_NONCE_DIRECTIVE]})),
+    ("bapi", "get-handshake-payload-unknown-nonce", "GET", "/v1/clients/handshake_payload", "/v1/clients/handshake_payload", "nonce=cts_unknown.AAAA", SK, None, [],
+     err(404, "resource_not_found")),
+    ("bapi", "refresh-session", "POST", "/v1/sessions/{session_id}/refresh", f"/v1/sessions/{SESSION_ID}/refresh", "", {**SK, **JSON},
+     json.dumps({"expired_token": EXPIRED_SESSION_TOKEN, "refresh_token": REFRESH_GRANT, "request_origin": "https://clerk.example.com", "format": "cookie"}), [],
+     (200, {"object": "cookies", "cookies": "*"})),
+    ("bapi", "refresh-session-foreign-grant", "POST", "/v1/sessions/{session_id}/refresh", f"/v1/sessions/{SESSION_ID}/refresh", "", {**SK, **JSON},
+     json.dumps({"expired_token": EXPIRED_SESSION_TOKEN, "refresh_token": "cts_fixtures000000000000000001.AAAA", "request_origin": "https://clerk.example.com"}), [],
+     err(401, "authentication_invalid")),
     ("bapi", "list-jwt-templates", "GET", "/v1/jwt_templates", "/v1/jwt_templates", "paginated=true", SK, None, [],
      (200, {"total_count": 1, "data": [{"name": "hasura"}]})),
     ("bapi", "list-jwt-templates-bad-limit", "GET", "/v1/jwt_templates", "/v1/jwt_templates", "limit=0", SK, None, [],

@@ -590,6 +590,11 @@ fn rate_limiting_option_is_wired() {
     }
     let tokens = keys.iter().filter(|k| k.contains("/tokens")).count();
     assert_eq!(tokens, 4);
+    assert!(
+        keys.contains("GET /v1/client/handshake")
+            && keys.contains("POST /v1/sessions/{session_id}/refresh"),
+        "the other routes that sign a session token"
+    );
     assert!(keys.contains("POST /v1/client") && keys.contains("POST /v1/dev_browser"));
 
     // With the option on, CloudFront adds the secret the functions require, so the

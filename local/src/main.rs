@@ -183,6 +183,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .as_ref()
         .map(|k| k.expose().to_string())
         .unwrap_or_default();
+    let publishable_key = config.publishable_key();
     let mode_line = match config.instance_type {
         InstanceType::Production => {
             "production instance (dev browser off; INSTANCE_TYPE=development turns it on)"
@@ -215,6 +216,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!("local-api: {store_line}");
     println!("local-api: {mode_line}");
     println!("local-api: Backend API secret key: {secret}");
+    println!("local-api: publishable key: {publishable_key}");
     println!("local-api: ready on {url}");
     local_api::serve(listener, state, settings, metrics, stop).await?;
     println!("local-api: stopped");

@@ -315,6 +315,57 @@ impl Config {
     pub fn origin_allowed(&self, origin: &str) -> bool {
         origin == self.frontend_api_origin() || self.allowed_origins.iter().any(|o| o == origin)
     }
+
+    /// The publishable key that names this Frontend API, in Clerk's form: `pk_live_` (or
+    /// `pk_test_` on a development instance) and the standard base64 of `<host[:port]>$`.
+    /// Apps give it to clerk-js and to Clerk's server SDKs, which derive their cookie
+    /// suffix from it (see [`Config::cookie_suffix`]).
+    pub fn publishable_key(&self) -> String {
+        use base64::Engine;
+        let origin = self.frontend_api_origin();
+        let host = origin.find("://").map_or(origin, |i| &origin[i + 3..]);
+        let prefix = match self.instance_type {
+            InstanceType::Production => "pk_live_",
+            InstanceType::Development => "pk_test_",
+        };
+        format!(
+            "{prefix}{}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{host}$"))
+        )
+    }
+
+    /// The domain Clerk's `__client_uat` cookie is set on: the registrable domain of the
+    /// Frontend API's host (`clerk.example.com` → `example.com`), so that the app's own
+    /// servers on that site read it; none where the host can only have host-only cookies.
+    pub fn cookie_domain(&self) -> Option<String> {
+        let url = url::Url::parse(self.frontend_api_origin()).ok()?;
+        registrable_domain(url.host_str()?)
+    }
+
+    /// The suffix Clerk's SDKs add to cookie names (`__session_<suffix>`) so that apps of
+    /// several instances on one domain keep apart: the first 8 characters of the base64url
+    /// SHA-1 of the publishable key (clerk-js and @clerk/backend compute it the same way).
+    pub fn cookie_suffix(&self) -> String {
+        use base64::Engine;
+        let digest = aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            self.publishable_key().as_bytes(),
+        );
+        let mut suffix = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
+        suffix.truncate(8);
+        suffix
+    }
+}
+
+/// The registrable domain of `host` (`app.example.com` → `example.com`, by the public
+/// suffix list), where clerk-js keeps `__client_uat`; none for IP addresses, `localhost`
+/// and other single labels, where cookies can only be host-only.
+pub fn registrable_domain(host: &str) -> Option<String> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<std::net::IpAddr>().is_ok() || !host.contains('.') {
+        return None;
+    }
+    psl::domain_str(host).map(str::to_string)
 }
 
 /// The local server's own protections. On AWS, API Gateway holds connections and reads
@@ -387,6 +438,45 @@ mod tests {
             "sk_test_0123456789abcdef0123456789",
         ),
     ];
+
+    #[test]
+    fn the_publishable_key_suffix_and_cookie_domain_follow_the_frontend_api() {
+        let c = config(&BASE).unwrap();
+        // As Clerk's SDKs compute them (checked against @clerk/shared's getCookieSuffix).
+        assert_eq!(c.publishable_key(), "pk_live_Y2xlcmsuZXhhbXBsZS5jb20k");
+        assert_eq!(c.cookie_suffix(), "naoXFJnI");
+        assert_eq!(c.cookie_domain().as_deref(), Some("example.com"));
+        let mut dev = BASE.to_vec();
+        dev[0] = ("FRONTEND_API_URL", "https://suite.clerk.accounts.dev");
+        dev.push(("INSTANCE_TYPE", "development"));
+        let dev = config(&dev).unwrap();
+        assert_eq!(
+            dev.publishable_key(),
+            "pk_test_c3VpdGUuY2xlcmsuYWNjb3VudHMuZGV2JA=="
+        );
+        assert_eq!(dev.cookie_suffix(), "01Kqtofs");
+        for (url, domain) in [
+            ("http://127.0.0.1:3000", None),
+            ("http://localhost:3000", None),
+            ("https://clerk.example.co.uk:8443", Some("example.co.uk")),
+            ("https://app.example.test/__clerk", Some("example.test")),
+        ] {
+            let mut pairs = BASE.to_vec();
+            pairs[0] = ("FRONTEND_API_URL", url);
+            assert_eq!(
+                config(&pairs).unwrap().cookie_domain().as_deref(),
+                domain,
+                "{url}"
+            );
+        }
+        for host in ["localhost", "127.0.0.1", "[::1]", "com"] {
+            assert_eq!(registrable_domain(host), None, "{host}");
+        }
+        assert_eq!(
+            registrable_domain("a.b.example.co.uk").as_deref(),
+            Some("example.co.uk")
+        );
+    }
 
     #[test]
     fn defaults_follow_clerk() {

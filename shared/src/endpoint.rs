@@ -26,6 +26,7 @@ endpoints! {
     CreateClient,
     GetClient,
     RemoveClientSessions,
+    Handshake,
     CreateDevBrowser,
     CreateSignIn,
     GetEnvironment,
@@ -41,9 +42,11 @@ endpoints! {
     GetUser,
     UpdateUser,
     CreateSignInToken,
+    GetHandshakePayload,
     ListSessions,
     GetBackendSession,
     RevokeSession,
+    RefreshSession,
     CreateBackendSessionToken,
     BackendJwks,
     CreateBackendTemplateToken,
@@ -80,9 +83,11 @@ impl Endpoint {
                 | Self::GetUser
                 | Self::UpdateUser
                 | Self::CreateSignInToken
+                | Self::GetHandshakePayload
                 | Self::ListSessions
                 | Self::GetBackendSession
                 | Self::RevokeSession
+                | Self::RefreshSession
                 | Self::CreateBackendSessionToken
                 | Self::BackendJwks
                 | Self::CreateBackendTemplateToken

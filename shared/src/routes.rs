@@ -71,6 +71,7 @@ handlers! {
     create_client(s, _, auth) => fapi::client::post(s, auth);
     get_client(s, req, auth) => fapi::client::get(s, req, auth);
     remove_client_sessions(s, req, auth) => fapi::client::remove_sessions(s, req, auth);
+    handshake(s, req, auth) => fapi::handshake::get(s, req, auth);
     create_dev_browser(s, _, _) => fapi::client::dev_browser(s);
     create_sign_in(s, req, auth) => fapi::sign_ins::create(s, req, auth);
     get_environment(s, _, _) => fapi::environment::get(s);
@@ -86,9 +87,11 @@ handlers! {
     get_user(s, req, _) => bapi::users::get(s, req);
     update_user(s, req, _) => bapi::users::update(s, req);
     create_sign_in_token(s, req, _) => bapi::sign_in_tokens::create(s, req);
+    get_handshake_payload(s, req, _) => bapi::clients::handshake_payload(s, req);
     list_sessions(s, req, _) => bapi::sessions::list(s, req);
     get_backend_session(s, req, _) => bapi::sessions::get(s, req);
     revoke_session(s, req, _) => bapi::sessions::revoke(s, req);
+    refresh_session(s, req, _) => bapi::sessions::refresh(s, req);
     create_backend_session_token(s, req, _) => bapi::sessions::tokens(s, req);
     backend_jwks(s, req, _) => bapi::jwks(s, req);
     create_backend_template_token(s, req, _) => bapi::sessions::template_token(s, req);
@@ -120,6 +123,12 @@ pub static FAPI_CLIENT: Function = Function {
             "/v1/client/sessions",
             Endpoint::RemoveClientSessions,
             remove_client_sessions,
+        ),
+        route(
+            Method::GET,
+            "/v1/client/handshake",
+            Endpoint::Handshake,
+            handshake,
         ),
     ],
 };
@@ -269,6 +278,12 @@ pub static BAPI: Function = Function {
         ),
         route(
             Method::GET,
+            "/v1/clients/handshake_payload",
+            Endpoint::GetHandshakePayload,
+            get_handshake_payload,
+        ),
+        route(
+            Method::GET,
             "/v1/sessions",
             Endpoint::ListSessions,
             list_sessions,
@@ -284,6 +299,12 @@ pub static BAPI: Function = Function {
             "/v1/sessions/{session_id}/revoke",
             Endpoint::RevokeSession,
             revoke_session,
+        ),
+        route(
+            Method::POST,
+            "/v1/sessions/{session_id}/refresh",
+            Endpoint::RefreshSession,
+            refresh_session,
         ),
         route(
             Method::POST,

@@ -2,9 +2,9 @@
 # The compatibility suite: Clerk's own SDKs and schemathesis against the local server.
 # Run by scripts/test.sh after the cargo tests (it needs the .venv that script makes);
 # on its own: `bash tests/compat/run.sh` from the repository root after one test run.
-# Starts local-api (embedded store, in memory) on a free port, and a second one for the key
-# rotation suite (the browser suite starts its own two), runs every scenario, stops them, and
-# prints one line:
+# Starts local-api (embedded store, in memory) on a free port, and one more each for the key
+# rotation and handshake suites (the browser suite starts its own two), runs every scenario,
+# stops them, and prints one line:
 # "compat result: N passed; F failed".
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -68,6 +68,10 @@ echo "local-api on $COMPAT_URL"
 start_local_api rotation-server JWKS_CACHE_WINDOW_SECONDS=2 SESSION_TOKEN_LIFETIME_SECONDS=30
 export COMPAT_ROTATION_URL=$local_api_url
 echo "local-api for key rotation on $COMPAT_ROTATION_URL"
+# The handshake suite waits for a session token to expire for real once: 30 s tokens.
+start_local_api handshake-server SESSION_TOKEN_LIFETIME_SECONDS=30
+handshake_url=$local_api_url
+echo "local-api for the handshake on $handshake_url"
 
 passed=0
 failed=0
@@ -92,6 +96,9 @@ node_suite clerk-js "$here/js/clerk-js.test.cjs" -C react-native
 echo "== compat: @clerk/backend"
 node_suite backend "$here/js/backend.test.cjs"
 
+echo "== compat: the handshake of server-rendered apps (@clerk/backend, own local-api)"
+COMPAT_URL="$handshake_url" node_suite handshake "$here/js/handshake.test.cjs"
+
 echo "== compat: key rotation (@clerk/backend and clerk-js react-native, own local-api)"
 node_suite rotation "$here/js/rotation.test.cjs" -C react-native
 
@@ -113,7 +120,7 @@ eval "$("$python" "$here/schemathesis/seed.py")"
 set +a
 if "$root/.venv/bin/schemathesis" --config-file "$here/schemathesis/schemathesis.toml" \
   run "$COMPAT_URL/openapi.yaml" --url "$COMPAT_URL" \
-  --phases examples,coverage,fuzzing -n 25 --seed 1 --generation-database none --workers 1 --no-color \
+  --phases examples,coverage,fuzzing -n 25 --seed 1 --generation-database none --workers 1 --no-color --max-redirects 0 \
   --report junit --report-dir "$work/schemathesis" >"$work/schemathesis.out" 2>&1; then ok=1; else ok=0; fi
 cat "$work/schemathesis.out"
 # One scenario per operation: passed unless schemathesis reported a failure for it.

@@ -3,6 +3,7 @@
 //! users behind sessions, and minting live here.
 
 pub mod clients;
+pub mod handshake;
 pub mod minting;
 pub mod sessions;
 pub mod sign_in;

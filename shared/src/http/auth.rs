@@ -267,7 +267,10 @@ fn deliver(
 }
 
 /// Keeps Clerk's `__client_uat` cookie current for browsers: the client's `updated_at` in
-/// seconds while a session is signed in, else `0`. Clerk's backend SDKs read it.
+/// seconds while a session is signed in, else `0`. Clerk's backend SDKs read it on the
+/// app's own servers, so, as Clerk's production Frontend API does, it is set on the
+/// registrable domain of the Frontend API's host (`Config::cookie_domain`), under its
+/// plain name and its suffixed one (`__client_uat_<suffix>`).
 pub fn set_client_uat(
     state: &AppState,
     transport: Transport,
@@ -283,8 +286,16 @@ pub fn set_client_uat(
         .map_or(0, |c| c.client.updated_at / 1000);
     let secure = secure(state);
     let max_age = state.config.client_token_lifetime.as_secs();
-    response::set_cookie(
-        resp,
-        format!("__client_uat={value}; Path=/; Max-Age={max_age}; SameSite=Lax{secure}"),
-    );
+    let domain = state
+        .config
+        .cookie_domain()
+        .map(|d| format!("; Domain={d}"))
+        .unwrap_or_default();
+    let suffix = state.config.cookie_suffix();
+    for name in ["__client_uat".to_string(), format!("__client_uat_{suffix}")] {
+        response::set_cookie(
+            resp,
+            format!("{name}={value}; Path=/{domain}; Max-Age={max_age}; SameSite=Lax{secure}"),
+        );
+    }
 }

@@ -549,6 +549,14 @@ impl Keyring {
         current(&self.secrets, now).ok_or(KeyError::NoCurrentKey)
     }
 
+    /// The client-token secret named `kid`, while it is kept (current or retiring).
+    pub fn client_secret_named(&self, kid: &str, now: Millis) -> Option<&ClientSecret> {
+        self.secrets
+            .iter()
+            .find(|l| l.key.kid() == kid && l.state(now).is_some())
+            .map(|l| l.key.as_ref())
+    }
+
     /// Verifies a client token against every secret that is not gone. Answers the claims
     /// and whether the token should be re-signed with the current secret.
     pub fn verify_client_token(
@@ -556,12 +564,8 @@ impl Keyring {
         token: &str,
         now: Millis,
     ) -> Result<(ClientTokenClaims, bool), ClientTokenError> {
-        let (claims, kid) = client_token::verify(token, now, |kid| {
-            self.secrets
-                .iter()
-                .find(|l| l.key.kid() == kid && l.state(now).is_some())
-                .map(|l| l.key.as_ref())
-        })?;
+        let (claims, kid) =
+            client_token::verify(token, now, |kid| self.client_secret_named(kid, now))?;
         let stale = current(&self.secrets, now).is_none_or(|c| c.kid() != kid);
         Ok((claims, stale))
     }

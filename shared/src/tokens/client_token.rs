@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use aws_lc_rs::hmac;
+use aws_lc_rs::{aead, hmac};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -46,6 +46,10 @@ pub struct ClientSecret {
     encoding: EncodingKey,
     /// The HMAC key, prepared once: every request verifies with it.
     verification: hmac::Key,
+    /// An AES-256-GCM key derived from the secret, for sealing handshake nonces
+    /// (`tokens::handshake`): a nonce is readable only by this service, for as long as
+    /// the secret that sealed it is kept.
+    sealing: aead::LessSafeKey,
 }
 
 impl std::fmt::Debug for ClientSecret {
@@ -65,10 +69,18 @@ impl ClientSecret {
         if secret.len() < SECRET_BYTES {
             return Err(KeyError::Unreadable("client token secret is too short"));
         }
+        let verification = hmac::Key::new(hmac::HMAC_SHA256, secret);
+        // A key of its own, derived one way from the secret, so sealing never reuses the
+        // client-token MAC key for another purpose.
+        let derived = hmac::sign(&verification, b"clerk-session-service handshake nonce v1");
+        let sealing = aead::UnboundKey::new(&aead::AES_256_GCM, derived.as_ref())
+            .map(aead::LessSafeKey::new)
+            .map_err(|_| KeyError::Unreadable("client token secret"))?;
         Ok(Self {
             kid: kid.to_string(),
             encoding: EncodingKey::from_secret(secret),
-            verification: hmac::Key::new(hmac::HMAC_SHA256, secret),
+            verification,
+            sealing,
         })
     }
 
@@ -95,6 +107,11 @@ impl ClientSecret {
             iat: now / 1000,
             ..claims.clone()
         })
+    }
+
+    /// The AEAD key for handshake nonces (see `tokens::handshake`).
+    pub(crate) fn sealing_key(&self) -> &aead::LessSafeKey {
+        &self.sealing
     }
 
     fn sign(&self, claims: &ClientTokenClaims) -> Result<String, ClientTokenError> {

@@ -121,6 +121,24 @@ impl SigningKey {
         self.sign_with_header(&self.template_header_b64, claims)
     }
 
+    /// The claims of a token this key signed (RS256, this `kid`, the signature checked),
+    /// whatever its expiry: for the Backend API's session refresh, which is handed an
+    /// expired session token on purpose.
+    pub fn verified_claims_any_time(&self, jwt: &str) -> Option<Value> {
+        use aws_lc_rs::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
+        let (signed, signature) = jwt.rsplit_once('.')?;
+        let (header, claims) = signed.split_once('.')?;
+        let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
+        if header["alg"] != "RS256" || header["kid"] != self.kid.as_str() {
+            return None;
+        }
+        let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, self.rsa.public_key().as_ref())
+            .verify(signed.as_bytes(), &signature)
+            .ok()?;
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).ok()?).ok()
+    }
+
     fn sign_with_header<T: Serialize>(
         &self,
         header_b64: &str,
@@ -200,5 +218,38 @@ mod tests {
         )
         .unwrap();
         assert_eq!(header["cat"], SESSION_TOKEN_CATEGORY);
+    }
+
+    #[test]
+    fn a_key_reads_back_only_its_own_untampered_tokens_expired_or_not() {
+        let key = SigningKey::from_pkcs8("ins_1", &SigningKey::generate().unwrap().0).unwrap();
+        let other = SigningKey::from_pkcs8("ins_1", &SigningKey::generate().unwrap().0).unwrap();
+        let expired = key.sign_rs256(&json!({"sid": "sess_1", "exp": 1})).unwrap();
+        assert_eq!(
+            key.verified_claims_any_time(&expired).unwrap()["sid"],
+            "sess_1"
+        );
+        assert_eq!(
+            other.verified_claims_any_time(&expired),
+            None,
+            "another key, same kid"
+        );
+        let (signed, _) = expired.rsplit_once('.').unwrap();
+        let (header, _) = signed.split_once('.').unwrap();
+        let forged_claims = URL_SAFE_NO_PAD.encode(br#"{"sid":"sess_2","exp":1}"#);
+        let signature = expired.rsplit_once('.').unwrap().1;
+        let forged = format!("{header}.{forged_claims}.{signature}");
+        assert_eq!(
+            key.verified_claims_any_time(&forged),
+            None,
+            "tampered claims"
+        );
+        let none = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"ins_1"}"#),
+            forged_claims
+        );
+        assert_eq!(key.verified_claims_any_time(&none), None, "alg none");
+        assert_eq!(key.verified_claims_any_time("not.a.jwt"), None);
     }
 }

@@ -1,6 +1,7 @@
 //! Signing keys, session tokens and client tokens.
 
 pub mod client_token;
+pub mod handshake;
 pub mod keys;
 pub mod session_token;
 pub mod template_token;

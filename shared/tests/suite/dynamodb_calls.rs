@@ -242,6 +242,52 @@ async fn every_endpoint_makes_the_documented_calls() {
 
     run.measure("GET /v1/client", Req::get("/v1/client").native(&token))
         .await;
+    // A server-rendered app's handshake for the same client, its nonce redeemed, and a
+    // refresh with the grant it set.
+    let resp = run
+        .measure(
+            "GET /v1/client/handshake",
+            Req::get("/v1/client/handshake?format=nonce")
+                .query("redirect_url", "https%3A%2F%2Fapp.example.com%2F")
+                .cookie(&token),
+        )
+        .await;
+    assert_eq!(resp.status, 307, "{}", resp.body);
+    let location = resp.header("location").unwrap().to_string();
+    let nonce = location.split("__clerk_handshake_nonce=").nth(1).unwrap();
+    let resp = run
+        .measure(
+            "GET /v1/clients/handshake_payload",
+            Req::get(format!("/v1/clients/handshake_payload?nonce={nonce}")).secret(),
+        )
+        .await;
+    let directives: Vec<String> = serde_json::from_value(resp.ok()["directives"].clone()).unwrap();
+    let cookie = |name: &str| {
+        directives
+            .iter()
+            .find_map(|d| d.strip_prefix(&format!("{name}=")))
+            .and_then(|rest| rest.split(';').next())
+            .unwrap()
+            .to_string()
+    };
+    let refresh_name = directives
+        .iter()
+        .find_map(|d| d.split('=').next().filter(|n| n.starts_with("__refresh_")))
+        .unwrap()
+        .to_string();
+    let resp = run
+        .measure(
+            "POST /v1/sessions/{id}/refresh",
+            Req::post(format!("/v1/sessions/{third}/refresh"))
+                .secret()
+                .json(&json!({
+                    "expired_token": cookie("__session"),
+                    "refresh_token": cookie(&refresh_name),
+                    "request_origin": APP_ORIGIN,
+                })),
+        )
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
     run.measure(
         "GET /v1/client/sessions/{id}",
         Req::get(format!("/v1/client/sessions/{sid}")).native(&token),

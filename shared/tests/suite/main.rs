@@ -10,6 +10,7 @@ mod dynamodb_faults;
 mod fapi_sessions;
 mod fixtures_seed;
 mod golden;
+mod handshake;
 mod jwt_templates;
 mod keys;
 mod limits;

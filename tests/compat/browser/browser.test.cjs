@@ -26,7 +26,8 @@ let browser;
 before(async () => {
   fs.rmSync(shots, { recursive: true, force: true });
   fs.mkdirSync(shots, { recursive: true });
-  deployment = await startDeployment({ bin, secretKey, dir: tmpdir() });
+  // 30 s session tokens, so that the server-rendered app sees one expire within the run.
+  deployment = await startDeployment({ bin, secretKey, dir: tmpdir(), env: { SESSION_TOKEN_LIFETIME_SECONDS: '30' } });
   browser = await chromium.launch({
     executablePath: chromiumPath,
     args: [
@@ -132,7 +133,7 @@ for (const proxied of [false, true]) {
     let clientHost; // where the `__client` cookie lives
     let server; // the instance's server, for Backend API reads
     const state = {};
-    const requests = []; // every request the page sent to the Frontend API: { method, path, cookie }
+    const requests = []; // every request the page sent to the Frontend API: { method, path }
 
     before(async () => {
       origin = proxied ? deployment.origins.proxied : deployment.origins.app;
@@ -141,10 +142,9 @@ for (const proxied of [false, true]) {
       const context = await browser.newContext();
       config.page = await context.newPage();
       const fapiBase = proxied ? deployment.proxyUrl : deployment.origins.fapi;
-      config.page.on('request', async (req) => {
+      config.page.on('request', (req) => {
         if (!req.url().startsWith(fapiBase + '/v1/')) return;
-        const headers = await req.allHeaders().catch(() => ({}));
-        requests.push({ method: req.method(), path: new URL(req.url()).pathname.replace(/^\/__clerk/, ''), cookie: headers.cookie || '', body: req.postData() || '' });
+        requests.push({ method: req.method(), path: new URL(req.url()).pathname.replace(/^\/__clerk/, '') });
       });
     });
     after(async () => {
@@ -183,11 +183,16 @@ for (const proxied of [false, true]) {
       // The client token's lifetime (CLIENT_TOKEN_LIFETIME_SECONDS, default 365 days).
       const days = (c.expires - Date.now() / 1000) / 86400;
       assert.ok(days > 364 && days <= 365, `expires in ${days} days`);
-      const uat = cookies.find((k) => k.name === '__client_uat' && k.domain === clientHost);
-      assert.ok(uat, '__client_uat beside it');
-      assert.equal(uat.httpOnly, false, 'readable by the app');
-      assert.equal(uat.secure, true);
-      assert.ok(Number(uat.value) > 0, 'signed in: the client updated_at');
+      // __client_uat on the whole site, for the app's own servers (and suffixed, as Clerk's
+      // SDKs name it for this instance).
+      const uats = cookies.filter((k) => k.name.startsWith('__client_uat') && k.domain === '.example.test');
+      assert.deepEqual(uats.map((k) => k.name).sort(), ['__client_uat', `__client_uat_${deployment.cookieSuffix}`]);
+      for (const uat of uats) {
+        assert.equal(uat.httpOnly, false, 'readable by the app');
+        assert.equal(uat.secure, true);
+        assert.equal(uat.sameSite, 'Lax');
+        assert.ok(Number(uat.value) > 0, 'signed in: the client updated_at');
+      }
       // clerk-js keeps the session token on the app's own domain for server-side rendering.
       const session = cookies.find((k) => k.name === '__session');
       assert.ok(session, '__session set by clerk-js');
@@ -195,23 +200,23 @@ for (const proxied of [false, true]) {
     });
 
     scenario(config, 'getToken()', async () => {
+      const mint = config.page.waitForRequest((r) => r.url().includes(`/v1/client/sessions/${state.ada.session}/tokens`));
       const jwt = await config.page.evaluate(() => window.Clerk.session.getToken({ skipCache: true }));
+      const { cookie = '' } = await (await mint).allHeaders();
+      assert.match(cookie, /(^|; )__client=/, 'minted over the cookie');
       const claims = await verified(server, jwt);
       assert.equal(claims.sid, state.ada.session);
       assert.equal(claims.sub, state.ada.user.id);
       assert.equal(claims.azp, origin, 'azp is the page origin');
       assert.equal(claims.iss, deployment.origins.fapi);
-      const minted = requests.filter((r) => r.path === `/v1/client/sessions/${state.ada.session}/tokens`);
-      assert.ok(minted.length > 0 && minted.every((r) => r.cookie.includes('__client=')), 'minted over the cookie');
     });
 
     scenario(config, 'a reload keeps the user signed in (the cookie, not memory)', async () => {
-      requests.length = 0;
+      const read = config.page.waitForRequest((r) => r.method() === 'GET' && new URL(r.url()).pathname.endsWith('/v1/client'));
       await open(config.page);
       assert.deepEqual(await held(config.page), { user: state.ada.user.id, session: state.ada.session, active: [state.ada.session] });
-      const read = requests.find((r) => r.method === 'GET' && r.path === '/v1/client');
-      assert.ok(read, 'clerk-js read the client again');
-      assert.match(read.cookie, /(^|; )__client=/, 'the client came from the __client cookie');
+      const { cookie = '' } = await (await read).allHeaders();
+      assert.match(cookie, /(^|; )__client=/, 'the client came from the __client cookie');
       assert.equal(await config.page.evaluate(() => document.cookie.includes('__client=')), false, 'HttpOnly: not visible to scripts');
     });
 
@@ -273,7 +278,7 @@ for (const proxied of [false, true]) {
       await open(config.page);
       assert.deepEqual(await held(config.page), { user: null, session: null, active: [] });
       assert.equal((await bapi(server, 'GET', `/v1/sessions/${state.bob.session}`)).status, 'removed');
-      const uat = (await browserCookies(config.page)).find((k) => k.name === '__client_uat' && k.domain === clientHost);
+      const uat = (await browserCookies(config.page)).find((k) => k.name === '__client_uat' && k.domain === '.example.test');
       assert.equal(uat?.value, '0', 'signed out: __client_uat is 0');
     });
   });
@@ -341,6 +346,64 @@ describe('an origin outside ALLOWED_ORIGINS', () => {
   });
 });
 
+describe('a server-rendered app (@clerk/express): the handshake', () => {
+  const config = { name: 'ssr', shots: 0, page: null };
+  const state = {};
+  let context;
+  let origin;
+  const rendered = (page) => page.locator('#ssr').textContent();
+
+  before(async () => {
+    origin = deployment.origins.ssr;
+    context = await browser.newContext();
+    config.page = await context.newPage();
+  });
+  after(async () => {
+    await context?.close();
+  });
+
+  scenario(config, 'signs in with clerk-js; the server renders the user', async () => {
+    await open(config.page, `${origin}/`);
+    assert.match(await rendered(config.page), /rendered for nobody/);
+    const { user, ticket } = await userWithTicket(deployment.servers.production, 'Page');
+    const result = await signInWithTicket(config.page, ticket);
+    state.user = user;
+    state.session = result.session;
+    await open(config.page);
+    assert.equal(await rendered(config.page), `rendered for ${user.id} (${result.session})`);
+  });
+
+  scenario(config, 'after the session token expires, the next page load completes the handshake signed in', async () => {
+    // The tab closes, so clerk-js no longer refreshes __session; its token expires (30 s
+    // tokens, and @clerk/backend allows 5 s of skew).
+    const token = (await context.cookies()).find((c) => c.name === '__session');
+    assert.ok(token, '__session');
+    await config.page.close();
+    const { exp } = JSON.parse(Buffer.from(token.value.split('.')[1], 'base64url'));
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, exp * 1000 + 6_000 - Date.now())));
+
+    config.page = await context.newPage();
+    const response = await config.page.goto(`${origin}/`);
+    // The app's 307 to the Frontend API's handshake, its 307 back, then the page.
+    const chain = [];
+    for (let r = response.request(); r; r = r.redirectedFrom()) chain.unshift(new URL(r.url()));
+    assert.deepEqual(
+      chain.map((u) => `${u.origin}${u.pathname}`),
+      [`${origin}/`, `${deployment.origins.fapi}/v1/client/handshake`, `${origin}/`],
+    );
+    assert.equal(chain[1].searchParams.get('redirect_url'), `${origin}/`);
+    assert.ok(chain[2].searchParams.has('__clerk_handshake_nonce'), 'back with a nonce');
+    // No visible sign-out: the server renders the user on this very load, and clerk-js agrees.
+    assert.equal(response.status(), 200);
+    assert.equal(await rendered(config.page), `rendered for ${state.user.id} (${state.session})`);
+    assert.equal(await config.page.evaluate(() => window.ready), true);
+    assert.equal(await config.page.evaluate(() => window.Clerk.user?.id), state.user.id);
+    const fresh = (await context.cookies()).find((c) => c.name === '__session');
+    const claims = JSON.parse(Buffer.from(fresh.value.split('.')[1], 'base64url'));
+    assert.ok(claims.exp * 1000 > Date.now(), 'a fresh __session');
+  });
+});
+
 describe('development instance (dev-browser flow)', () => {
   const config = { name: 'development', shots: 0, page: null };
   const requests = [];
@@ -350,11 +413,10 @@ describe('development instance (dev-browser flow)', () => {
   before(async () => {
     server = deployment.servers.development;
     config.page = await (await browser.newContext()).newPage();
-    config.page.on('request', async (req) => {
+    config.page.on('request', (req) => {
       if (!req.url().startsWith(deployment.origins.devFapi + '/v1/')) return;
-      const headers = await req.allHeaders().catch(() => ({}));
       const url = new URL(req.url());
-      requests.push({ method: req.method(), path: url.pathname, devBrowser: url.searchParams.get('__clerk_db_jwt'), cookie: headers.cookie || '' });
+      requests.push({ method: req.method(), path: url.pathname, devBrowser: url.searchParams.get('__clerk_db_jwt') });
     });
     config.page.on('requestfailed', (req) => {
       if (req.url().startsWith(deployment.origins.devFapi)) failures.push(`${req.method()} ${req.url()}: ${req.failure()?.errorText}`);
@@ -391,11 +453,12 @@ describe('development instance (dev-browser flow)', () => {
   });
 
   scenario(config, 'a reload keeps the session (through the dev-browser token)', async () => {
-    requests.length = 0;
+    const read = config.page.waitForRequest((r) => r.method() === 'GET' && new URL(r.url()).pathname === '/v1/client');
     await open(config.page);
     assert.deepEqual(await held(config.page), { user: state.user.id, session: state.session, active: [state.session] });
-    const read = requests.find((r) => r.method === 'GET' && r.path === '/v1/client');
-    assert.ok(read?.devBrowser, 'the client read carries the dev-browser token');
-    assert.doesNotMatch(read.cookie, /(^|; )__client=/, 'no cross-site __client cookie is involved');
+    const request = await read;
+    assert.ok(new URL(request.url()).searchParams.get('__clerk_db_jwt'), 'the client read carries the dev-browser token');
+    const { cookie = '' } = await request.allHeaders();
+    assert.doesNotMatch(cookie, /(^|; )__client=/, 'no cross-site __client cookie is involved');
   });
 });

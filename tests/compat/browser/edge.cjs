@@ -14,6 +14,8 @@
 //                           the edge forwards to the production Frontend API
 //   devapp.example.test     the app on the development instance
 //   stranger.example.test   the app, on an origin the production instance does not allow
+//   ssr.example.test        a server-rendered app (Express with @clerk/express, ssr-app.cjs)
+//                           on the production instance
 //
 // TLS, because that is how the cookies are made in production: `Secure` cookies, and clerk-js
 // insists on https without a proxyUrl. The certificate is a throwaway self-signed one for
@@ -28,6 +30,7 @@ const http = require('node:http');
 const https = require('node:https');
 const os = require('node:os');
 const path = require('node:path');
+const { ssrApp } = require('./ssr-app.cjs');
 
 // The package's exports map hides dist/, so it is found beside package.json.
 const clerkJsDist = path.join(__dirname, '..', 'node_modules', '@clerk', 'clerk-js', 'dist');
@@ -99,9 +102,13 @@ function serveClerkJs(res, pathname) {
   fs.createReadStream(file).pipe(res);
 }
 
-/** A publishable key naming `host` as the Frontend API: pk_<live|test>_ + base64("<host>$"). */
+/**
+ * A publishable key naming `host` as the Frontend API: pk_<live|test>_ + base64("<host>$"),
+ * padding kept, as the service derives it: Clerk's SDKs name their cookies with a suffix
+ * made from the key's exact text, and the handshake sets them under that suffix.
+ */
 function publishableKey(kind, host) {
-  return `pk_${kind}_` + Buffer.from(`${host}$`).toString('base64').replace(/=+$/, '');
+  return `pk_${kind}_` + Buffer.from(`${host}$`).toString('base64');
 }
 
 /**
@@ -128,6 +135,7 @@ async function startDeployment({ bin, secretKey, dir, env = {} }) {
     proxied: origin('proxied'),
     devApp: origin('devapp'),
     stranger: origin('stranger'),
+    ssr: origin('ssr'),
   };
   const proxyUrl = `${origins.proxied}/__clerk`;
 
@@ -139,7 +147,7 @@ async function startDeployment({ bin, secretKey, dir, env = {} }) {
   };
   const production = await start('production', {
     FRONTEND_API_URL: origins.fapi,
-    ALLOWED_ORIGINS: `${origins.app},${origins.proxied}`,
+    ALLOWED_ORIGINS: `${origins.app},${origins.proxied},${origins.ssr}`,
   });
   const development = await start('development', {
     FRONTEND_API_URL: origins.devFapi,
@@ -171,12 +179,32 @@ async function startDeployment({ bin, secretKey, dir, env = {} }) {
   routes.set(`proxied.${site}`, app({ publishableKey: publishableKey('live', fapiHost), proxy: true }));
   routes.set(`stranger.${site}`, app({ publishableKey: publishableKey('live', fapiHost) }));
   routes.set(`devapp.${site}`, app({ publishableKey: publishableKey('test', new URL(origins.devFapi).host) }));
+  const ssrKey = publishableKey('live', fapiHost);
+  const ssr = ssrApp({
+    publishableKey: ssrKey,
+    secretKey,
+    apiUrl: production,
+    page: appPage.replace('{{PUBLISHABLE_KEY}}', ssrKey).replace('{{PROXY_URL}}', ''),
+  });
+  routes.set(`ssr.${site}`, (req, res) => {
+    const { pathname } = new URL(req.url, 'https://x');
+    if (pathname.startsWith('/clerk-js/')) serveClerkJs(res, pathname);
+    else ssr(req, res);
+  });
 
   return {
     origins,
     proxyUrl,
     servers: { production, development },
     spkiPin: tls.spkiPin,
+    // Clerk's cookie-name suffix for the production instance's publishable key.
+    cookieSuffix: crypto
+      .createHash('sha1')
+      .update(publishableKey('live', fapiHost))
+      .digest('base64')
+      .replace(/\+/g, '-')
+      .replace(/\//g, '_')
+      .slice(0, 8),
     hostRules: `MAP *.${site} 127.0.0.1, MAP ${devFapiHost}:443 127.0.0.1:${port}`,
     async stop() {
       for (const child of servers) child.kill();

@@ -78,7 +78,7 @@ async function browserSignIn(firstName) {
   const signIn = await send('/v1/client/sign_ins', `strategy=ticket&ticket=${encodeURIComponent(ticket)}`);
   const sessionId = signIn.response.created_session_id;
   const token = await send(`/v1/client/sessions/${sessionId}/tokens`);
-  return { user, sessionId, jwt: token.jwt };
+  return { user, sessionId, jwt: token.jwt, clientCookie: cookie.slice('__client='.length) };
 }
 
 module.exports.appOrigin = appOrigin;

@@ -1,6 +1,7 @@
 //! The Backend API subset, for the app's servers: JSON bodies, and
 //! `Authorization: Bearer <secret key>` on every call.
 
+pub mod clients;
 pub mod jwt_templates;
 pub mod keys;
 pub mod sessions;

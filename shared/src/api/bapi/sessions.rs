@@ -1,5 +1,5 @@
 //! `GET /v1/sessions`, `GET /v1/sessions/{id}`, `POST /v1/sessions/{id}/revoke`,
-//! `POST /v1/sessions/{id}/tokens`.
+//! `POST /v1/sessions/{id}/tokens`, `POST /v1/sessions/{id}/refresh`.
 
 use super::{authorize, list_answer};
 use crate::app::minting::{mint, template_and_user, TokenKind};
@@ -87,4 +87,61 @@ pub async fn template_token(state: &AppState, req: Request) -> Result<Response, 
     };
     let jwt = mint(state, &session, None, &kind).await?;
     response::ok(&wire::token_response(&jwt))
+}
+
+/// The body @clerk/backend sends to refresh a session from the app's server. It also sends
+/// `request_headers` and may send `request_originating_ip`; nothing here depends on them.
+#[derive(serde::Deserialize)]
+struct RefreshBody {
+    expired_token: Option<String>,
+    refresh_token: Option<String>,
+    request_origin: Option<String>,
+    format: Option<String>,
+}
+
+/// `POST /v1/sessions/{session_id}/refresh`: a new session token from an expired one and
+/// the `__refresh` grant the handshake set (`app::handshake::refresh`). Missing fields are
+/// 422; every failed check is 401, as Clerk's SDKs expect.
+pub async fn refresh(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    use crate::app::handshake::{self, Refresh, Refreshed};
+    authorize(state, &req)?;
+    let body = crate::http::request::json_body::<RefreshBody>(&req)?;
+    let required = |value: &Option<String>, name: &str| {
+        value
+            .as_deref()
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| ApiError::param_missing(name))
+    };
+    let expired_token = required(&body.expired_token, "expired_token")?;
+    let refresh_token = required(&body.refresh_token, "refresh_token")?;
+    let request_origin = required(&body.request_origin, "request_origin")?;
+    let cookies = match body.format.as_deref() {
+        None | Some("token") => false,
+        Some("cookie") => true,
+        Some(_) => {
+            return Err(ApiError::param_invalid(
+                "format",
+                "format must be token or cookie.",
+            ))
+        }
+    };
+    let refreshed = handshake::refresh(
+        state,
+        &Refresh {
+            session_id: req.path_param("session_id"),
+            expired_token: &expired_token,
+            refresh_token: &refresh_token,
+            request_origin: &request_origin,
+            cookies,
+            suffixed: req.query_param("suffixed_cookies").as_deref() == Some("true"),
+        },
+    )
+    .await?;
+    match refreshed {
+        Refreshed::Token(jwt) => response::ok(&wire::token_response(&jwt)),
+        Refreshed::Cookies(cookies) => {
+            response::ok(&serde_json::json!({ "object": "cookies", "cookies": cookies }))
+        }
+    }
 }

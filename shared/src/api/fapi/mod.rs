@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod environment;
+pub mod handshake;
 pub mod sessions;
 pub mod sign_ins;
 
