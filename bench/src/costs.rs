@@ -182,7 +182,7 @@ pub fn simulate_month(lifetimes: Lifetimes, focus_touches_per_day: u32) -> Month
             }
             let due = session.activity_due(now, lifetimes);
             if due {
-                session = session.with_activity(now, lifetimes);
+                session = session.with_activity(now, lifetimes, None);
             }
             let (count, writing) = if touch {
                 (&mut month.touches, &mut month.touches_writing)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use lambda_http::request::RequestContext;
 use lambda_http::{service_fn, Body, RequestExt};
-use shared::http::RequestId;
+use shared::http::{ClientAddr, RequestId};
 use shared::routes::{self, Function};
 use shared::state::AppState;
 
@@ -85,6 +85,16 @@ fn request_id(event: &lambda_http::Request) -> String {
     .unwrap_or_default()
 }
 
+/// The caller's address as API Gateway saw it (`sourceIp`; CloudFront's, behind it).
+fn client_addr(event: &lambda_http::Request) -> Option<ClientAddr> {
+    let ip = match event.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.as_deref(),
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.identity.source_ip.as_deref(),
+        _ => None,
+    }?;
+    ip.parse().ok().map(ClientAddr)
+}
+
 /// Turns an API Gateway event (already parsed by lambda_http) into the shared handler's
 /// plain request, and its answer back into a Lambda response.
 pub async fn handle(
@@ -103,6 +113,7 @@ async fn handle_as(
     event: lambda_http::Request,
     request_id: String,
 ) -> http::Response<Body> {
+    let client_addr = client_addr(&event);
     // raw_http_path has no REST stage prefix (`/Prod`), unlike uri().path().
     let path_and_query = match event.uri().query() {
         Some(q) => format!("{}?{q}", event.raw_http_path()),
@@ -120,6 +131,9 @@ async fn handle_as(
     };
     let mut req = http::Request::from_parts(parts, body);
     req.extensions_mut().insert(RequestId(request_id));
+    if let Some(addr) = client_addr {
+        req.extensions_mut().insert(addr);
+    }
     routes::dispatch(state, req, function.routes)
         .await
         .map(Body::Text)

@@ -19,7 +19,7 @@ use metrics_exporter_prometheus::{
 use shared::config::LocalServerConfig;
 use shared::error::ApiError;
 use shared::http::request::MAX_BODY_BYTES;
-use shared::http::RequestId;
+use shared::http::{ClientAddr, RequestId};
 use shared::routes;
 use shared::state::AppState;
 use tokio::io::AsyncWriteExt;
@@ -85,7 +85,7 @@ pub async fn serve(
         .header_read_timeout(settings.header_read_timeout)
         .max_buf_size(MAX_HEAD_BYTES);
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 // Out of file descriptors and the like: the listener itself is fine; wait a
@@ -109,7 +109,7 @@ pub async fn serve(
             let state = Arc::clone(&state);
             let metrics = metrics.clone();
             async move {
-                let resp = handle(&state, metrics.as_ref(), req, body_timeout).await;
+                let resp = handle(&state, metrics.as_ref(), req, peer, body_timeout).await;
                 Ok::<_, Infallible>(resp)
             }
         });
@@ -154,6 +154,7 @@ async fn handle(
     state: &AppState,
     metrics: Option<&PrometheusHandle>,
     req: hyper::Request<Incoming>,
+    peer: std::net::SocketAddr,
     body_timeout: std::time::Duration,
 ) -> hyper::Response<Full<Bytes>> {
     if let Some(metrics) = metrics.filter(|_| req.uri().path() == METRICS_PATH) {
@@ -176,6 +177,7 @@ async fn handle(
         Ok(Ok(collected)) => {
             let mut req = http::Request::from_parts(parts, collected.to_bytes());
             req.extensions_mut().insert(RequestId(request_id));
+            req.extensions_mut().insert(ClientAddr(peer.ip()));
             routes::dispatch(state, req, routes::every_route()).await
         }
         Ok(Err(_)) => {

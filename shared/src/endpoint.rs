@@ -27,6 +27,9 @@ endpoints! {
     GetClient,
     RemoveClientSessions,
     Handshake,
+    ListMySessions,
+    ListMyActiveSessions,
+    RevokeMySession,
     CreateDevBrowser,
     CreateSignIn,
     GetEnvironment,
@@ -41,6 +44,9 @@ endpoints! {
     CreateUser,
     GetUser,
     UpdateUser,
+    DeleteUser,
+    BanUser,
+    UnbanUser,
     CreateSignInToken,
     GetHandshakePayload,
     ListSessions,
@@ -82,6 +88,9 @@ impl Endpoint {
             Self::CreateUser
                 | Self::GetUser
                 | Self::UpdateUser
+                | Self::DeleteUser
+                | Self::BanUser
+                | Self::UnbanUser
                 | Self::CreateSignInToken
                 | Self::GetHandshakePayload
                 | Self::ListSessions

@@ -116,6 +116,17 @@ impl ApiError {
         )
     }
 
+    /// A sign-in of a user the Backend API banned (Clerk's code; clerk-js treats it as a
+    /// final sign-out).
+    pub fn user_banned() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "user_banned",
+            "Account banned",
+            "This account is banned: it cannot sign in until it is unbanned.",
+        )
+    }
+
     /// A request that did not come through the CDN the instance is configured behind.
     pub fn origin_unverified() -> Self {
         Self::new(

@@ -72,6 +72,9 @@ handlers! {
     get_client(s, req, auth) => fapi::client::get(s, req, auth);
     remove_client_sessions(s, req, auth) => fapi::client::remove_sessions(s, req, auth);
     handshake(s, req, auth) => fapi::handshake::get(s, req, auth);
+    list_my_sessions(s, req, auth) => fapi::me::all(s, req, auth);
+    list_my_active_sessions(s, req, auth) => fapi::me::active(s, req, auth);
+    revoke_my_session(s, req, auth) => fapi::me::revoke(s, req, auth);
     create_dev_browser(s, _, _) => fapi::client::dev_browser(s);
     create_sign_in(s, req, auth) => fapi::sign_ins::create(s, req, auth);
     get_environment(s, _, _) => fapi::environment::get(s);
@@ -86,6 +89,9 @@ handlers! {
     create_user(s, req, _) => bapi::users::create(s, req);
     get_user(s, req, _) => bapi::users::get(s, req);
     update_user(s, req, _) => bapi::users::update(s, req);
+    delete_user(s, req, _) => bapi::users::delete(s, req);
+    ban_user(s, req, _) => bapi::users::ban(s, req);
+    unban_user(s, req, _) => bapi::users::unban(s, req);
     create_sign_in_token(s, req, _) => bapi::sign_in_tokens::create(s, req);
     get_handshake_payload(s, req, _) => bapi::clients::handshake_payload(s, req);
     list_sessions(s, req, _) => bapi::sessions::list(s, req);
@@ -129,6 +135,24 @@ pub static FAPI_CLIENT: Function = Function {
             "/v1/client/handshake",
             Endpoint::Handshake,
             handshake,
+        ),
+        route(
+            Method::GET,
+            "/v1/me/sessions",
+            Endpoint::ListMySessions,
+            list_my_sessions,
+        ),
+        route(
+            Method::GET,
+            "/v1/me/sessions/active",
+            Endpoint::ListMyActiveSessions,
+            list_my_active_sessions,
+        ),
+        route(
+            Method::POST,
+            "/v1/me/sessions/{session_id}/revoke",
+            Endpoint::RevokeMySession,
+            revoke_my_session,
         ),
     ],
 };
@@ -269,6 +293,24 @@ pub static BAPI: Function = Function {
             "/v1/users/{user_id}",
             Endpoint::UpdateUser,
             update_user,
+        ),
+        route(
+            Method::DELETE,
+            "/v1/users/{user_id}",
+            Endpoint::DeleteUser,
+            delete_user,
+        ),
+        route(
+            Method::POST,
+            "/v1/users/{user_id}/ban",
+            Endpoint::BanUser,
+            ban_user,
+        ),
+        route(
+            Method::POST,
+            "/v1/users/{user_id}/unban",
+            Endpoint::UnbanUser,
+            unban_user,
         ),
         route(
             Method::POST,

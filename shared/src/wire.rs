@@ -17,8 +17,8 @@ use serde_json::{Map, Value};
 
 use crate::clock::Millis;
 use crate::domain::{
-    Client, ClientState, EmailAddress, JwtTemplate, PhoneNumber, Session, SessionStatus,
-    SignInToken, User,
+    Client, ClientState, EmailAddress, JwtTemplate, PhoneNumber, Session, SessionActivity,
+    SessionStatus, SignInToken, User,
 };
 
 /// Which API a user object is rendered for: only the Backend API sees private metadata.
@@ -222,7 +222,7 @@ pub fn user(u: &User, audience: Audience) -> UserJson<'_> {
         unsafe_metadata: &u.unsafe_metadata,
         external_id: u.external_id.as_deref(),
         last_sign_in_at: u.last_sign_in_at,
-        banned: false,
+        banned: u.banned,
         locked: false,
         deprovisioned: false,
         lockout_expires_in_seconds: NULL,
@@ -265,7 +265,7 @@ fn public_user_data(u: &User) -> PublicUserData<'_> {
         identifier: u.identifier(),
         user_id: &u.id,
         username: u.username.as_deref(),
-        banned: false,
+        banned: u.banned,
         deprovisioned: false,
     }
 }
@@ -493,6 +493,54 @@ pub fn completed_sign_in<'a>(
     }
 }
 
+/// Where and on what a session was last used (`SessionActivity`, both APIs).
+#[derive(Serialize)]
+pub struct SessionActivityJson<'a> {
+    object: &'static str,
+    id: &'a str,
+    device_type: Option<&'a str>,
+    is_mobile: bool,
+    browser_name: Option<&'a str>,
+    browser_version: Option<&'a str>,
+    ip_address: Option<&'a str>,
+    city: Option<&'a str>,
+    country: Option<&'a str>,
+}
+
+pub fn session_activity(a: &SessionActivity) -> SessionActivityJson<'_> {
+    SessionActivityJson {
+        object: "session_activity",
+        id: &a.id,
+        device_type: a.device_type.as_deref(),
+        is_mobile: a.is_mobile,
+        browser_name: a.browser_name.as_deref(),
+        browser_version: a.browser_version.as_deref(),
+        ip_address: a.ip_address.as_deref(),
+        city: a.city.as_deref(),
+        country: a.country.as_deref(),
+    }
+}
+
+/// A session of the user as `GET /v1/me/sessions/active` lists it (Clerk's
+/// `ActiveSession`): the Frontend API session with its latest activity.
+#[derive(Serialize)]
+pub struct ActiveSessionJson<'a> {
+    #[serde(flatten)]
+    session: SessionJson<'a>,
+    latest_activity: Option<SessionActivityJson<'a>>,
+}
+
+pub fn active_session<'a>(
+    s: &'a Session,
+    user: Option<&'a User>,
+    now: Millis,
+) -> ActiveSessionJson<'a> {
+    ActiveSessionJson {
+        session: session(s, user, now, None),
+        latest_activity: s.latest_activity.as_ref().map(session_activity),
+    }
+}
+
 /// The Backend API session (BAPI `Session`).
 #[derive(Serialize)]
 pub struct BackendSessionJson<'a> {
@@ -504,7 +552,7 @@ pub struct BackendSessionJson<'a> {
     status: &'static str,
     last_active_organization_id: Option<&'a str>,
     last_active_at: Millis,
-    latest_activity: Null,
+    latest_activity: Option<SessionActivityJson<'a>>,
     expire_at: Millis,
     abandon_at: Millis,
     updated_at: Millis,
@@ -522,7 +570,7 @@ pub fn backend_session(s: &Session, now: Millis) -> BackendSessionJson<'_> {
         status: s.status_at(now).as_str(),
         last_active_organization_id: s.last_active_organization_id.as_deref(),
         last_active_at: s.last_active_at,
-        latest_activity: NULL,
+        latest_activity: s.latest_activity.as_ref().map(session_activity),
         expire_at: s.expire_at,
         abandon_at: s.abandon_at,
         updated_at: s.updated_at,

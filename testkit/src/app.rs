@@ -150,6 +150,7 @@ pub struct Req {
     uri: String,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
+    client_addr: Option<std::net::IpAddr>,
 }
 
 impl Req {
@@ -159,7 +160,13 @@ impl Req {
             uri: uri.into(),
             headers: Vec::new(),
             body: Vec::new(),
+            client_addr: None,
         }
+    }
+    /// The address the transport saw the request come from (API Gateway's `sourceIp`).
+    pub fn from_ip(mut self, ip: &str) -> Self {
+        self.client_addr = Some(ip.parse().expect("an IP address"));
+        self
     }
     pub fn get(uri: impl Into<String>) -> Self {
         Self::new("GET", uri)
@@ -234,6 +241,11 @@ impl Req {
         request
             .extensions_mut()
             .insert(RequestId("req_test".into()));
+        if let Some(ip) = self.client_addr {
+            request
+                .extensions_mut()
+                .insert(shared::http::ClientAddr(ip));
+        }
         request
     }
 }

@@ -8,7 +8,7 @@
 use url::Url;
 
 use super::clients;
-use super::minting::{self, TokenKind};
+use super::minting::{self, Seen, TokenKind};
 use crate::error::ApiError;
 use crate::http::auth::ClientAuth;
 use crate::state::AppState;
@@ -58,7 +58,12 @@ pub fn redirect_target(state: &AppState, raw: &str) -> Result<Url, ApiError> {
 }
 
 /// Runs the handshake: answers the URL to send the browser back to, carrying the payload.
-pub async fn run(state: &AppState, auth: &ClientAuth, ask: &Handshake) -> Result<Url, ApiError> {
+pub async fn run(
+    state: &AppState,
+    auth: &ClientAuth,
+    ask: &Handshake,
+    seen: Seen<'_>,
+) -> Result<Url, ApiError> {
     let origin = ask.redirect.origin().ascii_serialization();
     // A token that does not verify, or was replaced, means no client here: signed out.
     let (cs, _) = clients::load_or_start_over(state, auth).await?;
@@ -67,7 +72,7 @@ pub async fn run(state: &AppState, auth: &ClientAuth, ask: &Handshake) -> Result
     let mut signed_in = None;
     if let Some(cs) = &cs {
         if let Some(session) = cs.last_active_session_id(now).and_then(|id| cs.session(id)) {
-            match minting::mint(state, session, Some(&origin), &TokenKind::Session).await {
+            match minting::mint(state, session, Some(&origin), seen, &TokenKind::Session).await {
                 Ok(jwt) => {
                     let grant = payload::seal_refresh(
                         keys.client_secret(now)?,
@@ -182,7 +187,8 @@ pub async fn refresh(state: &AppState, ask: &Refresh<'_>) -> Result<Refreshed, A
     let session = cs
         .session(ask.session_id)
         .ok_or_else(|| invalid("the session is not the client's"))?;
-    let jwt = match minting::mint(state, session, Some(&origin), &TokenKind::Session).await {
+    // The app's server calls, not the device: no place to record.
+    let jwt = match minting::mint(state, session, Some(&origin), None, &TokenKind::Session).await {
         Ok(jwt) => jwt,
         Err(e) if e.status.is_client_error() => {
             return Err(invalid("the session is not signed in"))

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::clock::Millis;
-use crate::domain::{ClientState, Session, SessionAction, User};
+use crate::domain::{ClientState, Session, SessionAction, SessionActivity, User};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{StoreError, Write};
@@ -15,12 +15,23 @@ use crate::tokens::session_token::SessionClaims;
 use crate::tokens::template_token::{CompiledTemplate, MintError};
 use crate::wire::LastActiveTokens;
 
-/// Records a session's activity at `now` and answers the session as it then is. Best
-/// effort, by design: activity is bookkeeping, so losing the race to a request that
-/// recorded it first counts as done, and a store fault is logged without failing the
-/// request that carried the activity.
-pub async fn record_activity(state: &AppState, session: &Session, now: Millis) -> Session {
-    let next = session.with_activity(now, state.lifetimes());
+/// Where a device's request was made (`http::activity::of_request`), worked out only when
+/// activity is recorded; `None` for the Backend API, whose calls are the app's servers,
+/// not the user's device.
+pub type Seen<'a> = Option<&'a (dyn Fn() -> SessionActivity + Sync)>;
+
+/// Records a session's activity at `now`, with where it was seen, and answers the session
+/// as it then is. Best effort, by design: activity is bookkeeping, so losing the race to a
+/// request that recorded it first counts as done, and a store fault is logged without
+/// failing the request that carried the activity.
+pub async fn record_activity(
+    state: &AppState,
+    session: &Session,
+    now: Millis,
+    seen: Seen<'_>,
+) -> Session {
+    let seen = seen.map(|of| of());
+    let next = session.with_activity(now, state.lifetimes(), seen.as_ref());
     match state
         .store
         .commit(vec![Write::session_activity(&next)])
@@ -56,6 +67,7 @@ pub async fn mint(
     state: &AppState,
     session: &Session,
     origin: Option<&str>,
+    seen: Seen<'_>,
     kind: &TokenKind<'_>,
 ) -> Result<String, ApiError> {
     let now = state.now();
@@ -69,7 +81,7 @@ pub async fn mint(
         TokenKind::Template { .. } => "template",
     });
     if session.activity_due(now, state.lifetimes()) {
-        record_activity(state, session, now).await;
+        record_activity(state, session, now, seen).await;
     }
     Ok(jwt)
 }

@@ -7,6 +7,7 @@ pub mod handshake;
 pub mod minting;
 pub mod sessions;
 pub mod sign_in;
+pub mod users;
 
 use std::collections::HashMap;
 

@@ -3,7 +3,7 @@
 //! touched, conditioned on what was read; the rules themselves are `domain::session`'s.
 
 use super::clients;
-use super::minting::record_activity;
+use super::minting::{record_activity, Seen};
 use super::{landed, retrying};
 use crate::domain::{ClientState, Session, SessionAction};
 use crate::error::ApiError;
@@ -22,7 +22,12 @@ pub fn of_client<'a>(cs: &'a ClientState, id: &str) -> Result<&'a Session, ApiEr
 /// (when due). Neither write names a version, so racing touches, mints and ends do not
 /// conflict: each touch answers 200, or the transition's own 4xx. Answers the client as
 /// it then is.
-pub async fn touch(state: &AppState, auth: &ClientAuth, id: &str) -> Result<ClientState, ApiError> {
+pub async fn touch(
+    state: &AppState,
+    auth: &ClientAuth,
+    id: &str,
+    seen: Seen<'_>,
+) -> Result<ClientState, ApiError> {
     let mut cs = clients::require(state, auth).await?;
     let now = state.now();
     let session = of_client(&cs, id)?;
@@ -30,7 +35,7 @@ pub async fn touch(state: &AppState, auth: &ClientAuth, id: &str) -> Result<Clie
         .check(SessionAction::Touch, now)
         .map_err(|e| ApiError::from_transition(e, id))?;
     if session.activity_due(now, state.lifetimes()) {
-        let recorded = record_activity(state, session, now).await;
+        let recorded = record_activity(state, session, now, seen).await;
         if let Some(slot) = cs.sessions.iter_mut().find(|s| s.id == id) {
             *slot = recorded;
         }
@@ -105,6 +110,63 @@ pub async fn revoke(state: &AppState, id: &str) -> Result<Session, ApiError> {
     let label = SessionAction::Revoke.verb();
     let session = retrying(label, "The session", || async move {
         let session = find(state, id).await?;
+        let now = state.now();
+        let to = session
+            .check(SessionAction::Revoke, now)
+            .map_err(|e| ApiError::from_transition(e, id))?;
+        let write = Write::session_status(&session, to, now);
+        if !landed(state.store.commit(vec![write]).await)? {
+            return Ok(None);
+        }
+        Ok(Some(session.with_status(to, now)))
+    })
+    .await?;
+    crate::metrics::session_transitions(label, 1);
+    Ok(session)
+}
+
+/// The session a `/v1/me` request acts as: the caller's session named by
+/// `_clerk_session_id` (clerk-js sends it) when it is one of its client's signed-in
+/// sessions, else the client's last active session. Its user is "me". None is 401
+/// `signed_out`, as for any request of a client that is not signed in.
+pub async fn requesting(
+    state: &AppState,
+    auth: &ClientAuth,
+    named: Option<&str>,
+) -> Result<(ClientState, Session), ApiError> {
+    let cs = clients::require(state, auth).await?;
+    let now = state.now();
+    let signed_in = |id: &str| {
+        cs.session(id)
+            .filter(|s| s.status_at(now).is_signed_in())
+            .cloned()
+    };
+    let session = named
+        .and_then(signed_in)
+        .or_else(|| cs.last_active_session_id(now).and_then(signed_in))
+        .ok_or_else(ApiError::signed_out)?;
+    Ok((cs, session))
+}
+
+/// Every session of `user_id`, on every client, newest first.
+pub async fn of_user(state: &AppState, user_id: &str) -> Result<Vec<Session>, ApiError> {
+    let filter = crate::store::SessionFilter {
+        client_id: None,
+        user_id: Some(user_id.to_string()),
+    };
+    Ok(state.store.list_sessions(&filter).await?)
+}
+
+/// A user revokes one of its own sessions, from any of its devices (`POST
+/// /v1/me/sessions/{id}/revoke`): the session must be the requesting user's, on any
+/// client; another user's is 404, exactly like an unknown id. Then as [`revoke`].
+pub async fn revoke_own(state: &AppState, me: &Session, id: &str) -> Result<Session, ApiError> {
+    let label = SessionAction::Revoke.verb();
+    let session = retrying(label, "The session", || async move {
+        let session = find(state, id).await?;
+        if session.user_id != me.user_id {
+            return Err(ApiError::session_not_found(id));
+        }
         let now = state.now();
         let to = session
             .check(SessionAction::Revoke, now)

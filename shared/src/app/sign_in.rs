@@ -3,7 +3,7 @@
 
 use super::clients::{self, new_client};
 use super::{landed, retrying};
-use crate::domain::{ticket_hash, ClientState, Session, SignInTokenStatus, User};
+use crate::domain::{ticket_hash, ClientState, Session, SessionActivity, SignInTokenStatus, User};
 use crate::error::ApiError;
 use crate::http::auth::ClientAuth;
 use crate::state::AppState;
@@ -29,6 +29,7 @@ pub async fn redeem_ticket(
     state: &AppState,
     auth: &ClientAuth,
     ticket: &str,
+    seen: &SessionActivity,
 ) -> Result<SignedIn, ApiError> {
     if ticket.len() > MAX_TICKET_BYTES {
         return Err(ApiError::ticket_invalid(
@@ -58,13 +59,18 @@ pub async fn redeem_ticket(
         let user = state.store.get_user(&token.user_id).await?.ok_or_else(|| {
             ApiError::ticket_invalid("The user of this sign-in ticket no longer exists.")
         })?;
+        // Refused before anything is written: the ticket stays unused.
+        if user.banned {
+            return Err(ApiError::user_banned());
+        }
 
         let is_new = existing.is_none();
         let mut client = existing.unwrap_or_else(|| ClientState {
             client: new_client(state),
             sessions: Vec::new(),
         });
-        let session = Session::start(&client.client.id, &user.id, now, state.lifetimes());
+        let mut session = Session::start(&client.client.id, &user.id, now, state.lifetimes());
+        session.latest_activity = Some(seen.clone());
         client.client = client.client.signed_in(&session.id, now);
         if is_new {
             // Not stored yet: it is written as new.

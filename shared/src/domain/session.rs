@@ -128,8 +128,27 @@ pub struct Session {
     pub last_active_organization_id: Option<String>,
     /// Impersonation actor, when there is one.
     pub actor: Option<Value>,
+    /// Where and on what the session was last used: recorded at sign-in and again with
+    /// its activity (at most once per activity interval). Absent in sessions stored
+    /// before activity was recorded.
+    #[serde(default)]
+    pub latest_activity: Option<SessionActivity>,
     pub created_at: Millis,
     pub updated_at: Millis,
+}
+
+/// A session's device and place as last seen (Clerk's `SessionActivity`): from the
+/// request's User-Agent, and its address and place (`http::activity`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionActivity {
+    pub id: String,
+    pub browser_name: Option<String>,
+    pub browser_version: Option<String>,
+    pub device_type: Option<String>,
+    pub is_mobile: bool,
+    pub ip_address: Option<String>,
+    pub city: Option<String>,
+    pub country: Option<String>,
 }
 
 impl Session {
@@ -144,6 +163,7 @@ impl Session {
             abandon_at: now + lifetimes.inactivity_ms,
             last_active_organization_id: None,
             actor: None,
+            latest_activity: None,
             created_at: now,
             updated_at: now,
         }
@@ -181,11 +201,20 @@ impl Session {
     }
 
     /// The session after activity recorded at `now`: the inactivity timeout slides.
-    pub fn with_activity(&self, now: Millis, lifetimes: Lifetimes) -> Session {
+    /// The session with activity recorded at `now`, and where it was seen when known.
+    pub fn with_activity(
+        &self,
+        now: Millis,
+        lifetimes: Lifetimes,
+        seen: Option<&SessionActivity>,
+    ) -> Session {
         let mut next = self.clone();
         next.last_active_at = now;
         next.abandon_at = now + lifetimes.inactivity_ms;
         next.updated_at = now;
+        if let Some(seen) = seen {
+            next.latest_activity = Some(seen.clone());
+        }
         next
     }
 
@@ -300,7 +329,7 @@ mod tests {
         let s = Session::start("client_a", "user_a", 0, LIFE);
         assert_eq!(s.status_at(2_999), S::Active);
         assert_eq!(s.status_at(3_000), S::Abandoned);
-        let touched = s.with_activity(2_000, LIFE);
+        let touched = s.with_activity(2_000, LIFE, None);
         assert_eq!(touched.abandon_at, 5_000);
         assert_eq!(touched.status_at(4_000), S::Active);
         assert_eq!(touched.status_at(7_000), S::Expired);
@@ -326,7 +355,7 @@ mod tests {
         let s = Session::start("client_a", "user_a", 0, LIFE);
         assert!(!s.activity_due(499, LIFE));
         assert!(s.activity_due(500, LIFE));
-        assert!(!s.with_activity(500, LIFE).activity_due(999, LIFE));
+        assert!(!s.with_activity(500, LIFE, None).activity_due(999, LIFE));
         // Abandoned (3 000) or ended: nothing to record.
         assert!(!s.activity_due(3_000, LIFE));
         assert!(!s.with_status(S::Ended, 1).activity_due(600, LIFE));

@@ -34,6 +34,10 @@ pub struct User {
     pub private_metadata: Map<String, Value>,
     pub unsafe_metadata: Map<String, Value>,
     pub last_sign_in_at: Option<Millis>,
+    /// Banned through the Backend API: no sign-in until unbanned. Absent in records stored
+    /// before bans existed, which were not banned.
+    #[serde(default)]
+    pub banned: bool,
     pub created_at: Millis,
     pub updated_at: Millis,
     pub version: u64,
@@ -90,9 +94,20 @@ impl User {
             private_metadata: new.private_metadata,
             unsafe_metadata: new.unsafe_metadata,
             last_sign_in_at: None,
+            banned: false,
             created_at: now,
             updated_at: now,
             version: 1,
+        }
+    }
+
+    /// The user banned or unbanned at `now`.
+    pub fn with_banned(&self, banned: bool, now: Millis) -> Self {
+        Self {
+            banned,
+            updated_at: now,
+            version: self.version + 1,
+            ..self.clone()
         }
     }
 

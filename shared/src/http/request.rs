@@ -18,6 +18,12 @@ pub struct PathParams(pub Vec<(&'static str, String)>);
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
 
+/// The address the request came from, as the transport saw it: API Gateway's
+/// `sourceIp`, or the local server's peer. Headers a caller writes (`X-Forwarded-For`)
+/// never set it.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
 pub trait RequestExt {
     fn path_param(&self, name: &str) -> &str;
     fn query_param(&self, name: &str) -> Option<String>;

@@ -60,6 +60,9 @@ impl Data {
             Write::DeleteJwtTemplate { name, version } => {
                 Expect::Version(*version).holds_for(self.jwt_templates.get(name).map(|x| x.version))
             }
+            Write::DeleteUser { id, version } => {
+                Expect::Version(*version).holds_for(self.users.get(id).map(|x| x.version))
+            }
         }
     }
 
@@ -105,12 +108,19 @@ impl Data {
                 self.status_writes.insert(id, write_id);
             }
             Write::SessionActivity {
-                id, at, abandon_at, ..
+                id,
+                at,
+                abandon_at,
+                seen,
+                ..
             } => {
                 if let Some(s) = self.sessions.get_mut(&id) {
                     s.last_active_at = at;
                     s.abandon_at = abandon_at;
                     s.updated_at = at;
+                    if seen.is_some() {
+                        s.latest_activity = seen;
+                    }
                 }
             }
             Write::LastActiveSession {
@@ -131,6 +141,9 @@ impl Data {
             }
             Write::DeleteJwtTemplate { name, .. } => {
                 self.jwt_templates.remove(&name);
+            }
+            Write::DeleteUser { id, .. } => {
+                self.users.remove(&id);
             }
         }
     }

@@ -17,7 +17,9 @@ pub mod sqlite;
 use async_trait::async_trait;
 
 use crate::clock::Millis;
-use crate::domain::{Client, ClientState, JwtTemplate, Session, SessionStatus, SignInToken, User};
+use crate::domain::{
+    Client, ClientState, JwtTemplate, Session, SessionActivity, SessionStatus, SignInToken, User,
+};
 pub use crate::keyring::{KeyringRecord, PublicKeysRecord};
 
 pub use dynamodb::DynamoDbStore;
@@ -103,6 +105,8 @@ pub enum Write {
         id: String,
         at: Millis,
         abandon_at: Millis,
+        /// Where it was seen, when the activity came from a device (not the Backend API).
+        seen: Option<SessionActivity>,
     },
     /// Points the client at its last active session (touch) and sets its `updated_at`, if
     /// the client exists. No version: it never conflicts with another pointer move or a
@@ -118,6 +122,12 @@ pub enum Write {
     /// Deletes the template of this name, if it is still at this version.
     DeleteJwtTemplate {
         name: String,
+        version: u64,
+    },
+    /// Deletes the user, if it is still at this version. Its sessions are not touched: the
+    /// caller signs them out first (`app::users::delete`).
+    DeleteUser {
+        id: String,
         version: u64,
     },
 }
@@ -158,6 +168,7 @@ impl Write {
             id: next.id.clone(),
             at: next.last_active_at,
             abandon_at: next.abandon_at,
+            seen: next.latest_activity.clone(),
         }
     }
 }

@@ -405,11 +405,62 @@ async fn every_endpoint_makes_the_documented_calls() {
         Req::post(format!("/v1/client/sessions/{third}/tokens/hasura")).native(&token),
     )
     .await;
+    // The signed-in user's sessions on every device, and revoking one of them.
+    let me = format!("_clerk_session_id={third}");
+    let resp = run
+        .measure(
+            "GET /v1/me/sessions",
+            Req::get(format!("/v1/me/sessions?{me}")).native(&token),
+        )
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let resp = run
+        .measure(
+            "GET /v1/me/sessions/active",
+            Req::get(format!("/v1/me/sessions/active?{me}")).native(&token),
+        )
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let resp = run
+        .measure(
+            "POST /v1/me/sessions/{id}/revoke",
+            Req::post(format!("/v1/me/sessions/{third}/revoke?{me}")).native(&token),
+        )
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
     run.measure(
         "DELETE /v1/client/sessions",
         Req::post("/v1/client/sessions?_method=DELETE").native(&token),
     )
     .await;
+
+    // A user signed in once: a ban revokes that session, a deletion ends the next one.
+    let banned = run.app.create_user().await;
+    let fresh = run.app.send(Req::post("/v1/client?_is_native=1")).await;
+    let fresh = fresh.header("authorization").unwrap().to_string();
+    let (fresh, _) = run.app.native_sign_in(&fresh, &banned).await;
+    let resp = run
+        .measure(
+            "POST /v1/users/{id}/ban",
+            Req::post(format!("/v1/users/{banned}/ban")).secret(),
+        )
+        .await;
+    assert_eq!(resp.ok()["banned"], true);
+    let resp = run
+        .measure(
+            "POST /v1/users/{id}/unban",
+            Req::post(format!("/v1/users/{banned}/unban")).secret(),
+        )
+        .await;
+    assert_eq!(resp.ok()["banned"], false);
+    run.app.native_sign_in(&fresh, &banned).await;
+    let resp = run
+        .measure(
+            "DELETE /v1/users/{id}",
+            Req::delete(format!("/v1/users/{banned}")).secret(),
+        )
+        .await;
+    assert_eq!(resp.ok()["deleted"], true);
 
     if std::env::var_os("PRINT_CALLS").is_some() {
         for (endpoint, calls) in &run.measured {

@@ -65,14 +65,10 @@ async fn an_unreachable_table_is_503_with_retry_after_and_the_process_keeps_serv
     if stores::dynamodb_endpoint().is_none() {
         return;
     }
-    // A port that was free a moment ago: connections to it are refused.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let table =
-        DynamoDbStore::new("sessions".into(), Some(format!("http://127.0.0.1:{port}"))).await;
+    // Port 1 (tcpmux): nothing listens there, so connections are refused. A port that was
+    // free a moment ago could be taken meanwhile by another process of the run (a server
+    // a parallel test starts) and answer something else.
+    let table = DynamoDbStore::new("sessions".into(), Some("http://127.0.0.1:1".into())).await;
     let app = TestApp::on(Arc::new(DeadTable {
         keys: MemoryStore::new(),
         table,

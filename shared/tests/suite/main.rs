@@ -5,6 +5,7 @@
 
 mod anonymous_clients;
 mod client_auth;
+mod devices;
 mod dynamodb_calls;
 mod dynamodb_faults;
 mod fapi_sessions;
@@ -20,3 +21,4 @@ mod sign_in_and_bapi;
 mod sqlite_store;
 mod store_contract;
 mod tokens;
+mod users_lifecycle;

@@ -244,7 +244,7 @@ async fn every_backend_route_needs_the_secret_key() {
         .map(|(_, r)| r)
         .filter(|r| !r.endpoint.is_frontend())
         .collect();
-    assert_eq!(backend.len(), 19);
+    assert_eq!(backend.len(), 22);
     for route in backend {
         // Real ids, so a missing check could not hide behind a 404.
         let path = route

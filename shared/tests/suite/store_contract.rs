@@ -116,6 +116,29 @@ async fn users_round_trip_and_batch(store: Arc<dyn Store>) {
     let found = store.get_users(&ids).await.unwrap();
     assert_eq!(found.len(), 105);
     assert!(found.contains(&u));
+
+    // A deletion names the version it read; a stale one changes nothing.
+    let banned = u.with_banned(true, START_MS + 1);
+    store
+        .commit(vec![Write::user(banned.clone())])
+        .await
+        .unwrap();
+    assert_eq!(store.get_user(&u.id).await.unwrap(), Some(banned.clone()));
+    let delete = |version| Write::DeleteUser {
+        id: u.id.clone(),
+        version,
+    };
+    assert!(matches!(
+        store.commit(vec![delete(u.version)]).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(store.get_user(&u.id).await.unwrap().is_some());
+    store.commit(vec![delete(banned.version)]).await.unwrap();
+    assert_eq!(store.get_user(&u.id).await.unwrap(), None);
+    assert!(matches!(
+        store.commit(vec![delete(banned.version)]).await,
+        Err(StoreError::Conflict)
+    ));
 }
 
 async fn writes_check_their_expectations(store: Arc<dyn Store>) {
@@ -526,19 +549,30 @@ async fn session_field_writes_check_their_conditions(store: Arc<dyn Store>) {
         .unwrap();
     let conflict = |r: Result<(), StoreError>| matches!(r, Err(StoreError::Conflict));
 
-    // Activity moves forward only, and slides abandon_at.
-    let later = session.with_activity(START_MS + 5_000, LIFE);
+    // Activity moves forward only, slides abandon_at, and keeps where it was seen.
+    let seen = shared::domain::SessionActivity {
+        id: "sess_activity_1".into(),
+        browser_name: Some("Firefox".into()),
+        browser_version: Some("128.0".into()),
+        device_type: Some("Linux".into()),
+        is_mobile: false,
+        ip_address: Some("192.0.2.7".into()),
+        city: Some("Zürich".into()),
+        country: Some("CH".into()),
+    };
+    let later = session.with_activity(START_MS + 5_000, LIFE, Some(&seen));
     store
         .commit(vec![Write::session_activity(&later)])
         .await
         .unwrap();
-    let earlier = session.with_activity(START_MS + 4_000, LIFE);
+    let earlier = session.with_activity(START_MS + 4_000, LIFE, None);
     assert!(conflict(
         store.commit(vec![Write::session_activity(&earlier)]).await
     ));
     let stored = store.get_session(&session.id).await.unwrap().unwrap();
     assert_eq!(stored.last_active_at, START_MS + 5_000);
     assert_eq!(stored.abandon_at, START_MS + 5_000 + LIFE.inactivity_ms);
+    assert_eq!(stored.latest_activity.as_ref(), Some(&seen));
 
     // A status write still holds after activity (no version to go stale), and once: the
     // same write repeated (a retry after a lost answer) succeeds, another one conflicts.
@@ -552,7 +586,7 @@ async fn session_field_writes_check_their_conditions(store: Arc<dyn Store>) {
     assert_eq!(ended.last_active_at, START_MS + 5_000, "activity kept");
 
     // No activity for a signed-out session.
-    let after = ended.with_activity(START_MS + 7_000, LIFE);
+    let after = ended.with_activity(START_MS + 7_000, LIFE, None);
     assert!(conflict(
         store.commit(vec![Write::session_activity(&after)]).await
     ));

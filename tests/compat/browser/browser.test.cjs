@@ -284,6 +284,65 @@ for (const proxied of [false, true]) {
   });
 }
 
+describe('active devices: one user on two browsers (production instance)', () => {
+  const config = { name: 'devices', shots: 0, page: null };
+  const state = {};
+  let laptop; // the first browser's page (config.page, for screenshots)
+  let phone; // the second browser's page
+  before(async () => {
+    laptop = await (await browser.newContext()).newPage();
+    phone = await (await browser.newContext()).newPage();
+    config.page = laptop;
+  });
+  after(async () => {
+    await laptop?.context().close();
+    await phone?.context().close();
+  });
+
+  scenario(config, 'user.getSessions() lists both browsers with their activity', async () => {
+    const server = deployment.servers.production;
+    const { user, ticket } = await userWithTicket(server, 'Mo');
+    state.user = user;
+    await open(laptop, `${deployment.origins.app}/`);
+    state.laptop = (await signInWithTicket(laptop, ticket)).session;
+    const { token } = await bapi(server, 'POST', '/v1/sign_in_tokens', { user_id: user.id });
+    await open(phone, `${deployment.origins.app}/`);
+    state.phone = (await signInWithTicket(phone, token)).session;
+
+    const listed = await laptop.evaluate(async () => (await window.Clerk.user.getSessions()).map((s) => ({
+      id: s.id, status: s.status, activity: s.latestActivity,
+    })));
+    assert.deepEqual(listed.map((s) => s.id).sort(), [state.laptop, state.phone].sort());
+    for (const s of listed) {
+      assert.equal(s.status, 'active');
+      assert.ok(s.activity.browserName, `a browser name: ${JSON.stringify(s.activity)}`);
+      assert.equal(s.activity.deviceType, 'Linux');
+      assert.equal(s.activity.isMobile, false);
+      assert.equal(s.activity.ipAddress, '127.0.0.1', 'the address the service saw (the edge, here)');
+    }
+  });
+
+  scenario(config, 'the first browser revokes the second; its next getToken() is signed out', async () => {
+    await laptop.evaluate(async (id) => {
+      const sessions = await window.Clerk.user.getSessions();
+      await sessions.find((s) => s.id === id).revoke();
+    }, state.phone);
+    assert.equal((await bapi(deployment.servers.production, 'GET', `/v1/sessions/${state.phone}`)).status, 'revoked');
+    const jwt = await phone.evaluate(async () => {
+      try {
+        return await window.Clerk.session.getToken({ skipCache: true });
+      } catch {
+        return null;
+      }
+    });
+    assert.equal(jwt, null);
+    await phone.waitForFunction(() => !window.Clerk.user, null, { timeout: 10000 });
+    // The first browser is untouched.
+    const still = await laptop.evaluate(() => window.Clerk.session.getToken({ skipCache: true }));
+    assert.equal(JSON.parse(Buffer.from(still.split('.')[1], 'base64url')).sid, state.laptop);
+  });
+});
+
 describe('an origin outside ALLOWED_ORIGINS', () => {
   const config = { name: 'stranger', shots: 0, page: null };
   const fapi = []; // { path, failure } of every request the page sent to the Frontend API

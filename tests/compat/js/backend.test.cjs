@@ -147,3 +147,45 @@ test('Backend API client: JWT templates create, list, get, update, delete', asyn
     (err) => err.status === 400 && err.errors[0].code === 'jwt_template_reserved_claim',
   );
 });
+
+/** A browser-style ticket sign-in for an existing user: the answer's status and body. */
+async function signInAs(userId) {
+  const { token: ticket } = await bapi('POST', '/v1/sign_in_tokens', { user_id: userId });
+  const client = await fetch(`${base}/v1/client?_is_native=1`, { method: 'POST' });
+  const res = await fetch(`${base}/v1/client/sign_ins?_is_native=1`, {
+    method: 'POST',
+    headers: { authorization: client.headers.get('authorization'), 'content-type': 'application/x-www-form-urlencoded' },
+    body: `strategy=ticket&ticket=${encodeURIComponent(ticket)}`,
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+test('Backend API client: banUser revokes every session and refuses sign-ins until unbanUser', async () => {
+  const first = await browserSignIn('Bill');
+  const second = await signInAs(first.user.id);
+  assert.equal(second.status, 200);
+  const banned = await clerk.users.banUser(first.user.id);
+  assert.equal(banned.id, first.user.id);
+  assert.equal(banned.banned, true);
+  for (const id of [first.sessionId, second.body.response.created_session_id]) {
+    assert.equal((await clerk.sessions.getSession(id)).status, 'revoked');
+  }
+  const refused = await signInAs(first.user.id);
+  assert.equal(refused.status, 403);
+  assert.equal(refused.body.errors[0].code, 'user_banned');
+
+  const unbanned = await clerk.users.unbanUser(first.user.id);
+  assert.equal(unbanned.banned, false);
+  const again = await signInAs(first.user.id);
+  assert.equal(again.status, 200);
+  assert.equal(again.body.response.status, 'complete');
+});
+
+test('Backend API client: deleteUser ends the sessions', async () => {
+  const signedIn = await browserSignIn('Dora');
+  const deleted = await clerk.users.deleteUser(signedIn.user.id);
+  assert.equal(deleted.id, signedIn.user.id);
+  assert.equal(deleted.deleted, true);
+  assert.equal((await clerk.sessions.getSession(signedIn.sessionId)).status, 'ended');
+  await assert.rejects(clerk.users.getUser(signedIn.user.id), (err) => err.status === 404);
+});

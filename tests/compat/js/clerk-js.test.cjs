@@ -199,3 +199,71 @@ test('signOut() removes every session of the client', async () => {
   assert.equal(client.last_active_session_id, null);
   assert.equal(client.sessions.filter((s) => s.status === 'active').length, 0);
 });
+
+/** Another device of the same user: a native client of its own, signed in with a ticket. */
+async function otherDevice(userId) {
+  const { token: ticket } = await bapi('POST', '/v1/sign_in_tokens', { user_id: userId });
+  const created = await fetch(`${base}/v1/client?_is_native=1`, { method: 'POST', headers: { authorization: '' } });
+  const res = await fetch(`${base}/v1/client/sign_ins?_is_native=1`, {
+    method: 'POST',
+    headers: {
+      authorization: created.headers.get('authorization'),
+      'content-type': 'application/x-www-form-urlencoded',
+      'user-agent': 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1',
+    },
+    body: `strategy=ticket&ticket=${encodeURIComponent(ticket)}`,
+  });
+  assert.equal(res.status, 200);
+  const sessionId = (await res.json()).response.created_session_id;
+  const token = res.headers.get('authorization');
+  const mint = () => fetch(`${base}/v1/client/sessions/${sessionId}/tokens?_is_native=1`, { method: 'POST', headers: { authorization: token } });
+  return { sessionId, token, mint };
+}
+
+test('user.getSessions() lists the sessions on every device with their activity; revoke() signs the other one out', async () => {
+  const { user, ticket } = await userWithTicket('Devi');
+  state.devi = user;
+  const signIn = await clerk.client.signIn.create({ strategy: 'ticket', ticket });
+  await clerk.setActive({ session: signIn.createdSessionId });
+  state.here = signIn.createdSessionId;
+  const phone = await otherDevice(user.id);
+
+  const sessions = await clerk.user.getSessions();
+  assert.deepEqual(sessions.map((s) => s.id).sort(), [state.here, phone.sessionId].sort());
+  const listed = sessions.find((s) => s.id === phone.sessionId);
+  assert.equal(listed.status, 'active');
+  assert.equal(listed.latestActivity.browserName, 'Safari');
+  assert.equal(listed.latestActivity.deviceType, 'iPhone');
+  assert.equal(listed.latestActivity.isMobile, true);
+  assert.equal(listed.latestActivity.ipAddress, '127.0.0.1');
+  assert.ok(seen.includes('GET /v1/me/sessions/active'), seen.join(', '));
+
+  await listed.revoke();
+  assert.equal((await serverSession(phone.sessionId)).status, 'revoked');
+  const refused = await phone.mint();
+  assert.equal(refused.status, 401);
+  assert.equal((await refused.json()).errors[0].code, 'signed_out');
+  assert.deepEqual((await clerk.user.getSessions()).map((s) => s.id), [state.here]);
+});
+
+test("a session revoked from another device: clerk-js's next getToken() finds it signed out", async () => {
+  const laptop = await otherDevice(state.devi.id);
+  const res = await fetch(`${base}/v1/me/sessions/${state.here}/revoke?_is_native=1&_clerk_session_id=${laptop.sessionId}`, {
+    method: 'POST',
+    headers: { authorization: laptop.token },
+  });
+  assert.equal(res.status, 200);
+  assert.equal((await serverSession(state.here)).status, 'revoked');
+
+  let jwt = null;
+  try {
+    jwt = await clerk.session.getToken({ skipCache: true });
+  } catch {
+    // clerk-js may reject as well as answer null: either way no token.
+  }
+  assert.equal(jwt, null);
+  // clerk-js reloads its client on the 401 and drops the revoked session.
+  for (let i = 0; i < 50 && clerk.session; i += 1) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(clerk.session ?? null, null);
+  assert.equal(clerk.user ?? null, null);
+});

@@ -42,6 +42,9 @@ client_token, (session_id, end_session_id, remove_session_id) = signed_in_client
 signout_client_token, _ = signed_in_client(1)
 _, (revoke_session_id,) = signed_in_client(1)
 user_id = call(bapi, "GET", f"/v1/sessions/{session_id}")["user_id"]
+# Users of their own for banning and deleting, each signed in once.
+_, (ban_session_id,) = signed_in_client(1)
+_, (delete_session_id,) = signed_in_client(1)
 
 seeds = {
     "CLIENT_TOKEN": client_token,
@@ -51,6 +54,8 @@ seeds = {
     "SIGNOUT_CLIENT_TOKEN": signout_client_token,
     "REVOKE_SESSION_ID": revoke_session_id,
     "USER_ID": user_id,
+    "BAN_USER_ID": call(bapi, "GET", f"/v1/sessions/{ban_session_id}")["user_id"],
+    "DELETE_USER_ID": call(bapi, "GET", f"/v1/sessions/{delete_session_id}")["user_id"],
     "TEMPLATE_NAME": f"schemathesis-{run}",
     "TEMPLATE_ID": template(f"schemathesis-{run}"),
     "PATCH_TEMPLATE_ID": template(f"schemathesis-patched-{run}"),

@@ -55,7 +55,7 @@ pub async fn revoke(state: &AppState, req: Request) -> Result<Response, ApiError
 pub async fn tokens(state: &AppState, req: Request) -> Result<Response, ApiError> {
     authorize(state, &req)?;
     let session = sessions::find(state, req.path_param("session_id")).await?;
-    let jwt = mint(state, &session, None, &TokenKind::Session).await?;
+    let jwt = mint(state, &session, None, None, &TokenKind::Session).await?;
     response::ok(&wire::token_response(&jwt))
 }
 
@@ -85,7 +85,7 @@ pub async fn template_token(state: &AppState, req: Request) -> Result<Response, 
         user: &user,
         lifetime: body.expires_in_seconds,
     };
-    let jwt = mint(state, &session, None, &kind).await?;
+    let jwt = mint(state, &session, None, None, &kind).await?;
     response::ok(&wire::token_response(&jwt))
 }
 

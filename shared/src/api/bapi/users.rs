@@ -238,3 +238,25 @@ pub async fn update(state: &AppState, req: Request) -> Result<Response, ApiError
         Err(e) => Err(e.into()),
     }
 }
+
+/// `POST /v1/users/{user_id}/ban`: every signed-in session of the user is revoked and its
+/// sign-ins are refused (403 `user_banned`) until it is unbanned.
+pub async fn ban(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    authorize(state, &req)?;
+    let user = crate::app::users::ban(state, req.path_param("user_id")).await?;
+    response::ok(&wire::user(&user, Audience::Backend))
+}
+
+/// `POST /v1/users/{user_id}/unban`
+pub async fn unban(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    authorize(state, &req)?;
+    let user = crate::app::users::unban(state, req.path_param("user_id")).await?;
+    response::ok(&wire::user(&user, Audience::Backend))
+}
+
+/// `DELETE /v1/users/{user_id}`: the user's signed-in sessions end, then the user goes.
+pub async fn delete(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    authorize(state, &req)?;
+    let id = crate::app::users::delete(state, req.path_param("user_id")).await?;
+    response::ok(&serde_json::json!({ "object": "user", "id": id, "deleted": true }))
+}

@@ -12,7 +12,8 @@ use crate::state::AppState;
 
 pub async fn get(state: &AppState, req: Request, auth: &ClientAuth) -> Result<Response, ApiError> {
     let ask = parse(state, &req)?;
-    let back = handshake::run(state, auth, &ask).await?;
+    let seen = || crate::http::activity::of_request(state, &req);
+    let back = handshake::run(state, auth, &ask, Some(&seen)).await?;
     let mut resp = http::Response::new(String::new());
     *resp.status_mut() = StatusCode::TEMPORARY_REDIRECT;
     let location = HeaderValue::from_str(back.as_str()).map_err(|_| ApiError::internal())?;

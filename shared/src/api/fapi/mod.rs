@@ -3,6 +3,7 @@
 pub mod client;
 pub mod environment;
 pub mod handshake;
+pub mod me;
 pub mod sessions;
 pub mod sign_ins;
 

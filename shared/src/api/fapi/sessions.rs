@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::http::auth::ClientAuth;
 use crate::http::request::{form, RequestExt};
 use crate::http::response::{self, Response};
-use crate::http::{cors, Request};
+use crate::http::{activity, cors, Request};
 use crate::state::AppState;
 use crate::wire::{self, RenderedSessions};
 
@@ -80,7 +80,8 @@ pub async fn touch(
         }
     }
     let id = req.path_param("session_id");
-    let cs = sessions::touch(state, auth, id).await?;
+    let seen = || activity::of_request(state, &req);
+    let cs = sessions::touch(state, auth, id, Some(&seen)).await?;
     answer(state, &req, auth, &cs, id, intent != Some("focus")).await
 }
 
@@ -115,10 +116,12 @@ pub async fn tokens(
     let origin = cors::origin(&req)?;
     let id = req.path_param("session_id");
     let cs = clients::require(state, auth).await?;
+    let seen = || activity::of_request(state, &req);
     let jwt = mint(
         state,
         sessions::of_client(&cs, id)?,
         origin,
+        Some(&seen),
         &TokenKind::Session,
     )
     .await?;
@@ -144,6 +147,7 @@ pub async fn template_token(
         user: &user,
         lifetime: None,
     };
-    let jwt = mint(state, session, origin, &kind).await?;
+    let seen = || activity::of_request(state, &req);
+    let jwt = mint(state, session, origin, Some(&seen), &kind).await?;
     response::ok(&wire::token_response(&jwt))
 }

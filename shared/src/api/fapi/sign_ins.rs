@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::http::auth::{self, ClientAuth};
 use crate::http::request::form;
 use crate::http::response::{self, Response};
-use crate::http::{cors, Request};
+use crate::http::{activity, cors, Request};
 use crate::state::AppState;
 use crate::wire::{self, Envelope, RenderedSessions};
 
@@ -36,7 +36,7 @@ pub async fn create(
         client: cs,
         session,
         user,
-    } = redeem_ticket(state, auth, ticket).await?;
+    } = redeem_ticket(state, auth, ticket, &activity::of_request(state, &req)).await?;
 
     let now = state.now();
     let attempt_id = crate::ids::new_id("sia");

@@ -231,6 +231,7 @@ const STATUS_WRITE: &str = "status_write";
 const LAST_ACTIVE_AT: &str = "last_active_at";
 const ABANDON_AT: &str = "abandon_at";
 const UPDATED_AT: &str = "updated_at";
+const LATEST_ACTIVITY: &str = "latest_activity";
 const LAST_ACTIVE_SESSION_ID: &str = "last_active_session_id";
 
 fn number(item: &Item, name: &str) -> Option<Millis> {
@@ -261,6 +262,12 @@ fn parse_session(item: &Item) -> Result<Session, StoreError> {
         if let Some(v) = number(item, name) {
             *field = v;
         }
+    }
+    if let Some(raw) = string(item, LATEST_ACTIVITY) {
+        session.latest_activity = Some(
+            serde_json::from_str(raw)
+                .map_err(|e| StoreError::Fault(format!("unreadable session activity: {e}")))?,
+        );
     }
     Ok(session)
 }
@@ -326,21 +333,39 @@ fn field_update(write: &Write) -> Option<FieldUpdate> {
             id,
             at,
             abandon_at,
-        } => FieldUpdate {
-            key: session_key(client_id, id),
-            set: "SET #last_active_at = :at, #abandon_at = :abandon, #updated_at = :at",
-            condition: "attribute_exists(#pk) \
-                AND (#status IN (:active, :pending) OR attribute_not_exists(#status)) \
-                AND (#last_active_at < :at OR attribute_not_exists(#last_active_at)) \
-                AND (#abandon_at > :at OR attribute_not_exists(#abandon_at))",
-            names: names(&[PK, STATUS, LAST_ACTIVE_AT, ABANDON_AT, UPDATED_AT]),
-            values: HashMap::from([
+            seen,
+        } => {
+            let mut values = HashMap::from([
                 (":at".into(), n(*at)),
                 (":abandon".into(), n(*abandon_at)),
                 (":active".into(), s(SessionStatus::Active.as_str())),
                 (":pending".into(), s(SessionStatus::Pending.as_str())),
-            ]),
-        },
+            ]);
+            // Where the session was seen rides along in an attribute of its own (JSON), as
+            // the other fields activity moves do; `parse_session` reads it over `data`.
+            let set = match seen.as_ref().and_then(|a| serde_json::to_string(a).ok()) {
+                Some(json) => {
+                    values.insert(":seen".into(), s(json));
+                    "SET #last_active_at = :at, #abandon_at = :abandon, #updated_at = :at, \
+                     #latest_activity = :seen"
+                }
+                None => "SET #last_active_at = :at, #abandon_at = :abandon, #updated_at = :at",
+            };
+            let mut attributes = vec![PK, STATUS, LAST_ACTIVE_AT, ABANDON_AT, UPDATED_AT];
+            if values.contains_key(":seen") {
+                attributes.push(LATEST_ACTIVITY);
+            }
+            FieldUpdate {
+                key: session_key(client_id, id),
+                set,
+                condition: "attribute_exists(#pk) \
+                    AND (#status IN (:active, :pending) OR attribute_not_exists(#status)) \
+                    AND (#last_active_at < :at OR attribute_not_exists(#last_active_at)) \
+                    AND (#abandon_at > :at OR attribute_not_exists(#abandon_at))",
+                names: names(&attributes),
+                values,
+            }
+        }
         Write::LastActiveSession {
             client_id,
             session_id,
@@ -389,6 +414,10 @@ fn ops_for(write: &Write) -> Result<Vec<Op>, StoreError> {
         | Write::LastActiveSession { .. } => Vec::new(),
         Write::DeleteJwtTemplate { name, version } => {
             let key = DynamoDbStore::key(TEMPLATES_PK.into(), &template_sk(name));
+            return Ok(vec![Op::Delete(key, *version)]);
+        }
+        Write::DeleteUser { id, version } => {
+            let key = DynamoDbStore::key(format!("USER#{id}"), "USER");
             return Ok(vec![Op::Delete(key, *version)]);
         }
         Write::JwtTemplate(t, e) => vec![(
@@ -443,13 +472,22 @@ fn ops_for(write: &Write) -> Result<Vec<Op>, StoreError> {
 
 /// A session's item, and the pointer that lets the Backend API find it by id alone.
 fn session_items(sess: &Session) -> Result<(Item, Item), StoreError> {
+    // The activity lives in its own attribute only (activity updates rewrite it there), so
+    // that a session item stays within one write unit (1 KB).
+    let mut data = sess.clone();
+    let activity = data.latest_activity.take();
     let mut item = record_item(
         format!("CLIENT#{}", sess.client_id),
         session_sk(&sess.id),
-        sess,
+        &data,
         1,
         Some(sess.expire_at),
     )?;
+    if let Some(activity) = activity {
+        let json = serde_json::to_string(&activity)
+            .map_err(|e| StoreError::Fault(format!("session activity: {e}")))?;
+        item.insert(LATEST_ACTIVITY.into(), s(json));
+    }
     item.insert(STATUS.into(), s(sess.status.as_str()));
     item.insert(LAST_ACTIVE_AT.into(), n(sess.last_active_at));
     item.insert(ABANDON_AT.into(), n(sess.abandon_at));

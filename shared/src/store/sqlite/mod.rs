@@ -424,6 +424,11 @@ fn check(tx: &Connection, write: &Write) -> Result<bool, StoreError> {
             "SELECT version FROM jwt_templates WHERE name = ?1",
             params![&t.name],
         )?),
+        Write::DeleteUser { id, version } => Expect::Version(*version).holds_for(version_of(
+            tx,
+            "SELECT version FROM users WHERE id = ?1",
+            params![id],
+        )?),
         Write::DeleteJwtTemplate { name, version } => {
             Expect::Version(*version).holds_for(version_of(
                 tx,
@@ -455,12 +460,19 @@ fn apply(tx: &Connection, write: Write) -> Result<(), StoreError> {
             Ok(())
         }
         Write::SessionActivity {
-            id, at, abandon_at, ..
+            id,
+            at,
+            abandon_at,
+            seen,
+            ..
         } => {
             if let Some((mut s, last_write)) = session_row(tx, &id)? {
                 s.last_active_at = at;
                 s.abandon_at = abandon_at;
                 s.updated_at = at;
+                if seen.is_some() {
+                    s.latest_activity = seen;
+                }
                 put_session(tx, &s, last_write.as_deref())?;
             }
             Ok(())
@@ -504,6 +516,11 @@ fn apply(tx: &Connection, write: Write) -> Result<(), StoreError> {
         }
         Write::DeleteJwtTemplate { name, .. } => {
             tx.execute("DELETE FROM jwt_templates WHERE name = ?1", params![name])
+                .map_err(sql)?;
+            Ok(())
+        }
+        Write::DeleteUser { id, .. } => {
+            tx.execute("DELETE FROM users WHERE id = ?1", params![id])
                 .map_err(sql)?;
             Ok(())
         }

@@ -1,0 +1,83 @@
+//! `/v1/me/sessions`: the signed-in user's sessions on every device, with where each was
+//! last used, and revoking one of them from another device (clerk-js's
+//! `user.getSessions()` and `session.revoke()`, the "Active devices" panel).
+
+use super::{client_users, envelope};
+use crate::app::sessions;
+use crate::domain::Session;
+use crate::error::ApiError;
+use crate::http::auth::ClientAuth;
+use crate::http::request::{form, RequestExt};
+use crate::http::response::{self, Response};
+use crate::http::{cors, Request};
+use crate::state::AppState;
+use crate::wire;
+
+async fn me(
+    state: &AppState,
+    req: &Request,
+    auth: &ClientAuth,
+) -> Result<(crate::domain::ClientState, Session), ApiError> {
+    let named = req.query_param("_clerk_session_id");
+    sessions::requesting(state, auth, named.as_deref().filter(|s| !s.is_empty())).await
+}
+
+/// The user's sessions as a bare array (what clerk-js maps over), each with its latest
+/// activity; `signed_in` keeps only those signed in now (`/active`).
+async fn list(
+    state: &AppState,
+    req: &Request,
+    auth: &ClientAuth,
+    signed_in: bool,
+) -> Result<Response, ApiError> {
+    let (cs, me) = me(state, req, auth).await?;
+    let now = state.now();
+    let all = sessions::of_user(state, &me.user_id).await?;
+    let users = client_users(state, &cs).await?;
+    let user = users.get(&me.user_id);
+    let shown: Vec<_> = all
+        .iter()
+        .filter(|s| !signed_in || s.status_at(now).is_signed_in())
+        .map(|s| wire::active_session(s, user, now))
+        .collect();
+    response::ok(&shown)
+}
+
+/// `GET /v1/me/sessions`: every session of the user, whatever its status.
+pub async fn all(state: &AppState, req: Request, auth: &ClientAuth) -> Result<Response, ApiError> {
+    list(state, &req, auth, false).await
+}
+
+/// `GET /v1/me/sessions/active`: the user's signed-in sessions.
+pub async fn active(
+    state: &AppState,
+    req: Request,
+    auth: &ClientAuth,
+) -> Result<Response, ApiError> {
+    list(state, &req, auth, true).await
+}
+
+/// `POST /v1/me/sessions/{session_id}/revoke`: the session, revoked, and the caller's
+/// client (`{"response", "client"}`).
+pub async fn revoke(
+    state: &AppState,
+    req: Request,
+    auth: &ClientAuth,
+) -> Result<Response, ApiError> {
+    form(&req)?;
+    let origin = cors::origin(&req)?;
+    let (mut cs, me) = me(state, &req, auth).await?;
+    let revoked = sessions::revoke_own(state, &me, req.path_param("session_id")).await?;
+    // The revoked session may be one of this client's own: show it as it now is.
+    if let Some(slot) = cs.sessions.iter_mut().find(|s| s.id == revoked.id) {
+        *slot = revoked.clone();
+    }
+    // Its user is the caller's, one of the client's users.
+    let users = client_users(state, &cs).await?;
+    let now = state.now();
+    let session = wire::session(&revoked, users.get(&revoked.user_id), now, None);
+    let tokens = crate::app::minting::last_active_tokens(state, &cs, origin, None);
+    let rendered = wire::RenderedSessions::of(&cs, &users, now, &tokens);
+    let client = wire::client(&cs, &rendered, now);
+    envelope(state, auth, &session, &client, Some(&cs))
+}

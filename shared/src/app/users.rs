@@ -1,0 +1,113 @@
+//! A user's lifecycle from the Backend API: a ban (every signed-in session revoked, and
+//! sign-ins refused until the user is unbanned), an unban, and a deletion (every
+//! signed-in session ended, then the user record deleted).
+
+use super::{landed, retrying};
+use crate::domain::{SessionAction, User};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::{SessionFilter, Write};
+
+/// Session status writes per commit: a user's sessions span clients and are not bounded,
+/// while a DynamoDB transaction holds at most 100 items.
+const SESSIONS_PER_COMMIT: usize = 25;
+
+async fn find(state: &AppState, id: &str) -> Result<User, ApiError> {
+    state
+        .store
+        .get_user(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("User"))
+}
+
+/// Signs out (revoke or end) every session of the user that is signed in now. Answers how
+/// many it moved, or `None` when one of them changed meanwhile (the caller reads again;
+/// those already moved are not signed in on the next read, so it converges).
+async fn sign_out_everywhere(
+    state: &AppState,
+    user_id: &str,
+    action: SessionAction,
+) -> Result<Option<u64>, ApiError> {
+    let filter = SessionFilter {
+        client_id: None,
+        user_id: Some(user_id.to_string()),
+    };
+    let now = state.now();
+    let writes: Vec<Write> = state
+        .store
+        .list_sessions(&filter)
+        .await?
+        .iter()
+        .filter(|s| s.status_at(now).is_signed_in())
+        .filter_map(|s| {
+            s.check(action, now)
+                .ok()
+                .map(|to| Write::session_status(s, to, now))
+        })
+        .collect();
+    let moved = writes.len() as u64;
+    let mut writes = writes.into_iter().peekable();
+    while writes.peek().is_some() {
+        let chunk: Vec<Write> = writes.by_ref().take(SESSIONS_PER_COMMIT).collect();
+        if !landed(state.store.commit(chunk).await)? {
+            return Ok(None);
+        }
+    }
+    crate::metrics::session_transitions(action.verb(), moved);
+    Ok(Some(moved))
+}
+
+/// Bans the user: its sessions are revoked, then the user is marked banned (conditioned on
+/// the version read, so a sign-in racing the ban either lands first, and its session is
+/// revoked on the re-read, or reads the ban and is refused). Banning a banned user revokes
+/// whatever is signed in and changes nothing else.
+pub async fn ban(state: &AppState, id: &str) -> Result<User, ApiError> {
+    retrying("ban_user", "The user", || async move {
+        let user = find(state, id).await?;
+        if sign_out_everywhere(state, id, SessionAction::Revoke)
+            .await?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        if user.banned {
+            return Ok(Some(user));
+        }
+        let next = user.with_banned(true, state.now());
+        Ok(landed(state.store.commit(vec![Write::user(next.clone())]).await)?.then_some(next))
+    })
+    .await
+}
+
+/// Lifts a ban: the user may sign in again (its revoked sessions stay revoked).
+pub async fn unban(state: &AppState, id: &str) -> Result<User, ApiError> {
+    retrying("unban_user", "The user", || async move {
+        let user = find(state, id).await?;
+        if !user.banned {
+            return Ok(Some(user));
+        }
+        let next = user.with_banned(false, state.now());
+        Ok(landed(state.store.commit(vec![Write::user(next.clone())]).await)?.then_some(next))
+    })
+    .await
+}
+
+/// Deletes the user: its sessions end, then the user record goes (conditioned on the
+/// version read, as for a ban). Answers the id of the user deleted.
+pub async fn delete(state: &AppState, id: &str) -> Result<String, ApiError> {
+    retrying("delete_user", "The user", || async move {
+        let user = find(state, id).await?;
+        if sign_out_everywhere(state, id, SessionAction::End)
+            .await?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let write = Write::DeleteUser {
+            id: user.id.clone(),
+            version: user.version,
+        };
+        Ok(landed(state.store.commit(vec![write]).await)?.then_some(user.id))
+    })
+    .await
+}
