@@ -141,6 +141,7 @@ pub struct Config {
     /// Set when a CDN sits in front (template.yaml's EdgeRateLimiting): every request must
     /// carry it in `x-origin-verify`, so the API's own URL cannot bypass the CDN's limits.
     pub origin_verify_secret: Option<SecretKey>,
+    cookies: CookieNames,
 }
 
 /// The activity interval: by default an hour, or a tenth of a shorter inactivity timeout.
@@ -283,7 +284,22 @@ impl Config {
                     }),
                 })
                 .transpose()?,
-        })
+            cookies: CookieNames::default(),
+        }
+        .with_cookie_names())
+    }
+
+    /// Works out once what every browser answer's cookies need.
+    fn with_cookie_names(mut self) -> Self {
+        let url = url::Url::parse(self.frontend_api_origin()).ok();
+        self.cookies = CookieNames {
+            domain: url
+                .as_ref()
+                .and_then(|u| u.host_str())
+                .and_then(registrable_domain),
+            suffix: suffix_of(&self.publishable_key()),
+        };
+        self
     }
 
     /// How often a process re-reads the keyring: well within the JWKS cache window, so
@@ -337,24 +353,37 @@ impl Config {
     /// The domain Clerk's `__client_uat` cookie is set on: the registrable domain of the
     /// Frontend API's host (`clerk.example.com` → `example.com`), so that the app's own
     /// servers on that site read it; none where the host can only have host-only cookies.
-    pub fn cookie_domain(&self) -> Option<String> {
-        let url = url::Url::parse(self.frontend_api_origin()).ok()?;
-        registrable_domain(url.host_str()?)
+    pub fn cookie_domain(&self) -> Option<&str> {
+        self.cookies.domain.as_deref()
     }
 
     /// The suffix Clerk's SDKs add to cookie names (`__session_<suffix>`) so that apps of
     /// several instances on one domain keep apart: the first 8 characters of the base64url
     /// SHA-1 of the publishable key (clerk-js and @clerk/backend compute it the same way).
-    pub fn cookie_suffix(&self) -> String {
-        use base64::Engine;
-        let digest = aws_lc_rs::digest::digest(
-            &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
-            self.publishable_key().as_bytes(),
-        );
-        let mut suffix = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
-        suffix.truncate(8);
-        suffix
+    pub fn cookie_suffix(&self) -> &str {
+        &self.cookies.suffix
     }
+}
+
+/// Derived from the Frontend API URL once, at load ([`Config::cookie_domain`],
+/// [`Config::cookie_suffix`]): every browser answer sets cookies with them.
+#[derive(Clone, Debug, Default)]
+struct CookieNames {
+    domain: Option<String>,
+    suffix: String,
+}
+
+/// Clerk's cookie suffix for a publishable key: the first 8 characters of the base64url
+/// SHA-1 of its text.
+fn suffix_of(publishable_key: &str) -> String {
+    use base64::Engine;
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        publishable_key.as_bytes(),
+    );
+    let mut suffix = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
+    suffix.truncate(8);
+    suffix
 }
 
 /// The registrable domain of `host` (`app.example.com` → `example.com`, by the public
@@ -445,7 +474,7 @@ mod tests {
         // As Clerk's SDKs compute them (checked against @clerk/shared's getCookieSuffix).
         assert_eq!(c.publishable_key(), "pk_live_Y2xlcmsuZXhhbXBsZS5jb20k");
         assert_eq!(c.cookie_suffix(), "naoXFJnI");
-        assert_eq!(c.cookie_domain().as_deref(), Some("example.com"));
+        assert_eq!(c.cookie_domain(), Some("example.com"));
         let mut dev = BASE.to_vec();
         dev[0] = ("FRONTEND_API_URL", "https://suite.clerk.accounts.dev");
         dev.push(("INSTANCE_TYPE", "development"));
@@ -463,11 +492,7 @@ mod tests {
         ] {
             let mut pairs = BASE.to_vec();
             pairs[0] = ("FRONTEND_API_URL", url);
-            assert_eq!(
-                config(&pairs).unwrap().cookie_domain().as_deref(),
-                domain,
-                "{url}"
-            );
+            assert_eq!(config(&pairs).unwrap().cookie_domain(), domain, "{url}");
         }
         for host in ["localhost", "127.0.0.1", "[::1]", "com"] {
             assert_eq!(registrable_domain(host), None, "{host}");

@@ -241,7 +241,7 @@ impl AppCookies {
             domain: target
                 .host_str()
                 .and_then(crate::config::registrable_domain),
-            suffix: suffixed.then(|| state.config.cookie_suffix()),
+            suffix: suffixed.then(|| state.config.cookie_suffix().to_string()),
             refresh_name: format!("__refresh_{}", state.config.cookie_suffix()),
             max_age: state.config.client_token_lifetime.as_secs(),
         }
