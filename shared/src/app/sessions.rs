@@ -107,9 +107,23 @@ pub async fn find(state: &AppState, id: &str) -> Result<Session, ApiError> {
 /// Its client then shows no last active session, since that is shown only while signed
 /// in. Answers the session as it then is.
 pub async fn revoke(state: &AppState, id: &str) -> Result<Session, ApiError> {
+    revoke_if(state, id, |_| true).await
+}
+
+/// [`revoke`], of a session `reachable` says the caller may see; any other is 404, exactly
+/// like an unknown id.
+async fn revoke_if(
+    state: &AppState,
+    id: &str,
+    reachable: impl Fn(&Session) -> bool,
+) -> Result<Session, ApiError> {
     let label = SessionAction::Revoke.verb();
+    let reachable = &reachable;
     let session = retrying(label, "The session", || async move {
         let session = find(state, id).await?;
+        if !reachable(&session) {
+            return Err(ApiError::session_not_found(id));
+        }
         let now = state.now();
         let to = session
             .check(SessionAction::Revoke, now)
@@ -161,23 +175,5 @@ pub async fn of_user(state: &AppState, user_id: &str) -> Result<Vec<Session>, Ap
 /// /v1/me/sessions/{id}/revoke`): the session must be the requesting user's, on any
 /// client; another user's is 404, exactly like an unknown id. Then as [`revoke`].
 pub async fn revoke_own(state: &AppState, me: &Session, id: &str) -> Result<Session, ApiError> {
-    let label = SessionAction::Revoke.verb();
-    let session = retrying(label, "The session", || async move {
-        let session = find(state, id).await?;
-        if session.user_id != me.user_id {
-            return Err(ApiError::session_not_found(id));
-        }
-        let now = state.now();
-        let to = session
-            .check(SessionAction::Revoke, now)
-            .map_err(|e| ApiError::from_transition(e, id))?;
-        let write = Write::session_status(&session, to, now);
-        if !landed(state.store.commit(vec![write]).await)? {
-            return Ok(None);
-        }
-        Ok(Some(session.with_status(to, now)))
-    })
-    .await?;
-    crate::metrics::session_transitions(label, 1);
-    Ok(session)
+    revoke_if(state, id, |s| s.user_id == me.user_id).await
 }

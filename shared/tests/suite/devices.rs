@@ -13,6 +13,7 @@ testkit::each_store!(
     activity_is_refreshed_with_the_activity_interval_never_per_token,
     a_user_lists_its_sessions_on_every_device,
     a_user_revokes_a_session_from_another_device_never_someone_elses,
+    racing_revokes_of_one_session_revoke_it_once,
 );
 
 const MAC_CHROME: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
@@ -289,4 +290,40 @@ async fn behind_cloudfront_the_viewer_address_and_place_are_recorded() {
     assert_eq!(a["city"], "Lisbon");
     assert_eq!(a["country"], "PT");
     assert_eq!(a["browser_name"], "Chrome");
+}
+
+async fn racing_revokes_of_one_session_revoke_it_once(store: Arc<dyn Store>) {
+    let app = Arc::new(TestApp::on(store).await);
+    let user = app.create_user().await;
+    let (laptop, laptop_sid) = sign_in_from(&app, &user, MAC_CHROME, "203.0.113.9").await;
+    let (_, phone_sid) = sign_in_from(&app, &user, IPHONE_SAFARI, "198.51.100.1").await;
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (app, laptop, laptop_sid, phone_sid) = (
+            Arc::clone(&app),
+            laptop.clone(),
+            laptop_sid.clone(),
+            phone_sid.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            app.send(
+                Req::post(format!(
+                    "/v1/me/sessions/{phone_sid}/revoke?_clerk_session_id={laptop_sid}"
+                ))
+                .native(&laptop),
+            )
+            .await
+        }));
+    }
+    let mut revoked = 0;
+    for task in tasks {
+        let resp = task.await.unwrap();
+        match resp.status {
+            200 => revoked += 1,
+            _ => resp.assert_error(400, "invalid_action_for_session"),
+        }
+    }
+    assert_eq!(revoked, 1, "exactly one revoke lands");
+    assert_eq!(app.bapi_session(&phone_sid).await["status"], "revoked");
+    assert_eq!(app.bapi_session(&laptop_sid).await["status"], "active");
 }

@@ -12,6 +12,7 @@ testkit::each_store!(
     a_deletion_ends_the_sessions_and_removes_the_user,
     many_sessions_are_signed_out_across_several_commits,
     unknown_users_are_404_and_nothing_changes,
+    sign_ins_racing_a_ban_leave_nothing_signed_in,
 );
 
 /// Signs `user` in on `clients` new native clients: (client token, session id) each.
@@ -176,4 +177,43 @@ async fn unknown_users_are_404_and_nothing_changes(store: Arc<dyn Store>) {
         .send(Req::get(format!("/v1/users/{user}")).secret())
         .await;
     assert_eq!(read.ok()["banned"], false);
+}
+
+async fn sign_ins_racing_a_ban_leave_nothing_signed_in(store: Arc<dyn Store>) {
+    let app = Arc::new(TestApp::on(store).await);
+    let user = app.create_user().await;
+    let mut tickets = Vec::new();
+    for _ in 0..8 {
+        tickets.push(app.ticket(&user).await);
+    }
+    let mut tasks = Vec::new();
+    for ticket in tickets {
+        let app = Arc::clone(&app);
+        tasks.push(tokio::spawn(async move {
+            let client = app.send(Req::post("/v1/client?_is_native=1")).await;
+            let token = client.header("authorization").unwrap().to_string();
+            app.send(sign_in_with(&token, &ticket)).await.status
+        }));
+    }
+    let ban = {
+        let (app, user) = (Arc::clone(&app), user.clone());
+        tokio::spawn(async move {
+            app.send(Req::post(format!("/v1/users/{user}/ban")).secret())
+                .await
+        })
+    };
+    for task in tasks {
+        let status = task.await.unwrap();
+        assert!(
+            status == 200 || status == 403,
+            "a sign-in lands or is refused: {status}"
+        );
+    }
+    assert_eq!(ban.await.unwrap().ok()["banned"], true);
+    // Whichever sign-ins landed before the ban, none is signed in after it.
+    let listed = app.user_sessions(&user).await;
+    assert!(
+        listed.iter().all(|s| s["status"] == "revoked"),
+        "{listed:?}"
+    );
 }

@@ -2,14 +2,14 @@
 //! last used, and revoking one of them from another device (clerk-js's
 //! `user.getSessions()` and `session.revoke()`, the "Active devices" panel).
 
-use super::{client_users, envelope};
+use super::client_users;
 use crate::app::sessions;
 use crate::domain::Session;
 use crate::error::ApiError;
 use crate::http::auth::ClientAuth;
 use crate::http::request::{form, RequestExt};
 use crate::http::response::{self, Response};
-use crate::http::{cors, Request};
+use crate::http::Request;
 use crate::state::AppState;
 use crate::wire;
 
@@ -65,19 +65,11 @@ pub async fn revoke(
     auth: &ClientAuth,
 ) -> Result<Response, ApiError> {
     form(&req)?;
-    let origin = cors::origin(&req)?;
     let (mut cs, me) = me(state, &req, auth).await?;
     let revoked = sessions::revoke_own(state, &me, req.path_param("session_id")).await?;
     // The revoked session may be one of this client's own: show it as it now is.
     if let Some(slot) = cs.sessions.iter_mut().find(|s| s.id == revoked.id) {
         *slot = revoked.clone();
     }
-    // Its user is the caller's, one of the client's users.
-    let users = client_users(state, &cs).await?;
-    let now = state.now();
-    let session = wire::session(&revoked, users.get(&revoked.user_id), now, None);
-    let tokens = crate::app::minting::last_active_tokens(state, &cs, origin, None);
-    let rendered = wire::RenderedSessions::of(&cs, &users, now, &tokens);
-    let client = wire::client(&cs, &rendered, now);
-    envelope(state, auth, &session, &client, Some(&cs))
+    super::sessions::answer_with(state, &req, auth, &cs, &revoked, true).await
 }

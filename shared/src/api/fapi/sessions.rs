@@ -5,7 +5,7 @@
 use super::{client_users, envelope};
 use crate::app::minting::{last_active_tokens, mint, template_and_user, TokenKind};
 use crate::app::{clients, sessions};
-use crate::domain::{ClientState, SessionAction};
+use crate::domain::{ClientState, Session, SessionAction};
 use crate::error::ApiError;
 use crate::http::auth::ClientAuth;
 use crate::http::request::{form, RequestExt};
@@ -30,7 +30,28 @@ async fn answer(
     id: &str,
     with_client: bool,
 ) -> Result<Response, ApiError> {
-    let session = sessions::of_client(cs, id)?;
+    answer_with(
+        state,
+        req,
+        auth,
+        cs,
+        sessions::of_client(cs, id)?,
+        with_client,
+    )
+    .await
+}
+
+/// [`answer`] for a session in hand, which need not be one of the client's (a session of
+/// another device, revoked through `/v1/me`): then it is shown beside the client, not in it.
+pub(super) async fn answer_with(
+    state: &AppState,
+    req: &Request,
+    auth: &ClientAuth,
+    cs: &ClientState,
+    session: &Session,
+    with_client: bool,
+) -> Result<Response, ApiError> {
+    let id = session.id.as_str();
     let users = client_users(state, cs).await?;
     let now = state.now();
     // Without the client (a focus touch) only this session's token is shown: sign just it.
