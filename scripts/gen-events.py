@@ -23,6 +23,7 @@ ENDED_SESSION_ID = "sess_fixtures000000000000000002"
 TICKET = "fixtures_only_ticket_0123456789abcdefghijk"
 TEMPLATE_ID = "jtmp_fixtures000000000000000001"
 SIGNING_KEY_KID = "ins_fixtures000000000000000001"
+WEBHOOK_ENDPOINT_ID = "ep_fixtures000000000000000001"
 CLIENT_TOKEN = (
     "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiIsImtpZCI6ImN0c19maXh0dXJlczAwMDAwMDAwMDAwMDAwMDAwMSJ9"
     ".eyJpZCI6ImNsaWVudF9maXh0dXJlczAwMDAwMDAwMDAwMDAwMDAwMSIsInJvdGF0aW5nX3Rva2VuIjoiZml4dHVy"
@@ -251,6 +252,25 @@ FIXTURES = [
      err(401, "authentication_invalid")),
     ("bapi", "rotate-instance-keys", "POST", "/v1/instance/keys/rotate", "/v1/instance/keys/rotate", "", {**SK, **JSON}, json.dumps({"keys": "session_signing"}), [],
      (200, {"object": "instance_keys", "session_signing_keys": [{"state": "current"}, {"state": "next"}]})),
+    # Extensions: webhook endpoints.
+    ("bapi", "list-webhook-endpoints", "GET", "/v1/webhooks/endpoints", "/v1/webhooks/endpoints", "", SK, None, [],
+     (200, {"total_count": 1, "data": [{"object": "webhook_endpoint", "id": WEBHOOK_ENDPOINT_ID}]})),
+    ("bapi", "list-webhook-endpoints-without-secret-key", "GET", "/v1/webhooks/endpoints", "/v1/webhooks/endpoints", "", {}, None, [],
+     err(401, "authentication_invalid")),
+    ("bapi", "create-webhook-endpoint", "POST", "/v1/webhooks/endpoints", "/v1/webhooks/endpoints", "", {**SK, **JSON},
+     json.dumps({"url": "https://hooks.example.com/clerk", "events": ["session.created", "session.ended"]}), [],
+     (200, {"object": "webhook_endpoint", "url": "https://hooks.example.com/clerk", "events": ["session.created", "session.ended"], "secret": "*"})),
+    ("bapi", "create-webhook-endpoint-plain-http", "POST", "/v1/webhooks/endpoints", "/v1/webhooks/endpoints", "", {**SK, **JSON},
+     json.dumps({"url": "http://hooks.example.com/clerk"}), [],
+     err(422, "form_param_value_invalid")),
+    ("bapi", "delete-webhook-endpoint", "DELETE", "/v1/webhooks/endpoints/{endpoint_id}", f"/v1/webhooks/endpoints/{WEBHOOK_ENDPOINT_ID}", "", SK, None, [],
+     (200, {"object": "webhook_endpoint", "id": WEBHOOK_ENDPOINT_ID, "deleted": True})),
+    ("bapi", "delete-unknown-webhook-endpoint", "DELETE", "/v1/webhooks/endpoints/{endpoint_id}", "/v1/webhooks/endpoints/ep_unknown", "", SK, None, [],
+     err(404, "resource_not_found")),
+    ("bapi", "rotate-webhook-secret", "POST", "/v1/webhooks/endpoints/{endpoint_id}/rotate_secret", f"/v1/webhooks/endpoints/{WEBHOOK_ENDPOINT_ID}/rotate_secret", "", SK, None, [],
+     (200, {"object": "webhook_endpoint", "id": WEBHOOK_ENDPOINT_ID, "secret": "*"})),
+    ("bapi", "rotate-unknown-webhook-secret", "POST", "/v1/webhooks/endpoints/{endpoint_id}/rotate_secret", "/v1/webhooks/endpoints/ep_unknown/rotate_secret", "", SK, None, [],
+     err(404, "resource_not_found")),
     ("bapi", "rotate-instance-keys-unknown-kind", "POST", "/v1/instance/keys/rotate", "/v1/instance/keys/rotate", "", {**SK, **JSON}, json.dumps({"keys": "everything"}), [],
      err(422, "form_param_format_invalid")),
 ]
@@ -282,10 +302,65 @@ def event(method, route, path, query, headers, body, cookies):
     }
 
 
+# The webhooks function's DynamoDB Streams batch: two event items of one session, as the
+# DynamoDB store writes them (shared/src/store/dynamodb, `Write::Event`), and a change to
+# another item, which the function ignores (template.yaml's filter keeps it away anyway).
+STREAM_TIME_MS = 1795694400000
+
+
+def session_event(msg_id, kind, status, at):
+    data = {
+        "object": "session", "id": SESSION_ID, "user_id": USER_ID, "client_id": CLIENT_ID,
+        "actor": None, "status": status, "last_active_organization_id": None,
+        "last_active_at": STREAM_TIME_MS, "latest_activity": None,
+        "expire_at": STREAM_TIME_MS + 7 * 86400000, "abandon_at": STREAM_TIME_MS + 30 * 86400000,
+        "updated_at": at, "created_at": STREAM_TIME_MS, "tasks": None, "user": None,
+    }
+    payload = {
+        "data": data,
+        "event_attributes": {"http_request": {"client_ip": "192.0.2.10", "user_agent": "fixture"}},
+        "instance_id": "ins_fixtures000000000000000001", "object": "event", "timestamp": at, "type": kind,
+    }
+    return {"id": msg_id, "type": kind, "key": SESSION_ID, "created_at": at,
+            "payload": json.dumps(payload, separators=(",", ":"))}
+
+
+def stream_record(seq, name, keys, image):
+    return {
+        "eventID": f"fixture-{seq}", "eventName": name, "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+        "awsRegion": "eu-west-1",
+        "dynamodb": {"ApproximateCreationDateTime": STREAM_TIME_MS // 1000, "Keys": keys, "NewImage": image,
+                     "SequenceNumber": f"{seq:021d}", "SizeBytes": 512, "StreamViewType": "NEW_IMAGE"},
+        "eventSourceARN": "arn:aws:dynamodb:eu-west-1:123456789012:table/sessions/stream/2026-11-26T12:00:00.000",
+    }
+
+
+def event_item(seq, event):
+    keys = {"pk": {"S": f"EVENT#{event['key']}"}, "sk": {"S": f"EVENT#{event['created_at']:016d}#{event['id']}"}}
+    image = {**keys, "data": {"S": json.dumps(event, separators=(",", ":"))}, "version": {"N": "1"},
+             "ttl": {"N": str(event["created_at"] // 1000 + 86400)}}
+    return stream_record(seq, "INSERT", keys, image)
+
+
+def stream_batch():
+    created = session_event("msg_fixtures000000000000000001", "session.created", "active", STREAM_TIME_MS)
+    ended = session_event("msg_fixtures000000000000000002", "session.ended", "ended", STREAM_TIME_MS + 1000)
+    other_keys = {"pk": {"S": f"CLIENT#{CLIENT_ID}"}, "sk": {"S": "CLIENT"}}
+    return {"Records": [
+        event_item(1, created),
+        stream_record(2, "MODIFY", other_keys, {**other_keys, "data": {"S": "{}"}}),
+        event_item(3, ended),
+    ]}
+
+
 def main():
     for entry in os.listdir(ROOT):
         if os.path.isdir(os.path.join(ROOT, entry)):
             shutil.rmtree(os.path.join(ROOT, entry))
+    os.makedirs(os.path.join(ROOT, "webhooks"))
+    with open(os.path.join(ROOT, "webhooks", "stream-batch.json"), "w") as f:
+        json.dump(stream_batch(), f, indent=2)
+        f.write("\n")
     for function, case, method, route, path, query, headers, body, cookies, (status, expected) in FIXTURES:
         folder = os.path.join(ROOT, function)
         os.makedirs(folder, exist_ok=True)

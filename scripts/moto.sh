@@ -24,6 +24,8 @@ start_moto() {
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
   # moto's server mode serves every service on one port: the keyring's KMS key lives there too.
   export AWS_ENDPOINT_URL_KMS="http://127.0.0.1:$port"
+  # And the webhooks function's SQS queues.
+  export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$port"
   export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
   unset AWS_PROFILE AWS_SESSION_TOKEN
 }

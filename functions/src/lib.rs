@@ -1,6 +1,8 @@
 //! The Lambda side of the service: every binary in `src/bin` is one function that builds
 //! its state once, at start-up, then serves its own routes (`shared::routes`).
 
+pub mod webhooks;
+
 use std::sync::Arc;
 
 use bytes::Bytes;

@@ -77,6 +77,8 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     tokio::pin!(shutdown);
+    // Webhook deliveries from the embedded store's outbox, beside the requests.
+    let webhooks = tokio::spawn(shared::webhooks::outbox::run(Arc::clone(&state)));
     let permits = Arc::new(Semaphore::new(settings.max_connections));
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -86,6 +88,9 @@ pub async fn serve(
         .max_buf_size(MAX_HEAD_BYTES);
     loop {
         let (stream, peer) = tokio::select! {
+            // Accepting first: a connection made before the stop signal is served, not
+            // dropped with the listener.
+            biased;
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 // Out of file descriptors and the like: the listener itself is fine; wait a
@@ -123,6 +128,8 @@ pub async fn serve(
     }
     drop(listener);
     tracing::info!(connections = graceful.count(), "shutting down");
+    // A delivery cut short is leased, not lost: the next start attempts it again.
+    webhooks.abort();
     if tokio::time::timeout(settings.shutdown_grace, graceful.shutdown())
         .await
         .is_err()

@@ -139,16 +139,31 @@ fn sigterm_finishes_in_flight_requests_flushes_and_exits_0() {
     let data = data_file.to_string_lossy().to_string();
     let mut server = start(&["--data-file", &data], &[]);
 
-    // A request in flight: head sent, body half sent.
+    // A request in flight: its head sent and being handled (the server's `100 Continue`
+    // says its handler is reading the body: before that, a stopping server may close the
+    // connection as idle), its body half sent.
     let body = r#"{"first_name":"Grace"}"#;
     let mut stream = connect(server.addr);
     write!(
         stream,
-        "POST /v1/users HTTP/1.1\r\nhost: localhost\r\nauthorization: Bearer {SECRET}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{}",
+        "POST /v1/users HTTP/1.1\r\nhost: localhost\r\nauthorization: Bearer {SECRET}\r\ncontent-type: application/json\r\nexpect: 100-continue\r\ncontent-length: {}\r\n\r\n",
         body.len(),
-        &body[..10]
     )
     .expect("write");
+    let mut interim = Vec::new();
+    while !interim.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).expect("100 Continue");
+        interim.push(byte[0]);
+    }
+    assert!(
+        interim.starts_with(b"HTTP/1.1 100"),
+        "{}",
+        String::from_utf8_lossy(&interim)
+    );
+    stream
+        .write_all(&body.as_bytes()[..10])
+        .expect("half the body");
 
     let killed = Command::new("kill")
         .args(["-TERM", &server.pid().to_string()])

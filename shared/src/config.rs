@@ -141,7 +141,25 @@ pub struct Config {
     /// Set when a CDN sits in front (template.yaml's EdgeRateLimiting): every request must
     /// carry it in `x-origin-verify`, so the API's own URL cannot bypass the CDN's limits.
     pub origin_verify_secret: Option<SecretKey>,
+    pub webhooks: WebhookSettings,
+    /// Clerk's `instance_id` in webhook events: `ins_` and a hash of the Frontend API URL,
+    /// so it is stable for a deployment and needs no setting.
+    pub instance_id: String,
     cookies: CookieNames,
+}
+
+/// Webhooks (`WEBHOOKS`, `WEBHOOK_RETRY_SCHEDULE`): whether changes record events, and
+/// when a failed delivery is tried again.
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    pub enabled: bool,
+    pub retry_schedule: crate::webhooks::RetrySchedule,
+}
+
+/// `ins_` and 128 bits of the SHA-256 of the Frontend API URL, in the ids' alphabet.
+fn instance_id(frontend_api_url: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, frontend_api_url.as_bytes());
+    crate::ids::prefixed("ins", &digest.as_ref()[..16])
 }
 
 /// The activity interval: by default an hour, or a tenth of a shorter inactivity timeout.
@@ -260,8 +278,22 @@ impl Config {
             session_inactivity_timeout,
         )?;
 
+        // On by default on the embedded store (an event no endpoint wants is dropped
+        // at once); off by default on DynamoDB, where each event is an item written
+        // (template.yaml sets it from its `Webhooks` parameter).
+        let webhooks_enabled = match get("WEBHOOKS").as_deref().map(str::trim) {
+            None => matches!(store, StoreBackend::Embedded { .. }),
+            Some("on" | "true") => true,
+            Some("off" | "false") => false,
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    name: "WEBHOOKS",
+                    reason: "expected `on` or `off`".into(),
+                })
+            }
+        };
+
         Ok(Self {
-            frontend_api_url,
             allowed_origins,
             session_max_lifetime: seconds("SESSION_MAX_LIFETIME_SECONDS", 7 * 24 * 3600, 60)?,
             session_inactivity_timeout,
@@ -284,6 +316,19 @@ impl Config {
                     }),
                 })
                 .transpose()?,
+            webhooks: WebhookSettings {
+                enabled: webhooks_enabled,
+                retry_schedule: get("WEBHOOK_RETRY_SCHEDULE")
+                    .map(|raw| crate::webhooks::RetrySchedule::parse(&raw))
+                    .transpose()
+                    .map_err(|reason| ConfigError::Invalid {
+                        name: "WEBHOOK_RETRY_SCHEDULE",
+                        reason,
+                    })?
+                    .unwrap_or_default(),
+            },
+            instance_id: instance_id(&frontend_api_url),
+            frontend_api_url,
             cookies: CookieNames::default(),
         }
         .with_cookie_names())

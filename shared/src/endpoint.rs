@@ -63,6 +63,10 @@ endpoints! {
     DeleteJwtTemplate,
     GetInstanceKeys,
     RotateInstanceKeys,
+    ListWebhookEndpoints,
+    CreateWebhookEndpoint,
+    DeleteWebhookEndpoint,
+    RotateWebhookSecret,
 }
 
 impl Endpoint {
@@ -107,6 +111,10 @@ impl Endpoint {
                 | Self::DeleteJwtTemplate
                 | Self::GetInstanceKeys
                 | Self::RotateInstanceKeys
+                | Self::ListWebhookEndpoints
+                | Self::CreateWebhookEndpoint
+                | Self::DeleteWebhookEndpoint
+                | Self::RotateWebhookSecret
         )
     }
 }

@@ -14,11 +14,15 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 
 /// A new id such as `sess_2b4f…`: a Clerk-style prefix and 128 random bits.
 pub fn new_id(prefix: &str) -> String {
-    let bytes = random_bytes::<16>();
+    prefixed(prefix, &random_bytes::<16>())
+}
+
+/// `prefix_` and `bytes` in the ids' alphabet.
+pub fn prefixed(prefix: &str, bytes: &[u8]) -> String {
     let mut id = String::with_capacity(prefix.len() + 1 + 26);
     id.push_str(prefix);
     id.push('_');
-    id.push_str(&base32(&bytes));
+    id.push_str(&base32(bytes));
     id
 }
 

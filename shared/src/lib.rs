@@ -24,4 +24,5 @@ pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;
+pub mod webhooks;
 pub mod wire;

@@ -44,6 +44,11 @@ pub const RETRIES: &str = "retries_total";
 /// Keyring rotations, by `outcome`: `ok`, `refused` (a 4xx: one is pending already, or
 /// another rotation won the race), `failed` (the store or KMS failed).
 pub const KEY_ROTATIONS: &str = "key_rotations_total";
+/// Webhook delivery attempts, by `outcome`: `delivered`, `failed` (to be retried, or
+/// dead-lettered after the last attempt).
+pub const WEBHOOK_ATTEMPTS: &str = "webhook_attempts_total";
+/// Webhook deliveries given up on after the last attempt of the schedule.
+pub const WEBHOOK_DEAD_LETTERS: &str = "webhook_dead_letters_total";
 
 /// The buckets of [`STORE_CALL_DURATION`] on the local server, in seconds: from an
 /// in-memory read (µs) to a slow SQLite commit.
@@ -83,6 +88,16 @@ pub fn describe() {
     );
     describe_counter!(RETRIES, Unit::Count, "Operations retried after a lost race");
     describe_counter!(KEY_ROTATIONS, Unit::Count, "Keyring rotations by outcome");
+    describe_counter!(
+        WEBHOOK_ATTEMPTS,
+        Unit::Count,
+        "Webhook delivery attempts by outcome"
+    );
+    describe_counter!(
+        WEBHOOK_DEAD_LETTERS,
+        Unit::Count,
+        "Webhook deliveries given up after the last attempt"
+    );
 }
 
 /// A store call, as [`STORE_CALLS`] and [`STORE_CALL_DURATION`] label it.
@@ -99,11 +114,12 @@ pub enum StoreOp {
     ListSessions,
     GetJwtTemplate,
     ListJwtTemplates,
+    ListWebhookEndpoints,
     Commit,
 }
 
 impl StoreOp {
-    const ALL: [StoreOp; 12] = [
+    const ALL: [StoreOp; 13] = [
         StoreOp::Keyring,
         StoreOp::PublicKeys,
         StoreOp::PutKeyring,
@@ -115,6 +131,7 @@ impl StoreOp {
         StoreOp::ListSessions,
         StoreOp::GetJwtTemplate,
         StoreOp::ListJwtTemplates,
+        StoreOp::ListWebhookEndpoints,
         StoreOp::Commit,
     ];
 
@@ -131,6 +148,7 @@ impl StoreOp {
             StoreOp::ListSessions => "list_sessions",
             StoreOp::GetJwtTemplate => "get_jwt_template",
             StoreOp::ListJwtTemplates => "list_jwt_templates",
+            StoreOp::ListWebhookEndpoints => "list_webhook_endpoints",
             StoreOp::Commit => "commit",
         }
     }
@@ -246,4 +264,15 @@ pub fn key_rotation(result: Result<(), u16>) {
         Err(_) => "failed",
     };
     counter!(KEY_ROTATIONS, "outcome" => outcome).increment(1);
+}
+
+/// A webhook delivery attempt, delivered or not.
+pub fn webhook_attempt(delivered: bool) {
+    let outcome = if delivered { "delivered" } else { "failed" };
+    counter!(WEBHOOK_ATTEMPTS, "outcome" => outcome).increment(1);
+}
+
+/// A webhook delivery given up on.
+pub fn webhook_dead_lettered() {
+    counter!(WEBHOOK_DEAD_LETTERS).increment(1);
 }

@@ -108,6 +108,10 @@ handlers! {
     delete_jwt_template(s, req, _) => bapi::jwt_templates::delete(s, req);
     get_instance_keys(s, req, _) => bapi::keys::get(s, req);
     rotate_instance_keys(s, req, _) => bapi::keys::rotate(s, req);
+    list_webhook_endpoints(s, req, _) => bapi::webhooks::list(s, req);
+    create_webhook_endpoint(s, req, _) => bapi::webhooks::create(s, req);
+    delete_webhook_endpoint(s, req, _) => bapi::webhooks::delete(s, req);
+    rotate_webhook_secret(s, req, _) => bapi::webhooks::rotate_secret(s, req);
 }
 
 /// Signs and verifies: the configured store, private keys unsealed as configured.
@@ -403,6 +407,31 @@ pub static BAPI: Function = Function {
             "/v1/instance/keys/rotate",
             Endpoint::RotateInstanceKeys,
             rotate_instance_keys,
+        ),
+        // Extensions: webhook endpoints (Clerk manages them in its Dashboard).
+        route(
+            Method::GET,
+            "/v1/webhooks/endpoints",
+            Endpoint::ListWebhookEndpoints,
+            list_webhook_endpoints,
+        ),
+        route(
+            Method::POST,
+            "/v1/webhooks/endpoints",
+            Endpoint::CreateWebhookEndpoint,
+            create_webhook_endpoint,
+        ),
+        route(
+            Method::DELETE,
+            "/v1/webhooks/endpoints/{endpoint_id}",
+            Endpoint::DeleteWebhookEndpoint,
+            delete_webhook_endpoint,
+        ),
+        route(
+            Method::POST,
+            "/v1/webhooks/endpoints/{endpoint_id}/rotate_secret",
+            Endpoint::RotateWebhookSecret,
+            rotate_webhook_secret,
         ),
     ],
 };

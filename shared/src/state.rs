@@ -97,20 +97,11 @@ impl AppState {
     pub fn start_with_private_keys(
         config: Config,
     ) -> BoxFuture<'static, Result<Self, StartupError>> {
-        Box::pin(async move {
-            let store = configured_store(&config, false).await?;
-            let sealer = Sealer::from_config(config.kms_key_id.as_deref()).await;
-            let clock = Arc::new(SystemClock);
-            Self::build_with(
-                config,
-                store,
-                clock,
-                sealer,
-                KeyAccess::Private,
-                service::load_private,
-            )
-            .await
-        })
+        Box::pin(Self::start_sealing(
+            config,
+            KeyAccess::Private,
+            service::load_private,
+        ))
     }
 
     /// The Backend API: as [`AppState::start_with_private_keys`], and it cannot serve
@@ -143,6 +134,29 @@ impl AppState {
             )
             .await
         })
+    }
+
+    /// The webhooks function: the configured store and the sealer that opens endpoint
+    /// secrets (KMS on Lambda); no keyring is loaded, nothing is signed.
+    pub fn start_webhooks(config: Config) -> BoxFuture<'static, Result<Self, StartupError>> {
+        Box::pin(Self::start_sealing(
+            config,
+            KeyAccess::None,
+            service::load_none,
+        ))
+    }
+
+    /// The configured store, and the sealer of the configuration (KMS when a key is set):
+    /// a process that opens sealed material, with `access` to the keyring.
+    async fn start_sealing(
+        config: Config,
+        access: KeyAccess,
+        load_keys: LoadKeys,
+    ) -> Result<Self, StartupError> {
+        let store = configured_store(&config, false).await?;
+        let sealer = Sealer::from_config(config.kms_key_id.as_deref()).await;
+        let clock = Arc::new(SystemClock);
+        Self::build_with(config, store, clock, sealer, access, load_keys).await
     }
 
     /// A function that serves what configuration alone decides (`GET /v1/environment`):

@@ -99,29 +99,37 @@ pub async fn seed(dir: &Path) -> Seed {
 }
 
 /// Seeds `data_file` again, in place (processes may have it open): the fixture records
-/// are put back as seeded, as `local-api seed --fixtures` does, and the JWT templates
-/// other fixtures made are deleted (the seed leaves records it did not write), so that
-/// every fixture meets the data it was written against.
+/// are put back as seeded, as `local-api seed --fixtures` does, and the JWT templates and
+/// webhook endpoints other fixtures made are deleted (the seed leaves records it did not
+/// write), so that every fixture meets the data it was written against.
 pub async fn reseed(data_file: &Path) {
     let store = Arc::new(SqliteStore::open(data_file).expect("data file"));
     {
         use shared::store::{Store, Write};
-        let made: Vec<Write> = store
-            .list_jwt_templates()
-            .await
-            .expect("templates")
+        let templates = store.list_jwt_templates().await.expect("templates");
+        let endpoints = store.list_webhook_endpoints().await.expect("endpoints");
+        let made: Vec<Write> = templates
             .into_iter()
             .filter(|t| t.id != shared::fixtures::TEMPLATE_ID)
             .map(|t| Write::DeleteJwtTemplate {
                 name: t.name,
                 version: t.version,
             })
+            .chain(
+                endpoints
+                    .into_iter()
+                    .filter(|e| e.id != shared::fixtures::WEBHOOK_ENDPOINT_ID)
+                    .map(|e| Write::DeleteWebhookEndpoint {
+                        id: e.id,
+                        version: e.version,
+                    }),
+            )
             .collect();
         if !made.is_empty() {
             store
                 .commit(made)
                 .await
-                .expect("delete the templates fixtures made");
+                .expect("delete the records fixtures made");
         }
     }
     // No keyring access: the seed writes the fixtures' own keyring.
@@ -197,6 +205,11 @@ pub fn all() -> Vec<Fixture> {
             continue;
         }
         let function = dir.file_name().to_string_lossy().to_string();
+        // `webhooks/` holds DynamoDB Streams batches (functions/tests/webhooks.rs), not
+        // API Gateway events.
+        if function == "webhooks" {
+            continue;
+        }
         for file in std::fs::read_dir(dir.path())
             .expect("function folder")
             .flatten()

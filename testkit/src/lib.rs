@@ -9,6 +9,7 @@
 //! - [`emulator`]: a Lambda Runtime API emulator that runs a function binary as Lambda does.
 //! - [`local_api`]: the `local-api` binary as a process, once it says it is ready.
 //! - [`metrics`]: a recorder that keeps counter values.
+//! - [`receiver`]: a webhook receiver that records attempts and refuses the first ones.
 //!
 //! `shared`, `functions` and `local` use it as a dev-dependency only; `bench` depends on it.
 
@@ -17,4 +18,5 @@ pub mod emulator;
 pub mod fixtures;
 pub mod local_api;
 pub mod metrics;
+pub mod receiver;
 pub mod stores;

@@ -14,6 +14,25 @@ use shared::store::{DynamoDbStore, SqliteStore};
 #[macro_export]
 macro_rules! each_store {
     ($($case:ident),* $(,)?) => {
+        $crate::each_embedded_store!($($case),*);
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    if let Some(store) = $crate::stores::dynamodb().await {
+                        super::$case(store).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// [`each_store!`] without DynamoDB: the embedded stores only (the in-memory store and
+/// SQLite), for what only they do (the webhook outbox).
+#[macro_export]
+macro_rules! each_embedded_store {
+    ($($case:ident),* $(,)?) => {
         mod memory {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -28,16 +47,6 @@ macro_rules! each_store {
                 async fn $case() {
                     let file = $crate::stores::TempDatabase::new();
                     super::$case(file.open()).await;
-                }
-            )*
-        }
-        mod dynamodb {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    if let Some(store) = $crate::stores::dynamodb().await {
-                        super::$case(store).await;
-                    }
                 }
             )*
         }

@@ -3,7 +3,7 @@
 # Run by scripts/test.sh after the cargo tests (it needs the .venv that script makes);
 # on its own: `bash tests/compat/run.sh` from the repository root after one test run.
 # Starts local-api (embedded store, in memory) on a free port, and one more each for the key
-# rotation and handshake suites (the browser suite starts its own two), runs every scenario,
+# rotation, handshake and webhooks suites (the browser suite starts its own two), runs every scenario,
 # stops them, and prints one line:
 # "compat result: N passed; F failed".
 set -euo pipefail
@@ -72,6 +72,11 @@ echo "local-api for key rotation on $COMPAT_ROTATION_URL"
 start_local_api handshake-server SESSION_TOKEN_LIFETIME_SECONDS=30
 handshake_url=$local_api_url
 echo "local-api for the handshake on $handshake_url"
+# The webhooks suite's receivers fail on purpose: a retry schedule of 300 ms pauses (eight
+# attempts, as by default) keeps it to seconds.
+start_local_api webhooks-server WEBHOOK_RETRY_SCHEDULE=300ms,300ms,300ms,300ms,300ms,300ms,300ms
+webhooks_url=$local_api_url
+echo "local-api for webhooks on $webhooks_url"
 
 passed=0
 failed=0
@@ -98,6 +103,9 @@ node_suite backend "$here/js/backend.test.cjs"
 
 echo "== compat: the handshake of server-rendered apps (@clerk/backend, own local-api)"
 COMPAT_URL="$handshake_url" node_suite handshake "$here/js/handshake.test.cjs"
+
+echo "== compat: webhooks (@clerk/backend verifyWebhook and svix, own local-api)"
+COMPAT_URL="$webhooks_url" node_suite webhooks "$here/js/webhooks.test.cjs"
 
 echo "== compat: key rotation (@clerk/backend and clerk-js react-native, own local-api)"
 node_suite rotation "$here/js/rotation.test.cjs" -C react-native

@@ -11,10 +11,12 @@ pub mod users;
 
 use std::collections::HashMap;
 
-use crate::domain::User;
+use crate::clock::Millis;
+use crate::domain::{SessionAction, User};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::StoreError;
+use crate::webhooks::{EventContext, EventType, RequestOrigin};
 
 /// How many times an operation reads and applies its rule before giving up on a record
 /// that keeps changing under it.
@@ -67,6 +69,42 @@ pub(crate) fn landed(result: Result<(), StoreError>) -> Result<bool, ApiError> {
         Err(StoreError::Conflict) => Ok(false),
         Err(e) => Err(e.into()),
     }
+}
+
+/// What the webhook events of a change made at `now` for the request `origin` share, or
+/// `None` when webhooks are off (no event is recorded then).
+pub(crate) fn events<'a>(
+    state: &'a AppState,
+    origin: &'a RequestOrigin,
+    now: Millis,
+) -> Option<EventContext<'a>> {
+    state.config.webhooks.enabled.then_some(EventContext {
+        instance_id: &state.config.instance_id,
+        origin,
+        now,
+    })
+}
+
+/// The event a session's move out of the signed-in states sends.
+pub(crate) fn session_event(action: SessionAction) -> Option<EventType> {
+    match action {
+        SessionAction::End => Some(EventType::SessionEnded),
+        SessionAction::Remove => Some(EventType::SessionRemoved),
+        SessionAction::Revoke => Some(EventType::SessionRevoked),
+        SessionAction::Touch | SessionAction::MintToken => None,
+    }
+}
+
+/// The user a session event shows: read only when there will be an event.
+pub(crate) async fn event_user(
+    state: &AppState,
+    events: &Option<EventContext<'_>>,
+    user_id: &str,
+) -> Result<Option<User>, ApiError> {
+    Ok(match events {
+        Some(_) => state.store.get_user(user_id).await?,
+        None => None,
+    })
 }
 
 /// The users behind some sessions, by id, in one store call.

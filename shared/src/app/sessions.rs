@@ -4,12 +4,13 @@
 
 use super::clients;
 use super::minting::{record_activity, Seen};
-use super::{landed, retrying};
+use super::{event_user, events, landed, retrying, session_event};
 use crate::domain::{ClientState, Session, SessionAction};
 use crate::error::ApiError;
 use crate::http::auth::ClientAuth;
 use crate::state::AppState;
 use crate::store::{StoreError, Write};
+use crate::webhooks::RequestOrigin;
 
 /// One of the client's sessions. Any other id (another client's, a malformed one) is 404
 /// `resource_not_found`: a session is reachable only through its own client.
@@ -69,6 +70,7 @@ pub async fn sign_out(
     auth: &ClientAuth,
     id: &str,
     action: SessionAction,
+    origin: &RequestOrigin,
 ) -> Result<ClientState, ApiError> {
     let label = action.verb();
     let cs = retrying(label, "The session", || async move {
@@ -79,8 +81,8 @@ pub async fn sign_out(
             .check(action, now)
             .map_err(|e| ApiError::from_transition(e, id))?;
         let next = session.with_status(to, now);
-        let write = Write::session_status(session, to, now);
-        if !landed(state.store.commit(vec![write]).await)? {
+        let writes = status_writes(state, session, &next, action, origin, now).await?;
+        if !landed(state.store.commit(writes).await)? {
             return Ok(None);
         }
         if let Some(slot) = cs.sessions.iter_mut().find(|s| s.id == id) {
@@ -91,6 +93,24 @@ pub async fn sign_out(
     .await?;
     crate::metrics::session_transitions(label, 1);
     Ok(cs)
+}
+
+/// The write that moves `read` to `next`'s status by `action`, and its webhook event.
+async fn status_writes(
+    state: &AppState,
+    read: &Session,
+    next: &Session,
+    action: SessionAction,
+    origin: &RequestOrigin,
+    now: crate::clock::Millis,
+) -> Result<Vec<Write>, ApiError> {
+    let mut writes = vec![Write::session_status(read, next.status, now)];
+    let events = events(state, origin, now);
+    let user = event_user(state, &events, &read.user_id).await?;
+    if let (Some(events), Some(kind)) = (&events, session_event(action)) {
+        writes.push(Write::Event(events.session(kind, next, user.as_ref())));
+    }
+    Ok(writes)
 }
 
 /// Any session, by id, for the Backend API (which may see every session).
@@ -106,8 +126,12 @@ pub async fn find(state: &AppState, id: &str) -> Result<Session, ApiError> {
 /// status it was read with (a lost race re-reads and answers as if it had come second).
 /// Its client then shows no last active session, since that is shown only while signed
 /// in. Answers the session as it then is.
-pub async fn revoke(state: &AppState, id: &str) -> Result<Session, ApiError> {
-    revoke_if(state, id, |_| true).await
+pub async fn revoke(
+    state: &AppState,
+    id: &str,
+    origin: &RequestOrigin,
+) -> Result<Session, ApiError> {
+    revoke_if(state, id, origin, |_| true).await
 }
 
 /// [`revoke`], of a session `reachable` says the caller may see; any other is 404, exactly
@@ -115,6 +139,7 @@ pub async fn revoke(state: &AppState, id: &str) -> Result<Session, ApiError> {
 async fn revoke_if(
     state: &AppState,
     id: &str,
+    origin: &RequestOrigin,
     reachable: impl Fn(&Session) -> bool,
 ) -> Result<Session, ApiError> {
     let label = SessionAction::Revoke.verb();
@@ -128,11 +153,13 @@ async fn revoke_if(
         let to = session
             .check(SessionAction::Revoke, now)
             .map_err(|e| ApiError::from_transition(e, id))?;
-        let write = Write::session_status(&session, to, now);
-        if !landed(state.store.commit(vec![write]).await)? {
+        let next = session.with_status(to, now);
+        let writes =
+            status_writes(state, &session, &next, SessionAction::Revoke, origin, now).await?;
+        if !landed(state.store.commit(writes).await)? {
             return Ok(None);
         }
-        Ok(Some(session.with_status(to, now)))
+        Ok(Some(next))
     })
     .await?;
     crate::metrics::session_transitions(label, 1);
@@ -174,6 +201,11 @@ pub async fn of_user(state: &AppState, user_id: &str) -> Result<Vec<Session>, Ap
 /// A user revokes one of its own sessions, from any of its devices (`POST
 /// /v1/me/sessions/{id}/revoke`): the session must be the requesting user's, on any
 /// client; another user's is 404, exactly like an unknown id. Then as [`revoke`].
-pub async fn revoke_own(state: &AppState, me: &Session, id: &str) -> Result<Session, ApiError> {
-    revoke_if(state, id, |s| s.user_id == me.user_id).await
+pub async fn revoke_own(
+    state: &AppState,
+    me: &Session,
+    id: &str,
+    origin: &RequestOrigin,
+) -> Result<Session, ApiError> {
+    revoke_if(state, id, origin, |s| s.user_id == me.user_id).await
 }

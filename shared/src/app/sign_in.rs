@@ -8,6 +8,7 @@ use crate::error::ApiError;
 use crate::http::auth::ClientAuth;
 use crate::state::AppState;
 use crate::store::Write;
+use crate::webhooks::{EventType, RequestOrigin};
 
 /// Longer than any ticket this service makes: not worth a hash and a read.
 const MAX_TICKET_BYTES: usize = 256;
@@ -30,6 +31,7 @@ pub async fn redeem_ticket(
     auth: &ClientAuth,
     ticket: &str,
     seen: &SessionActivity,
+    origin: &RequestOrigin,
 ) -> Result<SignedIn, ApiError> {
     if ticket.len() > MAX_TICKET_BYTES {
         return Err(ApiError::ticket_invalid(
@@ -77,12 +79,16 @@ pub async fn redeem_ticket(
             client.client.version = 1;
         }
         let user = user.signed_in(now);
-        let writes = vec![
+        let mut writes = vec![
             Write::sign_in_token(token.accepted(now)),
             Write::NewSession(session.clone()),
             Write::client(client.client.clone()),
             Write::user(user.clone()),
         ];
+        if let Some(events) = super::events(state, origin, now) {
+            let event = events.session(EventType::SessionCreated, &session, Some(&user));
+            writes.push(Write::Event(event));
+        }
         if !landed(state.store.commit(writes).await)? {
             return Ok(None);
         }

@@ -2,14 +2,16 @@
 //! sign-ins refused until the user is unbanned), an unban, and a deletion (every
 //! signed-in session ended, then the user record deleted).
 
-use super::{landed, retrying};
+use super::{events, landed, retrying, session_event};
 use crate::domain::{SessionAction, User};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{SessionFilter, Write};
+use crate::webhooks::{EventType, RequestOrigin};
 
 /// Session status writes per commit: a user's sessions span clients and are not bounded,
-/// while a DynamoDB transaction holds at most 100 items.
+/// while a DynamoDB transaction holds at most 100 items (each session may carry its
+/// webhook event too).
 const SESSIONS_PER_COMMIT: usize = 25;
 
 async fn find(state: &AppState, id: &str) -> Result<User, ApiError> {
@@ -25,30 +27,41 @@ async fn find(state: &AppState, id: &str) -> Result<User, ApiError> {
 /// those already moved are not signed in on the next read, so it converges).
 async fn sign_out_everywhere(
     state: &AppState,
-    user_id: &str,
+    user: &User,
     action: SessionAction,
+    origin: &RequestOrigin,
 ) -> Result<Option<u64>, ApiError> {
     let filter = SessionFilter {
         client_id: None,
-        user_id: Some(user_id.to_string()),
+        user_id: Some(user.id.clone()),
     };
     let now = state.now();
-    let writes: Vec<Write> = state
+    let events = events(state, origin, now);
+    // Each session's status write, with its event.
+    let writes: Vec<Vec<Write>> = state
         .store
         .list_sessions(&filter)
         .await?
         .iter()
         .filter(|s| s.status_at(now).is_signed_in())
         .filter_map(|s| {
-            s.check(action, now)
-                .ok()
-                .map(|to| Write::session_status(s, to, now))
+            let to = s.check(action, now).ok()?;
+            let mut writes = vec![Write::session_status(s, to, now)];
+            if let (Some(events), Some(kind)) = (&events, session_event(action)) {
+                let next = s.with_status(to, now);
+                writes.push(Write::Event(events.session(kind, &next, Some(user))));
+            }
+            Some(writes)
         })
         .collect();
     let moved = writes.len() as u64;
     let mut writes = writes.into_iter().peekable();
     while writes.peek().is_some() {
-        let chunk: Vec<Write> = writes.by_ref().take(SESSIONS_PER_COMMIT).collect();
+        let chunk: Vec<Write> = writes
+            .by_ref()
+            .take(SESSIONS_PER_COMMIT)
+            .flatten()
+            .collect();
         if !landed(state.store.commit(chunk).await)? {
             return Ok(None);
         }
@@ -61,10 +74,10 @@ async fn sign_out_everywhere(
 /// the version read, so a sign-in racing the ban either lands first, and its session is
 /// revoked on the re-read, or reads the ban and is refused). Banning a banned user revokes
 /// whatever is signed in and changes nothing else.
-pub async fn ban(state: &AppState, id: &str) -> Result<User, ApiError> {
+pub async fn ban(state: &AppState, id: &str, origin: &RequestOrigin) -> Result<User, ApiError> {
     retrying("ban_user", "The user", || async move {
         let user = find(state, id).await?;
-        if sign_out_everywhere(state, id, SessionAction::Revoke)
+        if sign_out_everywhere(state, &user, SessionAction::Revoke, origin)
             .await?
             .is_none()
         {
@@ -74,40 +87,56 @@ pub async fn ban(state: &AppState, id: &str) -> Result<User, ApiError> {
             return Ok(Some(user));
         }
         let next = user.with_banned(true, state.now());
-        Ok(landed(state.store.commit(vec![Write::user(next.clone())]).await)?.then_some(next))
+        Ok(landed(state.store.commit(updated(state, &next, origin)).await)?.then_some(next))
     })
     .await
 }
 
+/// The write of a changed user, and its `user.updated` event.
+fn updated(state: &AppState, user: &User, origin: &RequestOrigin) -> Vec<Write> {
+    let mut writes = vec![Write::user(user.clone())];
+    if let Some(events) = events(state, origin, user.updated_at) {
+        writes.push(Write::Event(events.user(EventType::UserUpdated, user)));
+    }
+    writes
+}
+
 /// Lifts a ban: the user may sign in again (its revoked sessions stay revoked).
-pub async fn unban(state: &AppState, id: &str) -> Result<User, ApiError> {
+pub async fn unban(state: &AppState, id: &str, origin: &RequestOrigin) -> Result<User, ApiError> {
     retrying("unban_user", "The user", || async move {
         let user = find(state, id).await?;
         if !user.banned {
             return Ok(Some(user));
         }
         let next = user.with_banned(false, state.now());
-        Ok(landed(state.store.commit(vec![Write::user(next.clone())]).await)?.then_some(next))
+        Ok(landed(state.store.commit(updated(state, &next, origin)).await)?.then_some(next))
     })
     .await
 }
 
 /// Deletes the user: its sessions end, then the user record goes (conditioned on the
 /// version read, as for a ban). Answers the id of the user deleted.
-pub async fn delete(state: &AppState, id: &str) -> Result<String, ApiError> {
+pub async fn delete(
+    state: &AppState,
+    id: &str,
+    origin: &RequestOrigin,
+) -> Result<String, ApiError> {
     retrying("delete_user", "The user", || async move {
         let user = find(state, id).await?;
-        if sign_out_everywhere(state, id, SessionAction::End)
+        if sign_out_everywhere(state, &user, SessionAction::End, origin)
             .await?
             .is_none()
         {
             return Ok(None);
         }
-        let write = Write::DeleteUser {
+        let mut writes = vec![Write::DeleteUser {
             id: user.id.clone(),
             version: user.version,
-        };
-        Ok(landed(state.store.commit(vec![write]).await)?.then_some(user.id))
+        }];
+        if let Some(events) = events(state, origin, state.now()) {
+            writes.push(Write::Event(events.user_deleted(&user)));
+        }
+        Ok(landed(state.store.commit(writes).await)?.then_some(user.id))
     })
     .await
 }

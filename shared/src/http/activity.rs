@@ -7,6 +7,7 @@
 use super::request::{ClientAddr, Request, RequestExt};
 use crate::domain::SessionActivity;
 use crate::state::AppState;
+use crate::webhooks::RequestOrigin;
 
 /// Longer User-Agent strings are cut before parsing (real ones are a few hundred bytes).
 const MAX_USER_AGENT_BYTES: usize = 512;
@@ -22,17 +23,9 @@ pub fn of_request(state: &AppState, req: &Request) -> SessionActivity {
             .filter(|v| !v.is_empty() && v.len() <= MAX_PLACE_BYTES)
             .map(str::to_string)
     };
-    let ip_address = behind_cdn
-        .then(|| header("cloudfront-viewer-address").and_then(|a| viewer_ip(&a)))
-        .flatten()
-        .or_else(|| {
-            req.extensions()
-                .get::<ClientAddr>()
-                .map(|a| a.0.to_string())
-        });
     let mut activity = SessionActivity {
         id: crate::ids::new_id("sessact"),
-        ip_address,
+        ip_address: client_ip(state, req),
         city: behind_cdn
             .then(|| header("cloudfront-viewer-city"))
             .flatten(),
@@ -45,6 +38,34 @@ pub fn of_request(state: &AppState, req: &Request) -> SessionActivity {
         device(&mut activity, ua);
     }
     activity
+}
+
+/// The caller's address: the viewer's behind CloudFront, else the transport's.
+fn client_ip(state: &AppState, req: &Request) -> Option<String> {
+    let behind_cdn = state.config.origin_verify_secret.is_some();
+    behind_cdn
+        .then(|| req.header_str("cloudfront-viewer-address"))
+        .flatten()
+        .and_then(|a| viewer_ip(a.trim()))
+        .or_else(|| {
+            req.extensions()
+                .get::<ClientAddr>()
+                .map(|a| a.0.to_string())
+        })
+}
+
+/// The request behind a change, as a webhook event names it (`http_request`): the
+/// caller's address and User-Agent (cut as for parsing).
+pub fn origin(state: &AppState, req: &Request) -> RequestOrigin {
+    let ua = req.header_str("user-agent").unwrap_or_default();
+    let mut end = ua.len().min(MAX_USER_AGENT_BYTES);
+    while !ua.is_char_boundary(end) {
+        end -= 1;
+    }
+    RequestOrigin {
+        client_ip: client_ip(state, req).unwrap_or_default(),
+        user_agent: ua[..end].to_string(),
+    }
 }
 
 /// `CloudFront-Viewer-Address` is `<ip>:<port>` (an IPv6 address unbracketed).

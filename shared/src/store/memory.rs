@@ -7,7 +7,9 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{Expect, KeyringRecord, PublicKeysRecord, SessionFilter, Store, StoreError, Write};
+use crate::clock::Millis;
 use crate::domain::{Client, ClientState, JwtTemplate, Session, SignInToken, User};
+use crate::webhooks::{Delivery, Event, Outbox, WebhookEndpoint};
 
 #[derive(Default)]
 struct Data {
@@ -24,6 +26,21 @@ struct Data {
     /// The last status write of each session, by write id, so a repeated write is
     /// recognised as itself (the DynamoDB store keeps it as an item attribute).
     status_writes: HashMap<String, String>,
+    webhook_endpoints: BTreeMap<String, WebhookEndpoint>,
+    /// Events recorded and not yet fanned out to deliveries.
+    events: Vec<Event>,
+    /// Pending and dead-lettered deliveries, by a sequence number (their order).
+    deliveries: BTreeMap<i64, MemoryDelivery>,
+    next_delivery: i64,
+}
+
+struct MemoryDelivery {
+    endpoint_id: String,
+    event: Event,
+    attempts: u32,
+    next_at: Millis,
+    lease_until: Millis,
+    dead: bool,
 }
 
 impl Data {
@@ -63,6 +80,12 @@ impl Data {
             Write::DeleteUser { id, version } => {
                 Expect::Version(*version).holds_for(self.users.get(id).map(|x| x.version))
             }
+            Write::Event(_) => true,
+            Write::WebhookEndpoint(e, x) => {
+                x.holds_for(self.webhook_endpoints.get(&e.id).map(|w| w.version))
+            }
+            Write::DeleteWebhookEndpoint { id, version } => Expect::Version(*version)
+                .holds_for(self.webhook_endpoints.get(id).map(|w| w.version)),
         }
     }
 
@@ -144,6 +167,39 @@ impl Data {
             }
             Write::DeleteUser { id, .. } => {
                 self.users.remove(&id);
+            }
+            Write::Event(e) => {
+                if !self.events.iter().any(|x| x.id == e.id) {
+                    self.events.push(e);
+                }
+            }
+            Write::WebhookEndpoint(e, _) => {
+                self.webhook_endpoints.insert(e.id.clone(), e);
+            }
+            Write::DeleteWebhookEndpoint { id, .. } => {
+                self.webhook_endpoints.remove(&id);
+            }
+        }
+    }
+
+    /// Turns recorded events into deliveries, one per endpoint that wants each.
+    fn fan_out(&mut self) {
+        for event in std::mem::take(&mut self.events) {
+            for endpoint in self.webhook_endpoints.values() {
+                if endpoint.wants(event.kind) {
+                    self.next_delivery += 1;
+                    self.deliveries.insert(
+                        self.next_delivery,
+                        MemoryDelivery {
+                            endpoint_id: endpoint.id.clone(),
+                            event: event.clone(),
+                            attempts: 0,
+                            next_at: event.created_at,
+                            lease_until: 0,
+                            dead: false,
+                        },
+                    );
+                }
             }
         }
     }
@@ -255,12 +311,80 @@ impl Store for MemoryStore {
         Ok(all)
     }
 
+    async fn list_webhook_endpoints(&self) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        let mut all: Vec<WebhookEndpoint> =
+            self.lock().webhook_endpoints.values().cloned().collect();
+        all.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(all)
+    }
+
+    fn outbox(&self) -> Option<&dyn Outbox> {
+        Some(self)
+    }
+
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         let mut data = self.lock();
         if !writes.iter().all(|w| data.check(w)) {
             return Err(StoreError::Conflict);
         }
         writes.into_iter().for_each(|w| data.apply(w));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Outbox for MemoryStore {
+    async fn due_deliveries(
+        &self,
+        now: Millis,
+        lease_until: Millis,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut data = self.lock();
+        data.fan_out();
+        let mut heads = std::collections::HashSet::new();
+        let mut due = Vec::new();
+        for (id, d) in data.deliveries.iter_mut() {
+            if d.dead || !heads.insert((d.endpoint_id.clone(), d.event.key.clone())) {
+                continue;
+            }
+            if due.len() < limit && d.next_at <= now && d.lease_until <= now {
+                d.lease_until = lease_until;
+                due.push(Delivery {
+                    id: *id,
+                    endpoint_id: d.endpoint_id.clone(),
+                    event: d.event.clone(),
+                    attempts: d.attempts,
+                });
+            }
+        }
+        Ok(due)
+    }
+
+    async fn delivered(&self, id: i64) -> Result<(), StoreError> {
+        self.lock().deliveries.remove(&id);
+        Ok(())
+    }
+
+    async fn failed(
+        &self,
+        id: i64,
+        attempts: u32,
+        next_at: Option<Millis>,
+        _error: &str,
+    ) -> Result<(), StoreError> {
+        if let Some(d) = self.lock().deliveries.get_mut(&id) {
+            d.attempts = attempts;
+            d.lease_until = 0;
+            match next_at {
+                Some(at) => d.next_at = at,
+                None => d.dead = true,
+            }
+        }
         Ok(())
     }
 }

@@ -71,6 +71,17 @@ impl Store for MeteredStore {
             .store_call(StoreOp::ListJwtTemplates, call)
             .await
     }
+    async fn list_webhook_endpoints(
+        &self,
+    ) -> Result<Vec<crate::webhooks::WebhookEndpoint>, StoreError> {
+        let call = self.inner.list_webhook_endpoints();
+        self.metrics
+            .store_call(StoreOp::ListWebhookEndpoints, call)
+            .await
+    }
+    fn outbox(&self) -> Option<&dyn crate::webhooks::Outbox> {
+        self.inner.outbox()
+    }
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         let call = self.inner.commit(writes);
         self.metrics.store_call(StoreOp::Commit, call).await

@@ -21,6 +21,7 @@ use crate::domain::{
     Client, ClientState, JwtTemplate, Session, SessionActivity, SessionStatus, SignInToken, User,
 };
 pub use crate::keyring::{KeyringRecord, PublicKeysRecord};
+use crate::webhooks::{Event, Outbox, WebhookEndpoint};
 
 pub use dynamodb::DynamoDbStore;
 pub use memory::MemoryStore;
@@ -130,6 +131,16 @@ pub enum Write {
         id: String,
         version: u64,
     },
+    /// Records a webhook event beside the change it reports (the outbox on the embedded
+    /// store; an item DynamoDB Streams hands to the delivery function). Its id is new, so
+    /// it never conflicts, and a repeated write of it is the same event.
+    Event(Event),
+    WebhookEndpoint(WebhookEndpoint, Expect),
+    /// Deletes the endpoint, if it is still at this version.
+    DeleteWebhookEndpoint {
+        id: String,
+        version: u64,
+    },
 }
 
 impl Write {
@@ -145,6 +156,10 @@ impl Write {
     pub fn sign_in_token(t: SignInToken) -> Self {
         let e = Expect::for_next(t.version);
         Write::SignInToken(t, e)
+    }
+    pub fn webhook_endpoint(e: WebhookEndpoint) -> Self {
+        let x = Expect::for_next(e.version);
+        Write::WebhookEndpoint(e, x)
     }
     pub fn jwt_template(t: JwtTemplate) -> Self {
         let e = Expect::for_next(t.version);
@@ -224,6 +239,15 @@ pub trait Store: Send + Sync {
     async fn get_jwt_template(&self, name: &str) -> Result<Option<JwtTemplate>, StoreError>;
     /// Every template, oldest first.
     async fn list_jwt_templates(&self) -> Result<Vec<JwtTemplate>, StoreError>;
+
+    /// Every webhook endpoint, oldest first.
+    async fn list_webhook_endpoints(&self) -> Result<Vec<WebhookEndpoint>, StoreError>;
+
+    /// The outbox webhook events wait in, on a store that delivers them itself (the
+    /// embedded ones); `None` where something else does (DynamoDB Streams).
+    fn outbox(&self) -> Option<&dyn Outbox> {
+        None
+    }
 
     /// Applies every write or none: all expectations are checked first.
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError>;

@@ -51,6 +51,11 @@ impl Store for NoStore {
     async fn list_jwt_templates(&self) -> Result<Vec<JwtTemplate>, StoreError> {
         none()
     }
+    async fn list_webhook_endpoints(
+        &self,
+    ) -> Result<Vec<crate::webhooks::WebhookEndpoint>, StoreError> {
+        none()
+    }
     async fn commit(&self, _: Vec<Write>) -> Result<(), StoreError> {
         none()
     }

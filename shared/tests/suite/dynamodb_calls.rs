@@ -77,6 +77,28 @@ struct Run {
 }
 
 impl Run {
+    /// Redeems `ticket` on the native client of `token` (`""`: a new one), recording the
+    /// calls under `endpoint`: (client token, session id).
+    async fn sign_in(&mut self, endpoint: &str, token: &str, ticket: &str) -> (String, String) {
+        let req = if token.is_empty() {
+            Req::post("/v1/client/sign_ins?_is_native=1")
+        } else {
+            Req::post("/v1/client/sign_ins").native(token)
+        };
+        let resp = self
+            .measure(
+                endpoint,
+                req.form(&format!("strategy=ticket&ticket={ticket}")),
+            )
+            .await;
+        let token = resp.header("authorization").unwrap().to_string();
+        let sid = resp.body["response"]["created_session_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (token, sid)
+    }
+
     /// Sends `req` and records the calls it made under `endpoint`.
     async fn measure(&mut self, endpoint: &str, req: Req) -> TestResponse {
         self.store.take_calls();
@@ -99,8 +121,9 @@ async fn every_endpoint_makes_the_documented_calls() {
         return;
     };
     // A development instance, so that the dev-browser route is measured too.
+    // Webhooks off, as the template deploys by default; measured on below.
     let app = TestApp::with_store(
-        test_config(&[("INSTANCE_TYPE", "development")]),
+        test_config(&[("INSTANCE_TYPE", "development"), ("WEBHOOKS", "off")]),
         store.clone(),
     )
     .await;
@@ -197,48 +220,27 @@ async fn every_endpoint_makes_the_documented_calls() {
     .await;
     run.measure("POST /v1/dev_browser", Req::post("/v1/dev_browser"))
         .await;
-    let resp = run
-        .measure(
-            "POST /v1/client/sign_ins (ticket, new client)",
-            Req::post("/v1/client/sign_ins?_is_native=1")
-                .form(&format!("strategy=ticket&ticket={ticket}")),
-        )
+    let (token, sid) = run
+        .sign_in("POST /v1/client/sign_ins (ticket, new client)", "", &ticket)
         .await;
-    let token = resp.header("authorization").unwrap().to_string();
-    let sid = resp.body["response"]["created_session_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
     let ticket = run.app.ticket(&user).await;
-    let resp = run
-        .measure(
+    let (token, second) = run
+        .sign_in(
             "POST /v1/client/sign_ins (ticket, existing client)",
-            Req::post("/v1/client/sign_ins")
-                .native(&token)
-                .form(&format!("strategy=ticket&ticket={ticket}")),
+            &token,
+            &ticket,
         )
         .await;
-    let token = resp.header("authorization").unwrap().to_string();
-    let second = resp.body["response"]["created_session_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
     // A second user on the same client: the answer also needs the first user.
     let other = run.app.create_user().await;
     let ticket = run.app.ticket(&other).await;
-    let resp = run
-        .measure(
+    let (token, third) = run
+        .sign_in(
             "POST /v1/client/sign_ins (ticket, client with another user)",
-            Req::post("/v1/client/sign_ins")
-                .native(&token)
-                .form(&format!("strategy=ticket&ticket={ticket}")),
+            &token,
+            &ticket,
         )
         .await;
-    let token = resp.header("authorization").unwrap().to_string();
-    let third = resp.body["response"]["created_session_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
 
     run.measure("GET /v1/client", Req::get("/v1/client").native(&token))
         .await;
@@ -462,6 +464,49 @@ async fn every_endpoint_makes_the_documented_calls() {
         .await;
     assert_eq!(resp.ok()["deleted"], true);
 
+    // With webhooks on (`WEBHOOKS=on`; template.yaml `Webhooks=true`): the endpoints'
+    // routes, and what recording an event adds to the changes that send one.
+    run.app = TestApp::with_store(test_config(&[("WEBHOOKS", "on")]), run.store.clone()).await;
+    let resp = run
+        .measure(
+            "POST /v1/webhooks/endpoints",
+            Req::post("/v1/webhooks/endpoints")
+                .secret()
+                .json(&json!({"url": "https://hooks.example.com/clerk"})),
+        )
+        .await;
+    let endpoint = resp.ok()["id"].as_str().unwrap().to_string();
+    run.measure(
+        "GET /v1/webhooks/endpoints",
+        Req::get("/v1/webhooks/endpoints").secret(),
+    )
+    .await;
+    run.measure(
+        "POST /v1/webhooks/endpoints/{id}/rotate_secret",
+        Req::post(format!("/v1/webhooks/endpoints/{endpoint}/rotate_secret")).secret(),
+    )
+    .await;
+    let ticket = run.app.ticket(&user).await;
+    let (token, sid) = run
+        .sign_in(
+            "POST /v1/client/sign_ins (ticket, new client, webhooks on)",
+            "",
+            &ticket,
+        )
+        .await;
+    run.measure(
+        "POST /v1/client/sessions/{id}/end (webhooks on)",
+        Req::post(format!("/v1/client/sessions/{sid}/end")).native(&token),
+    )
+    .await;
+    let resp = run
+        .measure(
+            "DELETE /v1/webhooks/endpoints/{id}",
+            Req::delete(format!("/v1/webhooks/endpoints/{endpoint}")).secret(),
+        )
+        .await;
+    assert_eq!(resp.ok()["deleted"], true);
+
     if std::env::var_os("PRINT_CALLS").is_some() {
         for (endpoint, calls) in &run.measured {
             println!(
@@ -491,21 +536,6 @@ async fn every_endpoint_makes_the_documented_calls() {
     }
 }
 
-/// DynamoDB's size of an item: attribute names plus values (strings in UTF-8 bytes,
-/// numbers about one byte per two digits plus one).
-fn item_size(item: &std::collections::HashMap<String, AttributeValue>) -> usize {
-    item.iter()
-        .map(|(name, value)| {
-            name.len()
-                + match value {
-                    AttributeValue::S(s) => s.len(),
-                    AttributeValue::N(n) => n.trim_start_matches('-').len().div_ceil(2) + 1,
-                    other => panic!("unexpected attribute type {other:?}"),
-                }
-        })
-        .sum()
-}
-
 /// The request units above hold while every item stays within 1 KB (one write unit) and
 /// a client's partition within 4 KB (one read unit for the Query of every request).
 async fn item_sizes_stay_within_the_billed_units(store: &DynamoDbStore) {
@@ -528,7 +558,7 @@ async fn item_sizes_stay_within_the_billed_units(store: &DynamoDbStore) {
             panic!("item without sk")
         };
         let kind = sk.split('#').next().unwrap_or(sk).to_string();
-        let size = item_size(item);
+        let size = shared::store::dynamodb::calls::item_bytes(item);
         let entry = largest.entry(kind).or_default();
         *entry = (*entry).max(size);
         if pk.starts_with("CLIENT#") {
@@ -549,6 +579,10 @@ async fn item_sizes_stay_within_the_billed_units(store: &DynamoDbStore) {
         let limit = match kind.as_str() {
             "KEYRING" => 16 * 1024,
             "JWKS" => 4096,
+            // A webhook event (its payload holds the session and its user), written once in
+            // the transaction of its change, read only through the stream (free): the
+            // "(webhooks on)" rows bill it by its size.
+            "EVENT" => 4096,
             _ => 1024,
         };
         assert!(

@@ -54,6 +54,11 @@ impl Store for DeadTable {
     async fn list_jwt_templates(&self) -> Result<Vec<JwtTemplate>, StoreError> {
         self.table.list_jwt_templates().await
     }
+    async fn list_webhook_endpoints(
+        &self,
+    ) -> Result<Vec<shared::webhooks::WebhookEndpoint>, StoreError> {
+        self.table.list_webhook_endpoints().await
+    }
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         self.table.commit(writes).await
     }

@@ -22,3 +22,4 @@ mod sqlite_store;
 mod store_contract;
 mod tokens;
 mod users_lifecycle;
+mod webhooks;

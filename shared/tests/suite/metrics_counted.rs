@@ -56,6 +56,11 @@ impl Store for LosesRaces {
     async fn list_jwt_templates(&self) -> Result<Vec<JwtTemplate>, StoreError> {
         self.inner.list_jwt_templates().await
     }
+    async fn list_webhook_endpoints(
+        &self,
+    ) -> Result<Vec<shared::webhooks::WebhookEndpoint>, StoreError> {
+        self.inner.list_webhook_endpoints().await
+    }
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         let lost = self
             .lose

@@ -38,6 +38,11 @@ def template(name: str) -> str:
 run = uuid.uuid4().hex[:8]  # names stay unique if the same server is seeded twice
 
 
+def endpoint() -> str:
+    # A loopback port nothing listens on: deliveries to it fail and are retried, harmlessly.
+    return call(bapi, "POST", "/v1/webhooks/endpoints", json={"url": "http://127.0.0.1:9/schemathesis"})["id"]
+
+
 client_token, (session_id, end_session_id, remove_session_id) = signed_in_client(3)
 signout_client_token, _ = signed_in_client(1)
 _, (revoke_session_id,) = signed_in_client(1)
@@ -60,6 +65,8 @@ seeds = {
     "TEMPLATE_ID": template(f"schemathesis-{run}"),
     "PATCH_TEMPLATE_ID": template(f"schemathesis-patched-{run}"),
     "DELETE_TEMPLATE_ID": template(f"schemathesis-deleted-{run}"),
+    "ENDPOINT_ID": endpoint(),
+    "DELETE_ENDPOINT_ID": endpoint(),
 }
 for key, value in seeds.items():
     print(f"{key}={value}")

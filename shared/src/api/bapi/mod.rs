@@ -7,6 +7,7 @@ pub mod keys;
 pub mod sessions;
 pub mod sign_in_tokens;
 pub mod users;
+pub mod webhooks;
 
 use serde::Serialize;
 

@@ -47,7 +47,12 @@ pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {
 /// `POST /v1/sessions/{session_id}/revoke`
 pub async fn revoke(state: &AppState, req: Request) -> Result<Response, ApiError> {
     authorize(state, &req)?;
-    let session = sessions::revoke(state, req.path_param("session_id")).await?;
+    let session = sessions::revoke(
+        state,
+        req.path_param("session_id"),
+        &crate::http::activity::origin(state, &req),
+    )
+    .await?;
     response::ok(&wire::backend_session(&session, state.now()))
 }
 

@@ -6,11 +6,13 @@ use serde_json::{Map, Value};
 use super::authorize;
 use crate::domain::{NewUser, User};
 use crate::error::ApiError;
+use crate::http::activity::origin;
 use crate::http::request::json_body;
 use crate::http::response::{self, Response};
 use crate::http::{Request, RequestExt};
 use crate::state::AppState;
 use crate::store::Write;
+use crate::webhooks::EventType;
 use crate::wire::{self, Audience};
 
 #[derive(Deserialize)]
@@ -206,7 +208,12 @@ pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError
     authorize(state, &req)?;
     let new = json_body::<CreateUser>(&req)?.parse()?;
     let user = User::create(new, state.now());
-    state.store.commit(vec![Write::user(user.clone())]).await?;
+    let mut writes = vec![Write::user(user.clone())];
+    let origin = origin(state, &req);
+    if let Some(events) = crate::app::events(state, &origin, user.created_at) {
+        writes.push(Write::Event(events.user(EventType::UserCreated, &user)));
+    }
+    state.store.commit(writes).await?;
     response::ok(&wire::user(&user, Audience::Backend))
 }
 
@@ -232,7 +239,12 @@ pub async fn update(state: &AppState, req: Request) -> Result<Response, ApiError
     body.apply(&mut user)?;
     user.updated_at = state.now();
     user.version += 1;
-    match state.store.commit(vec![Write::user(user.clone())]).await {
+    let mut writes = vec![Write::user(user.clone())];
+    let origin = origin(state, &req);
+    if let Some(events) = crate::app::events(state, &origin, user.updated_at) {
+        writes.push(Write::Event(events.user(EventType::UserUpdated, &user)));
+    }
+    match state.store.commit(writes).await {
         Ok(()) => response::ok(&wire::user(&user, Audience::Backend)),
         Err(crate::store::StoreError::Conflict) => Err(ApiError::conflict("The user")),
         Err(e) => Err(e.into()),
@@ -243,20 +255,23 @@ pub async fn update(state: &AppState, req: Request) -> Result<Response, ApiError
 /// sign-ins are refused (403 `user_banned`) until it is unbanned.
 pub async fn ban(state: &AppState, req: Request) -> Result<Response, ApiError> {
     authorize(state, &req)?;
-    let user = crate::app::users::ban(state, req.path_param("user_id")).await?;
+    let user =
+        crate::app::users::ban(state, req.path_param("user_id"), &origin(state, &req)).await?;
     response::ok(&wire::user(&user, Audience::Backend))
 }
 
 /// `POST /v1/users/{user_id}/unban`
 pub async fn unban(state: &AppState, req: Request) -> Result<Response, ApiError> {
     authorize(state, &req)?;
-    let user = crate::app::users::unban(state, req.path_param("user_id")).await?;
+    let user =
+        crate::app::users::unban(state, req.path_param("user_id"), &origin(state, &req)).await?;
     response::ok(&wire::user(&user, Audience::Backend))
 }
 
 /// `DELETE /v1/users/{user_id}`: the user's signed-in sessions end, then the user goes.
 pub async fn delete(state: &AppState, req: Request) -> Result<Response, ApiError> {
     authorize(state, &req)?;
-    let id = crate::app::users::delete(state, req.path_param("user_id")).await?;
+    let id =
+        crate::app::users::delete(state, req.path_param("user_id"), &origin(state, &req)).await?;
     response::ok(&serde_json::json!({ "object": "user", "id": id, "deleted": true }))
 }

@@ -12,6 +12,7 @@ use crate::http::response::{self, Response};
 use crate::http::{cors, Request};
 use crate::state::AppState;
 use crate::store::Write;
+use crate::webhooks::EventType;
 use crate::wire;
 
 /// `POST /v1/client`: a new client; its token goes back as a cookie or `Authorization`.
@@ -61,11 +62,20 @@ pub async fn remove_sessions(
     req: Request,
     auth: &ClientAuth,
 ) -> Result<Response, ApiError> {
+    let origin = &crate::http::activity::origin(state, &req);
     let (auth, req) = (&auth, &req);
     let (resp, removed) = retrying("remove_client_sessions", "The client", || async move {
         let mut cs = clients::require(state, auth).await?;
         let now = state.now();
+        let events = crate::app::events(state, origin, now);
+        let users = match events {
+            Some(_) => {
+                crate::app::users_by_id(state, cs.sessions.iter().map(|s| &s.user_id)).await?
+            }
+            None => Default::default(),
+        };
         let mut writes = Vec::new();
+        let mut removed = 0;
         for session in cs
             .sessions
             .iter_mut()
@@ -76,8 +86,13 @@ pub async fn remove_sessions(
                 .map_err(|e| ApiError::from_transition(e, &session.id))?;
             writes.push(Write::session_status(session, to, now));
             *session = session.with_status(to, now);
+            removed += 1;
+            if let Some(events) = &events {
+                let user = users.get(&session.user_id);
+                let event = events.session(EventType::SessionRemoved, session, user);
+                writes.push(Write::Event(event));
+            }
         }
-        let removed = writes.len() as u64;
         if !(writes.is_empty() || landed(state.store.commit(writes).await)?) {
             return Ok(None);
         }

@@ -66,7 +66,13 @@ pub async fn revoke(
 ) -> Result<Response, ApiError> {
     form(&req)?;
     let (mut cs, me) = me(state, &req, auth).await?;
-    let revoked = sessions::revoke_own(state, &me, req.path_param("session_id")).await?;
+    let revoked = sessions::revoke_own(
+        state,
+        &me,
+        req.path_param("session_id"),
+        &crate::http::activity::origin(state, &req),
+    )
+    .await?;
     // The revoked session may be one of this client's own: show it as it now is.
     if let Some(slot) = cs.sessions.iter_mut().find(|s| s.id == revoked.id) {
         *slot = revoked.clone();

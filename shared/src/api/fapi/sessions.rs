@@ -110,7 +110,8 @@ pub async fn touch(
 pub async fn end(state: &AppState, req: Request, auth: &ClientAuth) -> Result<Response, ApiError> {
     form(&req)?;
     let id = req.path_param("session_id");
-    let cs = sessions::sign_out(state, auth, id, SessionAction::End).await?;
+    let origin = activity::origin(state, &req);
+    let cs = sessions::sign_out(state, auth, id, SessionAction::End, &origin).await?;
     answer(state, &req, auth, &cs, id, true).await
 }
 
@@ -122,7 +123,8 @@ pub async fn remove(
 ) -> Result<Response, ApiError> {
     form(&req)?;
     let id = req.path_param("session_id");
-    let cs = sessions::sign_out(state, auth, id, SessionAction::Remove).await?;
+    let origin = activity::origin(state, &req);
+    let cs = sessions::sign_out(state, auth, id, SessionAction::Remove, &origin).await?;
     answer(state, &req, auth, &cs, id, true).await
 }
 

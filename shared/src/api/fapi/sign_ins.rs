@@ -36,7 +36,14 @@ pub async fn create(
         client: cs,
         session,
         user,
-    } = redeem_ticket(state, auth, ticket, &activity::of_request(state, &req)).await?;
+    } = redeem_ticket(
+        state,
+        auth,
+        ticket,
+        &activity::of_request(state, &req),
+        &activity::origin(state, &req),
+    )
+    .await?;
 
     let now = state.now();
     let attempt_id = crate::ids::new_id("sia");

@@ -5,8 +5,12 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemInput;
+use aws_sdk_dynamodb::operation::put_item::PutItemInput;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
@@ -27,12 +31,13 @@ pub struct Calls {
 }
 
 impl Calls {
-    /// The units of one operation, for items within the sizes the table keeps to (every
-    /// item up to 1 KB, a client's partition up to 4 KB: checked by
-    /// `shared/tests/suite/dynamodb_calls.rs`, since only the item sizes could change these).
-    fn record(&mut self, operation: &str, batch_keys: usize, transaction_items: &[&str]) {
+    /// The units of one operation. Reads assume what the table keeps to (a client's
+    /// partition up to 4 KB); a put counts its item's size in KB (webhook event items are
+    /// a few KB); updates and deletes touch items of at most 1 KB. All checked by
+    /// `shared/tests/suite/dynamodb_calls.rs`.
+    fn record(&mut self, operation: &str, batch_keys: usize, put_kb: u32, items: &[(&str, u32)]) {
         *self.operations.entry(operation.to_string()).or_default() += 1;
-        for action in transaction_items {
+        for (action, _) in items {
             *self
                 .operations
                 .entry(format!("{operation}/{action}"))
@@ -41,11 +46,35 @@ impl Calls {
         match operation {
             "GetItem" | "Query" | "Scan" => self.read_units += 1,
             "BatchGetItem" => self.read_units += batch_keys as u32,
-            "PutItem" | "UpdateItem" | "DeleteItem" => self.write_units += 1,
-            "TransactWriteItems" => self.write_units += 2 * transaction_items.len() as u32,
+            "PutItem" => self.write_units += put_kb,
+            "UpdateItem" | "DeleteItem" => self.write_units += 1,
+            "TransactWriteItems" => {
+                self.write_units += items.iter().map(|(_, kb)| 2 * kb).sum::<u32>()
+            }
             _ => {}
         }
     }
+}
+
+/// DynamoDB's size of an item: attribute names plus values, strings in UTF-8 bytes,
+/// numbers about a byte per two digits plus one.
+pub fn item_bytes(item: &HashMap<String, AttributeValue>) -> usize {
+    item.iter()
+        .map(|(name, value)| {
+            name.len()
+                + match value {
+                    AttributeValue::S(s) => s.len(),
+                    AttributeValue::N(n) => n.trim_start_matches('-').len().div_ceil(2) + 1,
+                    AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+                    _ => 0,
+                }
+        })
+        .sum()
+}
+
+/// An item's billed size in KB (at least 1).
+fn item_kb(item: &HashMap<String, AttributeValue>) -> u32 {
+    item_bytes(item).div_ceil(1024).max(1) as u32
 }
 
 #[derive(Clone, Debug, Default)]
@@ -77,26 +106,31 @@ impl Intercept for CallCounter {
                 .downcast_ref::<BatchGetItemInput>()
                 .and_then(|i| i.request_items.as_ref())
                 .map_or(0, |tables| tables.values().map(|k| k.keys.len()).sum());
-            let transaction_items: Vec<&str> = input
+            let put_kb = input
+                .downcast_ref::<PutItemInput>()
+                .and_then(|i| i.item.as_ref())
+                .map_or(1, item_kb);
+            let transaction_items: Vec<(&str, u32)> = input
                 .downcast_ref::<TransactWriteItemsInput>()
                 .and_then(|i| i.transact_items.as_ref())
                 .into_iter()
                 .flatten()
                 .map(|item| {
-                    if item.put.is_some() {
-                        "Put"
+                    if let Some(put) = &item.put {
+                        ("Put", item_kb(&put.item))
                     } else if item.update.is_some() {
-                        "Update"
+                        ("Update", 1)
                     } else if item.delete.is_some() {
-                        "Delete"
+                        ("Delete", 1)
                     } else {
-                        "ConditionCheck"
+                        ("ConditionCheck", 1)
                     }
                 })
                 .collect();
             self.0.lock().unwrap_or_else(|p| p.into_inner()).record(
                 metadata.name(),
                 batch_keys,
+                put_kb,
                 &transaction_items,
             );
         }

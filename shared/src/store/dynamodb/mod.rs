@@ -399,6 +399,16 @@ const TEMPLATES_PK: &str = "JWT_TEMPLATES";
 const KEYRING_PK: &str = "KEYRING";
 const JWKS_PK: &str = "JWKS";
 
+/// Webhook endpoints, one item each under one partition (at most a few dozen).
+const WEBHOOK_ENDPOINTS_PK: &str = "WEBHOOK_ENDPOINTS";
+/// The key prefix of webhook event items: the stream's filter (template.yaml) passes
+/// only new items with it to the delivery function.
+pub const EVENT_PK_PREFIX: &str = "EVENT#";
+
+fn endpoint_sk(id: &str) -> String {
+    format!("ENDPOINT#{id}")
+}
+
 fn template_sk(name: &str) -> String {
     format!("TEMPLATE#{name}")
 }
@@ -420,6 +430,34 @@ fn ops_for(write: &Write) -> Result<Vec<Op>, StoreError> {
             let key = DynamoDbStore::key(format!("USER#{id}"), "USER");
             return Ok(vec![Op::Delete(key, *version)]);
         }
+        Write::DeleteWebhookEndpoint { id, version } => {
+            let key = DynamoDbStore::key(WEBHOOK_ENDPOINTS_PK.into(), &endpoint_sk(id));
+            return Ok(vec![Op::Delete(key, *version)]);
+        }
+        Write::Event(e) => {
+            // Unconditioned: a retried transaction rewrites the same item, which DynamoDB
+            // Streams does not report again (an unchanged item makes no stream record).
+            // Keyed by the event's key (a session or user): DynamoDB Streams keeps the
+            // order of one partition key's records, and Lambda reads them in that order.
+            let item = record_item(
+                format!("{EVENT_PK_PREFIX}{}", e.key),
+                format!("EVENT#{:016}#{}", e.created_at, e.id),
+                e,
+                1,
+                Some(e.created_at),
+            )?;
+            return Ok(vec![Op::Overwrite(item)]);
+        }
+        Write::WebhookEndpoint(e, x) => vec![(
+            record_item(
+                WEBHOOK_ENDPOINTS_PK.into(),
+                endpoint_sk(&e.id),
+                e,
+                e.version,
+                None,
+            )?,
+            *x,
+        )],
         Write::JwtTemplate(t, e) => vec![(
             record_item(
                 TEMPLATES_PK.into(),
@@ -770,6 +808,27 @@ impl Store for DynamoDbStore {
             )
             .await?;
         let mut all: Vec<JwtTemplate> = items.iter().map(parse).collect::<Result<_, _>>()?;
+        all.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(all)
+    }
+
+    async fn list_webhook_endpoints(
+        &self,
+    ) -> Result<Vec<crate::webhooks::WebhookEndpoint>, StoreError> {
+        let items = self
+            .query_all(
+                None,
+                "#pk = :pk",
+                vec![(":pk", WEBHOOK_ENDPOINTS_PK.to_string())],
+                false,
+            )
+            .await?;
+        let mut all: Vec<crate::webhooks::WebhookEndpoint> =
+            items.iter().map(parse).collect::<Result<_, _>>()?;
         all.sort_by(|a, b| {
             a.created_at
                 .cmp(&b.created_at)

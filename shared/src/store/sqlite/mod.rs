@@ -19,6 +19,7 @@
 //! the store looks them up, orders them or sweeps them by.
 
 pub mod legacy;
+mod outbox;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, Weak};
@@ -95,6 +96,33 @@ CREATE TABLE IF NOT EXISTS sign_in_tokens (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sign_in_tokens_by_expires_at ON sign_in_tokens (expires_at);
+CREATE TABLE IF NOT EXISTS webhook_endpoints (
+    id TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+-- Events recorded by commits, not yet fanned out to deliveries.
+CREATE TABLE IF NOT EXISTS webhook_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    data TEXT NOT NULL
+);
+-- One row per event and endpoint, delivered in `seq` order per `group_key` (endpoint
+-- and key). A dead-lettered row has `dead_until` set, and is swept after it.
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    endpoint_id TEXT NOT NULL,
+    group_key TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at INTEGER NOT NULL,
+    lease_until INTEGER NOT NULL DEFAULT 0,
+    dead_until INTEGER,
+    last_error TEXT,
+    event TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_group ON webhook_deliveries (group_key, seq)
+    WHERE dead_until IS NULL;
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_dead_until ON webhook_deliveries (dead_until);
 CREATE TABLE IF NOT EXISTS jwt_templates (
     name TEXT PRIMARY KEY,
     version INTEGER NOT NULL,
@@ -318,6 +346,7 @@ impl Inner {
             ("sessions", "id", "expire_at"),
             ("clients", "id", "retain_until"),
             ("sign_in_tokens", "ticket_hash", "expires_at"),
+            ("webhook_deliveries", "seq", "dead_until"),
         ] {
             let statement = format!(
                 "DELETE FROM {table} WHERE {key} IN \
@@ -436,6 +465,19 @@ fn check(tx: &Connection, write: &Write) -> Result<bool, StoreError> {
                 params![name],
             )?)
         }
+        Write::Event(_) => true,
+        Write::WebhookEndpoint(e, x) => x.holds_for(version_of(
+            tx,
+            "SELECT version FROM webhook_endpoints WHERE id = ?1",
+            params![&e.id],
+        )?),
+        Write::DeleteWebhookEndpoint { id, version } => {
+            Expect::Version(*version).holds_for(version_of(
+                tx,
+                "SELECT version FROM webhook_endpoints WHERE id = ?1",
+                params![id],
+            )?)
+        }
     })
 }
 
@@ -521,6 +563,13 @@ fn apply(tx: &Connection, write: Write) -> Result<(), StoreError> {
         }
         Write::DeleteUser { id, .. } => {
             tx.execute("DELETE FROM users WHERE id = ?1", params![id])
+                .map_err(sql)?;
+            Ok(())
+        }
+        Write::Event(e) => outbox::record_event(tx, &e),
+        Write::WebhookEndpoint(e, _) => outbox::put_endpoint(tx, &e),
+        Write::DeleteWebhookEndpoint { id, .. } => {
+            tx.execute("DELETE FROM webhook_endpoints WHERE id = ?1", params![id])
                 .map_err(sql)?;
             Ok(())
         }
@@ -900,6 +949,23 @@ impl Store for SqliteStore {
             )
         })
         .await
+    }
+
+    async fn list_webhook_endpoints(
+        &self,
+    ) -> Result<Vec<crate::webhooks::WebhookEndpoint>, StoreError> {
+        self.read(|conn| {
+            records(
+                conn,
+                "SELECT data FROM webhook_endpoints ORDER BY created_at, id",
+                [],
+            )
+        })
+        .await
+    }
+
+    fn outbox(&self) -> Option<&dyn crate::webhooks::Outbox> {
+        Some(self)
     }
 
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {

@@ -1,0 +1,89 @@
+//! One delivery attempt: the event's payload POSTed to an endpoint, signed with its
+//! secrets. The same code delivers from the embedded store's outbox and from the Lambda
+//! function fed by DynamoDB Streams and SQS.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use super::{signing, Event, WebhookEndpoint};
+use crate::clock::Millis;
+use crate::keyring::Sealer;
+
+/// How long a receiver has to answer (Svix allows 15 s).
+const TIMEOUT: Duration = Duration::from_secs(15);
+/// What is read of a receiver's answer before it is dropped: only the status counts.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// An HTTP(S) client for deliveries: the system's root certificates, HTTP/1.1,
+/// connections kept alive between attempts.
+#[derive(Clone)]
+pub struct Sender {
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+impl Sender {
+    pub fn new() -> std::io::Result<Self> {
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(Self {
+            client: Client::builder(TokioExecutor::new()).build(https),
+        })
+    }
+
+    /// Delivers `event` to `endpoint`, signed at `now`. A 2xx answer is success; anything
+    /// else (another status, a redirect, no answer in time) is a failure to retry.
+    pub async fn deliver(
+        &self,
+        sealer: &Sealer,
+        endpoint: &WebhookEndpoint,
+        event: &Event,
+        now: Millis,
+    ) -> Result<(), String> {
+        let mut keys = Vec::new();
+        for sealed in endpoint.signing_secrets(now) {
+            keys.push(
+                sealer
+                    .open(&endpoint.id, sealed)
+                    .await
+                    .map_err(|e| format!("secret unreadable: {e}"))?,
+            );
+        }
+        let mut request = http::Request::post(&endpoint.url)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::USER_AGENT, "session-service-webhooks/1");
+        for (name, value) in signing::headers(&keys, &event.id, now / 1000, &event.payload) {
+            request = request.header(name, value);
+        }
+        let request = request
+            .body(Full::new(Bytes::from(event.payload.clone())))
+            .map_err(|e| format!("request not built: {e}"))?;
+        let answer = tokio::time::timeout(TIMEOUT, async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| format!("not delivered: {e}"))?;
+            let status = response.status();
+            // Read (a bounded part of) the answer so the connection can be reused.
+            let _ = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+                .collect()
+                .await;
+            Ok::<_, String>(status)
+        })
+        .await
+        .map_err(|_| format!("no answer within {} s", TIMEOUT.as_secs()))??;
+        if answer.is_success() {
+            Ok(())
+        } else {
+            Err(format!("answered {}", answer.as_u16()))
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! Webhook events as the stores record them, and their delivery from the embedded stores'
+//! outbox (the in-memory store and SQLite): one event per change however requests race,
+//! one delivery at a time per endpoint and session, dead letters that free the session's
+//! later events, leases that keep two processes from delivering one event twice, and the
+//! worker's signed deliveries with retries. On DynamoDB the events are items the stream
+//! hands on (functions/tests/webhooks.rs plays that path); racing there records one too.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{json, Value};
+use shared::store::{MemoryStore, Store};
+use shared::webhooks::{outbox, signing, Delivery, Sender};
+use testkit::app::*;
+use testkit::receiver::Receiver;
+use testkit::stores::TempDatabase;
+
+testkit::each_embedded_store!(
+    one_event_per_change_however_requests_race,
+    one_session_is_delivered_in_order_and_a_dead_letter_frees_it,
+    endpoints_get_the_types_they_want_and_unwanted_events_are_dropped,
+    the_worker_delivers_signed_events_and_retries_until_accepted,
+);
+
+const NOWHERE: &str = "http://127.0.0.1:9/hooks";
+
+fn config(extra: &[(&str, &str)]) -> shared::config::Config {
+    let mut settings = vec![("WEBHOOKS", "on")];
+    settings.extend_from_slice(extra);
+    test_config(&settings)
+}
+
+/// An endpoint at `url` for `events` (empty: all): (id, secret).
+async fn endpoint(app: &TestApp, url: &str, events: &[&str]) -> (String, String) {
+    let resp = app
+        .send(
+            Req::post("/v1/webhooks/endpoints")
+                .secret()
+                .json(&json!({"url": url, "events": events})),
+        )
+        .await;
+    let body = resp.ok();
+    (
+        body["id"].as_str().unwrap().to_string(),
+        body["secret"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Every delivery the outbox hands out from now on, each marked delivered once seen:
+/// (event type, the session or user id it is about).
+async fn drain(store: &Arc<dyn Store>, now: i64) -> Vec<(String, String)> {
+    let outbox = store.outbox().expect("an outbox");
+    let mut out = Vec::new();
+    loop {
+        let due = outbox.due_deliveries(now, now + 60_000, 100).await.unwrap();
+        if due.is_empty() {
+            return out;
+        }
+        for d in due {
+            out.push((d.event.kind.as_str().to_string(), d.event.key.clone()));
+            outbox.delivered(d.id).await.unwrap();
+        }
+    }
+}
+
+async fn one_event_per_change_however_requests_race(store: Arc<dyn Store>) {
+    let app = Arc::new(TestApp::with_store(config(&[]), Arc::clone(&store)).await);
+    endpoint(&app, NOWHERE, &[]).await;
+    let user = app.create_user().await;
+    let (token, sid) = app.native_sign_in("", &user).await;
+    app.send(Req::post(session_path(&sid, "touch")).native(&token))
+        .await
+        .ok();
+    let mut ends = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (app, token, sid) = (Arc::clone(&app), token.clone(), sid.clone());
+        ends.spawn(async move {
+            app.send(Req::post(session_path(&sid, "end")).native(&token))
+                .await
+                .status
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = ends.join_next().await {
+        statuses.push(status.unwrap());
+    }
+    statuses.sort();
+    assert_eq!(statuses, [200, 400, 400, 400, 400, 400, 400, 400]);
+
+    let mut events = drain(&store, app.now_ms()).await;
+    events.sort();
+    assert_eq!(
+        events,
+        [
+            ("session.created".to_string(), sid.clone()),
+            ("session.ended".to_string(), sid.clone()),
+            ("user.created".to_string(), user.clone()),
+        ],
+        "one event per change: none for the touch, the sign-in's user write or the lost ends"
+    );
+}
+
+async fn one_session_is_delivered_in_order_and_a_dead_letter_frees_it(store: Arc<dyn Store>) {
+    let app = TestApp::with_store(config(&[]), Arc::clone(&store)).await;
+    endpoint(&app, NOWHERE, &["session.created", "session.ended"]).await;
+    let user = app.create_user().await;
+    let (token, sid) = app.native_sign_in("", &user).await;
+    app.send(Req::post(session_path(&sid, "end")).native(&token))
+        .await
+        .ok();
+    let outbox = store.outbox().unwrap();
+    let now = app.now_ms();
+    let kinds = |due: &[Delivery]| -> Vec<String> {
+        due.iter()
+            .map(|d| d.event.kind.as_str().to_string())
+            .collect()
+    };
+
+    let due = outbox.due_deliveries(now, now + 60_000, 10).await.unwrap();
+    assert_eq!(kinds(&due), ["session.created"], "the end waits behind it");
+    // Leased: not handed out again while the attempt runs.
+    assert!(outbox
+        .due_deliveries(now, now + 60_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // A failed attempt: it is retried at its time, and the session waits meanwhile.
+    outbox
+        .failed(due[0].id, 1, Some(now + 1_000), "answered 500")
+        .await
+        .unwrap();
+    assert!(outbox
+        .due_deliveries(now + 999, now + 60_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let again = outbox
+        .due_deliveries(now + 1_000, now + 60_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(kinds(&again), ["session.created"]);
+    assert_eq!(again[0].attempts, 1);
+    assert_eq!(
+        again[0].event.id, due[0].event.id,
+        "the same event, the same svix-id"
+    );
+    // The last attempt fails: dead-lettered, and the session's next event follows.
+    outbox
+        .failed(again[0].id, 8, None, "answered 500")
+        .await
+        .unwrap();
+    let next = outbox
+        .due_deliveries(now + 1_000, now + 60_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(kinds(&next), ["session.ended"]);
+    outbox.delivered(next[0].id).await.unwrap();
+    assert!(drain(&store, now + 1_000).await.is_empty());
+}
+
+async fn endpoints_get_the_types_they_want_and_unwanted_events_are_dropped(store: Arc<dyn Store>) {
+    let app = TestApp::with_store(config(&[]), Arc::clone(&store)).await;
+    // No endpoint yet: what is recorded now is dropped at the next round.
+    let early = app.create_user().await;
+    assert!(drain(&store, app.now_ms()).await.is_empty());
+    let (users_only, _) = endpoint(&app, NOWHERE, &["user.updated"]).await;
+    let (everything, _) = endpoint(&app, NOWHERE, &[]).await;
+    app.send(
+        Req::new("PATCH", format!("/v1/users/{early}"))
+            .secret()
+            .json(&json!({"first_name": "Grace"})),
+    )
+    .await
+    .ok();
+    app.native_sign_in("", &early).await;
+    let outbox = store.outbox().unwrap();
+    let now = app.now_ms();
+    let mut by_endpoint = Vec::new();
+    loop {
+        let due = outbox.due_deliveries(now, now + 60_000, 100).await.unwrap();
+        if due.is_empty() {
+            break;
+        }
+        for d in due {
+            by_endpoint.push((d.endpoint_id.clone(), d.event.kind.as_str().to_string()));
+            outbox.delivered(d.id).await.unwrap();
+        }
+    }
+    by_endpoint.sort();
+    let mut expected = vec![
+        (everything.clone(), "session.created".to_string()),
+        (everything.clone(), "user.updated".to_string()),
+        (users_only.clone(), "user.updated".to_string()),
+    ];
+    expected.sort();
+    assert_eq!(by_endpoint, expected);
+}
+
+async fn the_worker_delivers_signed_events_and_retries_until_accepted(store: Arc<dyn Store>) {
+    // The system clock: retries are due as real time passes.
+    let app = TestApp::with_system_clock(
+        config(&[("WEBHOOK_RETRY_SCHEDULE", "50ms,50ms,50ms")]),
+        Arc::clone(&store),
+    )
+    .await;
+    let receiver = Receiver::start(2).await;
+    let (_, secret) = endpoint(&app, &receiver.url, &[]).await;
+    let user = app.create_user().await;
+    let (token, sid) = app.native_sign_in("", &user).await;
+    app.send(Req::post(session_path(&sid, "end")).native(&token))
+        .await
+        .ok();
+
+    let sender = Sender::new().unwrap();
+    let start = Instant::now();
+    while receiver.accepted().len() < 3 {
+        assert!(start.elapsed() < Duration::from_secs(30), "timed out");
+        outbox::deliver_due(&app.state, &sender).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    let accepted = receiver.accepted();
+    let mut types = Vec::new();
+    for d in &accepted {
+        let id = &d.headers["svix-id"];
+        let timestamp: i64 = d.headers["svix-timestamp"].parse().unwrap();
+        assert_eq!(
+            d.headers["svix-signature"],
+            signing::signature(&key, id, timestamp, &d.body)
+        );
+        let event: Value = serde_json::from_str(&d.body).unwrap();
+        assert_eq!(event["object"], "event");
+        types.push((event["type"].as_str().unwrap().to_string(), id.clone()));
+    }
+    // Each accepted on its third attempt; the session's two in order.
+    let attempts = receiver.attempts();
+    for (_, id) in &types {
+        assert_eq!(attempts.iter().filter(|a| *a == id).count(), 3);
+    }
+    let session: Vec<&str> = types
+        .iter()
+        .map(|(t, _)| t.as_str())
+        .filter(|t| t.starts_with("session."))
+        .collect();
+    assert_eq!(session, ["session.created", "session.ended"]);
+}
+
+/// Two processes on one SQLite database share its outbox: a delivery leased by one is not
+/// handed to the other until the lease runs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_never_lease_one_delivery_at_once() {
+    let file = TempDatabase::new();
+    let (first, second): (Arc<dyn Store>, Arc<dyn Store>) = (file.open(), file.open());
+    let app = TestApp::with_store(config(&[]), Arc::clone(&first)).await;
+    endpoint(&app, NOWHERE, &[]).await;
+    app.create_user().await;
+    let now = app.now_ms();
+    let leased = first
+        .outbox()
+        .unwrap()
+        .due_deliveries(now, now + 60_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(leased.len(), 1);
+    let other = second.outbox().unwrap();
+    assert!(other
+        .due_deliveries(now + 59_999, now + 120_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let after = other
+        .due_deliveries(now + 60_000, now + 120_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        after.len(),
+        1,
+        "the lease ran out: the other process attempts it"
+    );
+    assert_eq!(after[0].event.id, leased[0].event.id);
+}
+
+/// With webhooks off nothing is recorded, and endpoints cannot be created.
+#[tokio::test]
+async fn with_webhooks_off_nothing_is_recorded() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let on = TestApp::with_store(config(&[]), Arc::clone(&store)).await;
+    endpoint(&on, NOWHERE, &[]).await;
+    let off = TestApp::with_store(test_config(&[("WEBHOOKS", "off")]), Arc::clone(&store)).await;
+    let user = off.create_user().await;
+    off.native_sign_in("", &user).await;
+    assert!(drain(&store, off.now_ms()).await.is_empty());
+    off.send(
+        Req::post("/v1/webhooks/endpoints")
+            .secret()
+            .json(&json!({"url": NOWHERE})),
+    )
+    .await
+    .assert_error(400, "webhooks_disabled");
+}
+
+/// On DynamoDB too, racing ends of one session record one event item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_ends_record_one_event_item_on_dynamodb() {
+    let Some(table) = testkit::stores::dynamodb().await else {
+        return;
+    };
+    let store: Arc<dyn Store> = table.clone();
+    let app = Arc::new(TestApp::with_store(config(&[]), store).await);
+    let user = app.create_user().await;
+    let (token, sid) = app.native_sign_in("", &user).await;
+    // A second on, so the items' sort keys (time, then id) list them in the order written.
+    app.clock.advance_secs(1);
+    let mut ends = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let (app, token, sid) = (Arc::clone(&app), token.clone(), sid.clone());
+        ends.spawn(async move {
+            app.send(Req::post(session_path(&sid, "end")).native(&token))
+                .await
+                .status
+        });
+    }
+    while ends.join_next().await.is_some() {}
+    let items = table
+        .client()
+        .query()
+        .table_name(table.table_name())
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("EVENT#{sid}")),
+        )
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default();
+    let kinds: Vec<String> = items
+        .iter()
+        .map(|i| {
+            let data: Value = serde_json::from_str(i["data"].as_s().unwrap()).unwrap();
+            data["type"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["session.created", "session.ended"],
+        "in order, once each"
+    );
+}
