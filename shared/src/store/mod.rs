@@ -29,7 +29,7 @@ pub use metered::MeteredStore;
 pub use none::NoStore;
 pub use sqlite::SqliteStore;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     /// A write's expectation did not hold: another request changed the record first.
     #[error("write conflict")]

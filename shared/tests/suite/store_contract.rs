@@ -51,7 +51,69 @@ testkit::each_store!(
     racing_ticket_redemptions_sign_in_once,
     jwt_templates_are_unique_by_name,
     session_field_writes_check_their_conditions,
+    concurrent_commits_land_or_conflict_each_alone,
 );
+
+/// Many commits at once (on SQLite they share transactions: group commit): each lands or
+/// conflicts as if it were alone. Of racing updates of one record exactly one lands; a
+/// commit holding one stale write writes nothing, even its good writes; the rest land.
+async fn concurrent_commits_land_or_conflict_each_alone(store: Arc<dyn Store>) {
+    let contested = user(START_MS);
+    store
+        .commit(vec![Write::user(contested.clone())])
+        .await
+        .unwrap();
+    let mut commits = tokio::task::JoinSet::new();
+    for i in 0..48 {
+        let store = Arc::clone(&store);
+        let contested = contested.clone();
+        commits.spawn(async move {
+            let fresh = user(START_MS);
+            let writes = match i % 3 {
+                // A new user: always lands.
+                0 => vec![Write::user(fresh.clone())],
+                // An update of the contested user read at version 1: one lands.
+                1 => {
+                    let mut next = contested;
+                    next.version = 2;
+                    next.first_name = Some(format!("racer {i}"));
+                    vec![Write::user(next)]
+                }
+                // A new user beside a stale write: nothing lands.
+                _ => {
+                    let mut stale = contested;
+                    stale.version = 7;
+                    vec![Write::user(fresh.clone()), Write::user(stale)]
+                }
+            };
+            (i % 3, fresh.id, store.commit(writes).await)
+        });
+    }
+    let mut landed_updates = 0;
+    while let Some(outcome) = commits.join_next().await {
+        let (kind, fresh_id, result) = outcome.unwrap();
+        let stored = store.get_user(&fresh_id).await.unwrap();
+        match kind {
+            0 => {
+                result.unwrap();
+                assert!(stored.is_some(), "a lone new user lands");
+            }
+            1 => match result {
+                Ok(()) => landed_updates += 1,
+                Err(StoreError::Conflict) => {}
+                Err(e) => panic!("{e}"),
+            },
+            _ => {
+                assert!(matches!(result, Err(StoreError::Conflict)));
+                assert!(stored.is_none(), "nothing of a conflicting commit lands");
+            }
+        }
+    }
+    assert_eq!(landed_updates, 1, "one of the racing updates lands");
+    let after = store.get_user(&contested.id).await.unwrap().unwrap();
+    assert_eq!(after.version, 2);
+    assert!(after.first_name.unwrap().starts_with("racer "));
+}
 
 async fn keyring_first_writer_wins(store: Arc<dyn Store>) {
     use shared::keyring::{new_client_secret, new_signing_key, KeyringRecord, Sealer};

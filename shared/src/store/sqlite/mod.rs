@@ -1,11 +1,15 @@
 //! The embedded store on SQLite: one database file, for a local install or a small
 //! production one on a single machine.
 //!
-//! - **Safe for several processes.** Each commit is one `BEGIN IMMEDIATE` transaction:
+//! - **Safe for several processes.** Commits run in `BEGIN IMMEDIATE` transactions:
 //!   SQLite's write lock serialises writers across processes (a busy one waits up to
 //!   [`BUSY_TIMEOUT`]), and every write's expectation is checked inside it, so two
 //!   `local-api` processes on one file conflict exactly as two Lambda functions do on
 //!   DynamoDB.
+//! - **Group commit.** Commits that arrive while the write connection is busy wait
+//!   together, and the next holder of the connection commits them all in one transaction,
+//!   each in a savepoint of its own (a conflict undoes that commit alone): one fsync for
+//!   many, so concurrent writers do not queue behind each other's fsyncs.
 //! - **Readers never wait for writers.** The database is in WAL mode; reads run on a small
 //!   pool of read connections, the writes on one write connection per process.
 //! - **Off the async workers.** Every call runs on tokio's blocking pool.
@@ -141,6 +145,14 @@ struct Inner {
     /// The one write connection of this process (SQLite allows one writer at a time).
     writer: Mutex<Connection>,
     readers: Readers,
+    /// Commits waiting for the write connection (group commit).
+    queued: Mutex<Vec<QueuedCommit>>,
+}
+
+/// A commit waiting for the write connection, and where its outcome goes.
+struct QueuedCommit {
+    writes: Vec<Write>,
+    done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
 }
 
 /// The read connections: opened when first needed, at most `max`, kept for reuse; a read
@@ -231,6 +243,7 @@ impl SqliteStore {
                 path: path.to_path_buf(),
                 writer: Mutex::new(writer),
                 readers: Readers::new(),
+                queued: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -339,6 +352,24 @@ impl SqliteStore {
 }
 
 impl Inner {
+    /// Takes the write connection and commits every queued commit in one transaction. A
+    /// caller whose commit a previous holder took finds the queue empty and returns; its
+    /// outcome was sent already.
+    fn commit_queued(&self) {
+        let mut conn = lock(&self.writer);
+        let queued = std::mem::take(&mut *lock(&self.queued));
+        if queued.is_empty() {
+            return;
+        }
+        let (batches, outcomes): (Vec<_>, Vec<_>) =
+            queued.into_iter().map(|q| (q.writes, q.done)).unzip();
+        let results = commit_group(&mut conn, batches);
+        for (done, result) in outcomes.into_iter().zip(results) {
+            // The caller may have gone (its request was dropped): the outcome stands.
+            let _ = done.send(result);
+        }
+    }
+
     fn sweep(&self, now: Millis) -> Result<usize, StoreError> {
         let cutoff = now - RETENTION_MS;
         let mut total = 0;
@@ -376,18 +407,51 @@ impl Inner {
 /// Commits `writes` all-or-nothing in one immediate transaction: every expectation is
 /// checked first, against what is committed (by any process) when the lock is taken.
 pub(crate) fn commit_writes(conn: &mut Connection, writes: Vec<Write>) -> Result<(), StoreError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(sql)?;
+    commit_group(conn, vec![writes])
+        .pop()
+        .unwrap_or(Err(StoreError::Fault("no outcome".into())))
+}
+
+/// Commits each batch of writes all-or-nothing, in order, in one immediate transaction:
+/// each batch in a savepoint of its own, checked against what is committed (by any
+/// process) and what the batches before it wrote, exactly as if they had been committed
+/// one after another; a batch that conflicts or fails is undone alone. When the
+/// transaction itself cannot commit, every batch fails and nothing is written.
+fn commit_group(conn: &mut Connection, batches: Vec<Vec<Write>>) -> Vec<Result<(), StoreError>> {
+    let count = batches.len();
+    let failed_all = |e: StoreError| (0..count).map(|_| Err(e.clone())).collect();
+    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => return failed_all(sql(e)),
+    };
+    let results: Vec<Result<(), StoreError>> = batches
+        .into_iter()
+        .map(|writes| commit_in_savepoint(&mut tx, writes))
+        .collect();
+    if !results.iter().any(Result::is_ok) {
+        return results; // Nothing to keep: the transaction rolls back when dropped.
+    }
+    match tx.commit() {
+        Ok(()) => results,
+        Err(e) => failed_all(sql(e)),
+    }
+}
+
+fn commit_in_savepoint(
+    tx: &mut rusqlite::Transaction<'_>,
+    writes: Vec<Write>,
+) -> Result<(), StoreError> {
+    // Dropped without `commit`, a savepoint rolls back what it holds.
+    let savepoint = tx.savepoint().map_err(sql)?;
     for write in &writes {
-        if !check(&tx, write)? {
+        if !check(&savepoint, write)? {
             return Err(StoreError::Conflict);
         }
     }
     for write in writes {
-        apply(&tx, write)?;
+        apply(&savepoint, write)?;
     }
-    tx.commit().map_err(sql)
+    savepoint.commit().map_err(sql)
 }
 
 /// Stores the keyring if the stored one is as `expect` says.
@@ -969,6 +1033,16 @@ impl Store for SqliteStore {
     }
 
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        self.write(move |conn| commit_writes(conn, writes)).await
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        lock(&self.inner.queued).push(QueuedCommit { writes, done });
+        let inner = self.inner.clone();
+        blocking(move || {
+            inner.commit_queued();
+            Ok(())
+        })
+        .await?;
+        outcome
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Fault("commit lost".into())))
     }
 }
