@@ -2,6 +2,8 @@
 //! secrets. The same code delivers from the embedded store's outbox and from the Lambda
 //! function fed by DynamoDB Streams and SQS.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -24,6 +26,17 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct Sender {
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// Endpoints' secrets once opened, by endpoint id: opening one is a KMS call on AWS,
+    /// so it is made once per endpoint version (a rotation is a new version), not per
+    /// attempt.
+    opened: Arc<Mutex<HashMap<String, OpenedSecrets>>>,
+}
+
+#[derive(Clone)]
+struct OpenedSecrets {
+    version: u64,
+    current: Vec<u8>,
+    previous: Option<Vec<u8>>,
 }
 
 impl Sender {
@@ -35,7 +48,49 @@ impl Sender {
             .build();
         Ok(Self {
             client: Client::builder(TokioExecutor::new()).build(https),
+            opened: Arc::default(),
         })
+    }
+
+    /// The keys `endpoint` signs with at `now`: its secret, and the one before a recent
+    /// rotation.
+    async fn keys(
+        &self,
+        sealer: &Sealer,
+        endpoint: &WebhookEndpoint,
+        now: Millis,
+    ) -> Result<Vec<Vec<u8>>, String> {
+        let cached = self
+            .opened
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&endpoint.id)
+            .filter(|o| o.version == endpoint.version)
+            .cloned();
+        let opened = match cached {
+            Some(opened) => opened,
+            None => {
+                let open = |sealed| sealer.open(&endpoint.id, sealed);
+                let unreadable = |e| format!("secret unreadable: {e}");
+                let current = open(&endpoint.secret).await.map_err(unreadable)?;
+                let previous = match &endpoint.previous_secret {
+                    Some(sealed) => Some(open(sealed).await.map_err(unreadable)?),
+                    None => None,
+                };
+                let opened = OpenedSecrets {
+                    version: endpoint.version,
+                    current,
+                    previous,
+                };
+                self.opened
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(endpoint.id.clone(), opened.clone());
+                opened
+            }
+        };
+        let previous = opened.previous.filter(|_| endpoint.previous_signs(now));
+        Ok(std::iter::once(opened.current).chain(previous).collect())
     }
 
     /// Delivers `event` to `endpoint`, signed at `now`. A 2xx answer is success; anything
@@ -47,15 +102,7 @@ impl Sender {
         event: &Event,
         now: Millis,
     ) -> Result<(), String> {
-        let mut keys = Vec::new();
-        for sealed in endpoint.signing_secrets(now) {
-            keys.push(
-                sealer
-                    .open(&endpoint.id, sealed)
-                    .await
-                    .map_err(|e| format!("secret unreadable: {e}"))?,
-            );
-        }
+        let keys = self.keys(sealer, endpoint, now).await?;
         let mut request = http::Request::post(&endpoint.url)
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(http::header::USER_AGENT, "session-service-webhooks/1");

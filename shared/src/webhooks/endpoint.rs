@@ -37,14 +37,10 @@ impl WebhookEndpoint {
         self.events.is_empty() || self.events.contains(&kind)
     }
 
-    /// The secrets to sign with at `now`: the current one, and the one before a recent
-    /// rotation.
-    pub fn signing_secrets(&self, now: Millis) -> impl Iterator<Item = &Sealed> {
-        let previous = self
-            .previous_secret
-            .as_ref()
-            .filter(|_| self.previous_until.is_some_and(|until| now < until));
-        std::iter::once(&self.secret).chain(previous)
+    /// Whether the secret before the last rotation still signs beside the current one
+    /// at `now`.
+    pub fn previous_signs(&self, now: Millis) -> bool {
+        self.previous_secret.is_some() && self.previous_until.is_some_and(|until| now < until)
     }
 }
 
@@ -75,6 +71,29 @@ pub fn parse_url(raw: &str) -> Result<String, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_previous_secret_signs_only_during_its_grace() {
+        let sealed = Sealed::Plain {
+            material: "a2V5".into(),
+        };
+        let mut e = WebhookEndpoint {
+            id: "ep_1".into(),
+            url: "https://hooks.example.com/".into(),
+            events: Vec::new(),
+            secret: sealed.clone(),
+            previous_secret: None,
+            previous_until: None,
+            created_at: 0,
+            updated_at: 0,
+            version: 1,
+        };
+        assert!(!e.previous_signs(0));
+        e.previous_secret = Some(sealed);
+        e.previous_until = Some(1_000);
+        assert!(e.previous_signs(999));
+        assert!(!e.previous_signs(1_000));
+    }
 
     #[test]
     fn urls_are_https_or_loopback_http() {
