@@ -381,10 +381,7 @@ fn the_webhooks_function_holds_exactly_what_it_calls() {
                 .as_sequence()
                 .expect("Resource")
                 .iter()
-                .map(|r| match get_att(r) {
-                    Some(att) => att.to_string(),
-                    None => "logs".to_string(),
-                })
+                .map(|r| get_att(r).expect("a resource of the template").to_string())
                 .collect();
             for action in statement["Action"].as_sequence().expect("Action") {
                 for resource in &resources {
@@ -400,12 +397,8 @@ fn the_webhooks_function_holds_exactly_what_it_calls() {
         }
     };
     add(
-        &[
-            "logs:CreateLogGroup",
-            "logs:CreateLogStream",
-            "logs:PutLogEvents",
-        ],
-        "logs",
+        &["logs:CreateLogStream", "logs:PutLogEvents"],
+        "WebhooksLogGroup.Arn",
     );
     add(
         &[
