@@ -84,6 +84,20 @@ impl TestResponse {
                 .map(|(_, v)| v.to_string())
         })
     }
+    /// A completed sign-in's client token (`Authorization`) and new session id.
+    #[track_caller]
+    pub fn signed_in(&self) -> (String, String) {
+        let sid = self.ok()["response"]["created_session_id"]
+            .as_str()
+            .expect("created_session_id")
+            .to_string();
+        let token = self
+            .header("authorization")
+            .expect("client token")
+            .to_string();
+        (token, sid)
+    }
+
     /// Asserts a 200 and answers the body.
     #[track_caller]
     pub fn ok(&self) -> &Value {
@@ -456,16 +470,7 @@ impl TestApp {
                     .form(&format!("strategy=ticket&ticket={ticket}")),
             )
             .await;
-        assert_eq!(resp.status, 200, "{}", resp.body);
-        let token = resp
-            .header("authorization")
-            .expect("client token")
-            .to_string();
-        let sid = resp.body["response"]["created_session_id"]
-            .as_str()
-            .expect("sid")
-            .to_string();
-        (token, sid)
+        resp.signed_in()
     }
 }
 

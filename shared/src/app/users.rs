@@ -92,13 +92,23 @@ pub async fn ban(state: &AppState, id: &str, origin: &RequestOrigin) -> Result<U
     .await
 }
 
-/// The write of a changed user, and its `user.updated` event.
-fn updated(state: &AppState, user: &User, origin: &RequestOrigin) -> Vec<Write> {
+/// The write of a new or changed user (at its version), and its `kind` event
+/// (`user.created` or `user.updated`), as every user write commits them.
+pub(crate) fn written(
+    state: &AppState,
+    user: &User,
+    kind: EventType,
+    origin: &RequestOrigin,
+) -> Vec<Write> {
     let mut writes = vec![Write::user(user.clone())];
     if let Some(events) = events(state, origin, user.updated_at) {
-        writes.push(Write::Event(events.user(EventType::UserUpdated, user)));
+        writes.push(Write::Event(events.user(kind, user)));
     }
     writes
+}
+
+fn updated(state: &AppState, user: &User, origin: &RequestOrigin) -> Vec<Write> {
+    written(state, user, EventType::UserUpdated, origin)
 }
 
 /// Lifts a ban: the user may sign in again (its revoked sessions stay revoked).

@@ -57,15 +57,19 @@ fn client_ip(state: &AppState, req: &Request) -> Option<String> {
 /// The request behind a change, as a webhook event names it (`http_request`): the
 /// caller's address and User-Agent (cut as for parsing).
 pub fn origin(state: &AppState, req: &Request) -> RequestOrigin {
-    let ua = req.header_str("user-agent").unwrap_or_default();
+    RequestOrigin {
+        client_ip: client_ip(state, req).unwrap_or_default(),
+        user_agent: cut(req.header_str("user-agent").unwrap_or_default()).to_string(),
+    }
+}
+
+/// A User-Agent cut to [`MAX_USER_AGENT_BYTES`], on a character boundary.
+fn cut(ua: &str) -> &str {
     let mut end = ua.len().min(MAX_USER_AGENT_BYTES);
     while !ua.is_char_boundary(end) {
         end -= 1;
     }
-    RequestOrigin {
-        client_ip: client_ip(state, req).unwrap_or_default(),
-        user_agent: ua[..end].to_string(),
-    }
+    &ua[..end]
 }
 
 /// `CloudFront-Viewer-Address` is `<ip>:<port>` (an IPv6 address unbracketed).
@@ -76,11 +80,7 @@ fn viewer_ip(value: &str) -> Option<String> {
 
 /// Browser, version and device from a User-Agent string.
 fn device(activity: &mut SessionActivity, ua: &str) {
-    let mut end = ua.len().min(MAX_USER_AGENT_BYTES);
-    while !ua.is_char_boundary(end) {
-        end -= 1;
-    }
-    let Some(parsed) = woothee::parser::Parser::new().parse(&ua[..end]) else {
+    let Some(parsed) = woothee::parser::Parser::new().parse(cut(ua)) else {
         return;
     };
     let known =

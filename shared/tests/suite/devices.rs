@@ -33,13 +33,7 @@ async fn sign_in_from(app: &TestApp, user: &str, ua: &str, ip: &str) -> (String,
                 .form(&format!("strategy=ticket&ticket={ticket}")),
         )
         .await;
-    assert_eq!(resp.status, 200, "{}", resp.body);
-    let token = resp.header("authorization").unwrap().to_string();
-    let sid = resp.body["response"]["created_session_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (token, sid)
+    resp.signed_in()
 }
 
 fn activity(session: &Value) -> &Value {

@@ -85,18 +85,8 @@ impl Run {
         } else {
             Req::post("/v1/client/sign_ins").native(token)
         };
-        let resp = self
-            .measure(
-                endpoint,
-                req.form(&format!("strategy=ticket&ticket={ticket}")),
-            )
-            .await;
-        let token = resp.header("authorization").unwrap().to_string();
-        let sid = resp.body["response"]["created_session_id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        (token, sid)
+        let form = req.form(&format!("strategy=ticket&ticket={ticket}"));
+        self.measure(endpoint, form).await.signed_in()
     }
 
     /// Sends `req` and records the calls it made under `endpoint`.

@@ -4,6 +4,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::authorize;
+use crate::app::users::written;
 use crate::domain::{NewUser, User};
 use crate::error::ApiError;
 use crate::http::activity::origin;
@@ -11,7 +12,6 @@ use crate::http::request::json_body;
 use crate::http::response::{self, Response};
 use crate::http::{Request, RequestExt};
 use crate::state::AppState;
-use crate::store::Write;
 use crate::webhooks::EventType;
 use crate::wire::{self, Audience};
 
@@ -208,11 +208,7 @@ pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError
     authorize(state, &req)?;
     let new = json_body::<CreateUser>(&req)?.parse()?;
     let user = User::create(new, state.now());
-    let mut writes = vec![Write::user(user.clone())];
-    let origin = origin(state, &req);
-    if let Some(events) = crate::app::events(state, &origin, user.created_at) {
-        writes.push(Write::Event(events.user(EventType::UserCreated, &user)));
-    }
+    let writes = written(state, &user, EventType::UserCreated, &origin(state, &req));
     state.store.commit(writes).await?;
     response::ok(&wire::user(&user, Audience::Backend))
 }
@@ -239,11 +235,7 @@ pub async fn update(state: &AppState, req: Request) -> Result<Response, ApiError
     body.apply(&mut user)?;
     user.updated_at = state.now();
     user.version += 1;
-    let mut writes = vec![Write::user(user.clone())];
-    let origin = origin(state, &req);
-    if let Some(events) = crate::app::events(state, &origin, user.updated_at) {
-        writes.push(Write::Event(events.user(EventType::UserUpdated, &user)));
-    }
+    let writes = written(state, &user, EventType::UserUpdated, &origin(state, &req));
     match state.store.commit(writes).await {
         Ok(()) => response::ok(&wire::user(&user, Audience::Backend)),
         Err(crate::store::StoreError::Conflict) => Err(ApiError::conflict("The user")),
