@@ -1,7 +1,7 @@
 //! The in-memory store: everything in memory under one lock, nothing kept when the
 //! process ends (`local-api --in-memory`, and the tests' in-process app).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -27,8 +27,11 @@ struct Data {
     /// recognised as itself (the DynamoDB store keeps it as an item attribute).
     status_writes: HashMap<String, String>,
     webhook_endpoints: BTreeMap<String, WebhookEndpoint>,
-    /// Events recorded and not yet fanned out to deliveries.
+    /// Events recorded and not yet fanned out to deliveries, in order, and their ids (an
+    /// event recorded twice is kept once, as DynamoDB's conditional put keeps it; a set,
+    /// since thousands may wait between two rounds of the outbox worker).
     events: Vec<Event>,
+    event_ids: HashSet<String>,
     /// Pending and dead-lettered deliveries, by a sequence number (their order).
     deliveries: BTreeMap<i64, MemoryDelivery>,
     next_delivery: i64,
@@ -169,7 +172,7 @@ impl Data {
                 self.users.remove(&id);
             }
             Write::Event(e) => {
-                if !self.events.iter().any(|x| x.id == e.id) {
+                if self.event_ids.insert(e.id.clone()) {
                     self.events.push(e);
                 }
             }
@@ -184,6 +187,7 @@ impl Data {
 
     /// Turns recorded events into deliveries, one per endpoint that wants each.
     fn fan_out(&mut self) {
+        self.event_ids.clear();
         for event in std::mem::take(&mut self.events) {
             for endpoint in self.webhook_endpoints.values() {
                 if endpoint.wants(event.kind) {
