@@ -13,6 +13,9 @@
 #                                  the in-process figures only (1, 2, 8 and 10: minting,
 #                                  session reads, writes, what metrics cost) with the release
 #                                  driver; prints their p50s and figure 10's rows
+#   bash scripts/bench.sh --http
+#                                  figure 2 over HTTP only (the release local-api): the
+#                                  session read's requests per second beside the floor's
 #   bash scripts/bench.sh --worst-case
 #                                  figure 7 only: the release template-token function (the
 #                                  driver runs from the dev build); prints its rows
@@ -62,6 +65,12 @@ case "${1:-}" in
     cargo build --release --locked -p bench --bins
     "$target/release/bench" --in-process-only --bin-dir "$target/release"
     ;;
+  --http)
+    echo "== build (release profile)"
+    cargo build --release --locked -p local-api
+    cargo build --release --locked -p bench --bins
+    "$target/release/bench" --http-only --bin-dir "$target/release"
+    ;;
   --worst-case)
     echo "== build (release function, dev driver)"
     cargo build --release --locked -p functions --bin fapi-session-template-tokens
@@ -85,7 +94,7 @@ case "${1:-}" in
     "$target/release/bench" --bin-dir "$target/release" --criterion-dir "$target/criterion" --out BENCHMARKS.md
     ;;
   *)
-    echo "usage: bash scripts/bench.sh [--quick | --functions | --in-process | --worst-case]" >&2
+    echo "usage: bash scripts/bench.sh [--quick | --functions | --in-process | --http | --worst-case]" >&2
     exit 2
     ;;
 esac

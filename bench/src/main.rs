@@ -91,6 +91,15 @@ async fn run(args: &Args) -> Result<String, String> {
             t.as_str()
         ));
     }
+    if args.http_only {
+        progress("over HTTP: local-api, GET session against GET /v1/environment");
+        let read = session_read::over_http(&plan, &args.bin_dir).await?;
+        let (s, e) = (read.session.per_second(), read.environment.per_second());
+        return Ok(format!(
+            "GET session {s:.0} req/s, environment {e:.0} req/s: {:.1} %",
+            100.0 * s / e
+        ));
+    }
     progress("in process: token minting");
     let mint = minting::measure(&plan).await;
     progress("in process: session reads");

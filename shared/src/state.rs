@@ -72,6 +72,9 @@ pub struct AppState {
     templates: Mutex<HashMap<String, Arc<CompiledTemplate>>>,
     /// `last_active_token`s signed lately, served again while young.
     pub recent_tokens: crate::app::minting::RecentTokens,
+    /// Users and sessions as the Frontend API shows them, rendered lately; an entry
+    /// serves only records equal to those it was rendered from.
+    pub rendered: crate::wire::RenderCache,
 }
 
 impl AppState {
@@ -249,6 +252,7 @@ impl AppState {
             secret_key_digest,
             templates: Mutex::new(HashMap::new()),
             recent_tokens: Default::default(),
+            rendered: Default::default(),
         };
         let keyring = (state.load_keys)(&state, &Keyring::empty(), true).await?;
         state.install_keyring(keyring);

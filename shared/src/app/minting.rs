@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use serde_json::json;
+use serde_json::value::RawValue;
 
 use crate::clock::Millis;
 use crate::domain::{ClientState, Session, SessionAction, SessionActivity, User};
@@ -13,7 +14,7 @@ use crate::state::AppState;
 use crate::store::{StoreError, Write};
 use crate::tokens::session_token::SessionClaims;
 use crate::tokens::template_token::{CompiledTemplate, MintError};
-use crate::wire::LastActiveTokens;
+use crate::wire::{self, LastActiveTokens};
 
 /// Where a device's request was made (`http::activity::of_request`), worked out only when
 /// activity is recorded; `None` for the Backend API, whose calls are the app's servers,
@@ -163,8 +164,9 @@ pub fn last_active_tokens(
             match sign(state, s, origin, &TokenKind::Session, now) {
                 Ok(jwt) => {
                     crate::metrics::token_minted("last_active_token");
-                    state.recent_tokens.put(&s.id, origin, &fresh, &jwt);
-                    Some((s.id.clone(), jwt))
+                    let token = wire::rendered_token(&jwt);
+                    state.recent_tokens.put(&s.id, origin, &fresh, &token);
+                    Some((s.id.clone(), token))
                 }
                 Err(e) => {
                     tracing::error!(session = %s.id, error = %e, "last active token not signed");
@@ -217,7 +219,7 @@ const RECENT_TOKENS_CAPACITY: usize = 10_000;
 
 struct Recent {
     origin: Option<String>,
-    jwt: String,
+    token: Arc<RawValue>,
     signed_at: Millis,
     exp: Millis,
     kid: String,
@@ -234,7 +236,7 @@ pub struct RecentTokens {
 }
 
 impl RecentTokens {
-    fn get(&self, session_id: &str, origin: Option<&str>, fresh: &Fresh) -> Option<String> {
+    fn get(&self, session_id: &str, origin: Option<&str>, fresh: &Fresh) -> Option<Arc<RawValue>> {
         let map = self.by_session.lock().ok()?;
         let recent = map
             .get(session_id)?
@@ -244,10 +246,10 @@ impl RecentTokens {
         let same =
             recent.kid == fresh.kid && recent.fva == fresh.fva && recent.pending == fresh.pending;
         let within_cap = fresh.latest_exp.is_none_or(|latest| recent.exp <= latest);
-        (young && same && within_cap).then(|| recent.jwt.clone())
+        (young && same && within_cap).then(|| recent.token.clone())
     }
 
-    fn put(&self, session_id: &str, origin: Option<&str>, fresh: &Fresh, jwt: &str) {
+    fn put(&self, session_id: &str, origin: Option<&str>, fresh: &Fresh, token: &Arc<RawValue>) {
         let Ok(mut map) = self.by_session.lock() else {
             return;
         };
@@ -262,7 +264,7 @@ impl RecentTokens {
         }
         let recent = Recent {
             origin: origin.map(str::to_string),
-            jwt: jwt.to_string(),
+            token: token.clone(),
             signed_at: fresh.now,
             exp: fresh.exp,
             kid: fresh.kid.clone(),

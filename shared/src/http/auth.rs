@@ -63,7 +63,12 @@ pub struct Presented {
 
 /// Whether the caller says it is a native app (`_is_native=1`).
 pub fn is_native(req: &Request) -> bool {
-    matches!(req.query_param("_is_native").as_deref(), Some("1" | "true"))
+    // Asked several times per request: read in place, without allocating the value.
+    req.uri().query().is_some_and(|query| {
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "_is_native")
+            .is_some_and(|(_, v)| matches!(&*v, "1" | "true"))
+    })
 }
 
 /// Finds the caller's client tokens. No verification, no store access.

@@ -9,6 +9,7 @@
 //! on every test run.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::ser::Serializer;
 use serde::Serialize;
@@ -35,6 +36,9 @@ pub const NULL: Null = None;
 /// A field Clerk always sends as `[]`.
 type Empty = [(); 0];
 const EMPTY: Empty = [];
+
+mod rendered;
+pub use rendered::{RenderCache, ShownSession, ShownUser};
 
 type Metadata = Map<String, Value>;
 
@@ -242,7 +246,7 @@ pub fn user(u: &User, audience: Audience) -> UserJson<'_> {
 }
 
 #[derive(Serialize)]
-struct PublicUserData<'a> {
+pub(crate) struct PublicUserData<'a> {
     first_name: Option<&'a str>,
     last_name: Option<&'a str>,
     image_url: Option<&'a str>,
@@ -255,7 +259,7 @@ struct PublicUserData<'a> {
     deprovisioned: bool,
 }
 
-fn public_user_data(u: &User) -> PublicUserData<'_> {
+pub(crate) fn public_user_data(u: &User) -> PublicUserData<'_> {
     PublicUserData {
         first_name: u.first_name.as_deref(),
         last_name: u.last_name.as_deref(),
@@ -271,14 +275,20 @@ fn public_user_data(u: &User) -> PublicUserData<'_> {
 }
 
 /// Session tokens by session id, for `last_active_token` (see
-/// `app::minting::last_active_tokens`).
-pub type LastActiveTokens = HashMap<String, String>;
+/// `app::minting::last_active_tokens`), each already rendered.
+pub type LastActiveTokens = HashMap<String, Arc<RawValue>>;
 
 /// `{"object": "token", "jwt": …}`: a minted token, and a session's `last_active_token`.
 #[derive(Serialize)]
 pub struct TokenJson<'a> {
     object: &'static str,
     jwt: &'a str,
+}
+
+/// A `last_active_token` as JSON text, rendered once when signed: a token is reused for
+/// many answers (`app::minting::RecentTokens`), and its ~1 KB need not be escaped again.
+pub fn rendered_token(jwt: &str) -> Arc<RawValue> {
+    Arc::from(rendered(&token_response(jwt)))
 }
 
 pub fn token_response(jwt: &str) -> TokenJson<'_> {
@@ -297,12 +307,12 @@ pub struct SessionJson<'a> {
     expire_at: Millis,
     abandon_at: Millis,
     last_active_at: Millis,
-    last_active_token: Option<TokenJson<'a>>,
+    last_active_token: Option<&'a RawValue>,
     last_active_organization_id: Option<&'a str>,
     actor: Option<&'a Value>,
     tasks: Null,
-    user: Option<UserJson<'a>>,
-    public_user_data: Option<PublicUserData<'a>>,
+    user: Option<&'a RawValue>,
+    public_user_data: Option<&'a RawValue>,
     factor_verification_age: [i64; 2],
     created_at: Millis,
     updated_at: Millis,
@@ -310,9 +320,9 @@ pub struct SessionJson<'a> {
 
 pub fn session<'a>(
     s: &'a Session,
-    user: Option<&'a User>,
+    user: Option<&'a ShownUser>,
     now: Millis,
-    last_active_token: Option<&'a str>,
+    last_active_token: Option<&'a RawValue>,
 ) -> SessionJson<'a> {
     SessionJson {
         id: &s.id,
@@ -321,13 +331,13 @@ pub fn session<'a>(
         expire_at: s.expire_at,
         abandon_at: s.abandon_at,
         last_active_at: s.last_active_at,
-        last_active_token: last_active_token.map(token_response),
+        last_active_token,
         last_active_organization_id: s.last_active_organization_id.as_deref(),
         actor: s.actor.as_ref(),
         tasks: NULL,
-        user: user.map(|u| self::user(u, Audience::Frontend)),
-        public_user_data: user.map(public_user_data),
-        factor_verification_age: [((now - s.created_at) / 60_000).max(0), -1],
+        user: user.map(ShownUser::user),
+        public_user_data: user.map(ShownUser::public_user_data),
+        factor_verification_age: [rendered::factor_age(s, now), -1],
         created_at: s.created_at,
         updated_at: s.updated_at,
     }
@@ -343,14 +353,15 @@ pub fn rendered(value: &impl Serialize) -> Box<RawValue> {
 }
 
 /// A client's sessions as the Frontend API shows them (removed ones left out), each
-/// rendered once, in the client's order: the session endpoints show one of them again as
-/// their `response`.
-pub struct RenderedSessions(Vec<(String, Box<RawValue>)>);
+/// rendered once (or taken from the [`RenderCache`]), in the client's order: the session
+/// endpoints show one of them again as their `response`.
+pub struct RenderedSessions(Vec<Arc<ShownSession>>);
 
 impl RenderedSessions {
     pub fn of(
         state: &ClientState,
         users: &HashMap<String, User>,
+        cache: &RenderCache,
         now: Millis,
         tokens: &LastActiveTokens,
     ) -> Self {
@@ -359,25 +370,21 @@ impl RenderedSessions {
             .iter()
             .filter(|s| s.status != SessionStatus::Removed)
             .map(|s| {
-                let jwt = tokens.get(&s.id).map(String::as_str);
-                let json = rendered(&session(s, users.get(&s.user_id), now, jwt));
-                (s.id.clone(), json)
+                let user = users.get(&s.user_id).map(|u| cache.user(u));
+                cache.session(s, user, tokens.get(&s.id), now)
             })
             .collect();
         Self(shown)
     }
 
     pub fn get(&self, id: &str) -> Option<&RawValue> {
-        self.0
-            .iter()
-            .find(|(sid, _)| sid == id)
-            .map(|(_, json)| &**json)
+        self.0.iter().find(|s| s.id() == id).map(|s| s.text())
     }
 }
 
 impl Serialize for RenderedSessions {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(|(_, json)| json))
+        serializer.collect_seq(self.0.iter().map(|s| s.text()))
     }
 }
 
@@ -532,7 +539,7 @@ pub struct ActiveSessionJson<'a> {
 
 pub fn active_session<'a>(
     s: &'a Session,
-    user: Option<&'a User>,
+    user: Option<&'a ShownUser>,
     now: Millis,
 ) -> ActiveSessionJson<'a> {
     ActiveSessionJson {

@@ -34,11 +34,11 @@ async fn list(
     let now = state.now();
     let all = sessions::of_user(state, &me.user_id).await?;
     let users = client_users(state, &cs).await?;
-    let user = users.get(&me.user_id);
+    let user = users.get(&me.user_id).map(|u| state.rendered.user(u));
     let shown: Vec<_> = all
         .iter()
         .filter(|s| !signed_in || s.status_at(now).is_signed_in())
-        .map(|s| wire::active_session(s, user, now))
+        .map(|s| wire::active_session(s, user.as_deref(), now))
         .collect();
     response::ok(&shown)
 }

@@ -54,7 +54,7 @@ pub(crate) async fn client_json(
     let users = client_users(state, cs).await?;
     let tokens = crate::app::minting::last_active_tokens(state, cs, origin, None);
     let now = state.now();
-    let sessions = RenderedSessions::of(cs, &users, now, &tokens);
+    let sessions = RenderedSessions::of(cs, &users, &state.rendered, now, &tokens);
     Ok(wire::rendered(&wire::client(cs, &sessions, now)))
 }
 

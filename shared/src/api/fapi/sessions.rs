@@ -58,19 +58,20 @@ pub(super) async fn answer_with(
     let only = (!with_client).then_some(id);
     let tokens = last_active_tokens(state, cs, cors::origin(req)?, only);
     if !with_client {
-        let jwt = tokens.get(id).map(String::as_str);
-        let session = wire::session(session, users.get(&session.user_id), now, jwt);
-        return envelope(state, auth, &session, &wire::NULL, Some(cs));
+        let user = users.get(&session.user_id).map(|u| state.rendered.user(u));
+        let shown = state.rendered.session(session, user, tokens.get(id), now);
+        return envelope(state, auth, shown.text(), &wire::NULL, Some(cs));
     }
     // The session is shown twice (as the answer and in the client): rendered once.
-    let sessions = RenderedSessions::of(cs, &users, now, &tokens);
+    let sessions = RenderedSessions::of(cs, &users, &state.rendered, now, &tokens);
     let client = wire::client(cs, &sessions, now);
     match sessions.get(id) {
         Some(shown) => envelope(state, auth, shown, &client, Some(cs)),
         // A removed session is not among the client's.
         None => {
-            let session = wire::session(session, users.get(&session.user_id), now, None);
-            envelope(state, auth, &session, &client, Some(cs))
+            let user = users.get(&session.user_id).map(|u| state.rendered.user(u));
+            let shown = state.rendered.session(session, user, None, now);
+            envelope(state, auth, shown.text(), &client, Some(cs))
         }
     }
 }

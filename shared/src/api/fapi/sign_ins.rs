@@ -51,7 +51,7 @@ pub async fn create(
     let users = client_users_with(state, &cs, &user).await?;
     // Like `GET /v1/client`: the new session comes with a fresh token for clerk-js.
     let tokens = last_active_tokens(state, &cs, origin, None);
-    let sessions = RenderedSessions::of(&cs, &users, now, &tokens);
+    let sessions = RenderedSessions::of(&cs, &users, &state.rendered, now, &tokens);
     let client = wire::client(&cs, &sessions, now);
     let mut resp = response::ok(&Envelope {
         response: sign_in,
