@@ -369,10 +369,7 @@ impl RenderedSessions {
             .sessions
             .iter()
             .filter(|s| s.status != SessionStatus::Removed)
-            .map(|s| {
-                let user = users.get(&s.user_id).map(|u| cache.user(u));
-                cache.session(s, user, tokens.get(&s.id), now)
-            })
+            .map(|s| cache.session_of(s, users, tokens.get(&s.id), now))
             .collect();
         Self(shown)
     }

@@ -153,6 +153,19 @@ impl RenderCache {
         shown
     }
 
+    /// `s` as the Frontend API shows it at `now`, its user taken from `users` (the users of
+    /// the answer's client, read from the store).
+    pub fn session_of(
+        &self,
+        s: &Session,
+        users: &HashMap<String, User>,
+        token: Option<&Arc<RawValue>>,
+        now: Millis,
+    ) -> Arc<ShownSession> {
+        let user = users.get(&s.user_id).map(|u| self.user(u));
+        self.session(s, user, token, now)
+    }
+
     /// `s` as the Frontend API shows it at `now`, with its user and `last_active_token`:
     /// from the cache when rendered from an equal record, with the same user entry and
     /// token, and showing the same status and factor age.

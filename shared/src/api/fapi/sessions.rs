@@ -58,8 +58,9 @@ pub(super) async fn answer_with(
     let only = (!with_client).then_some(id);
     let tokens = last_active_tokens(state, cs, cors::origin(req)?, only);
     if !with_client {
-        let user = users.get(&session.user_id).map(|u| state.rendered.user(u));
-        let shown = state.rendered.session(session, user, tokens.get(id), now);
+        let shown = state
+            .rendered
+            .session_of(session, &users, tokens.get(id), now);
         return envelope(state, auth, shown.text(), &wire::NULL, Some(cs));
     }
     // The session is shown twice (as the answer and in the client): rendered once.
@@ -69,8 +70,7 @@ pub(super) async fn answer_with(
         Some(shown) => envelope(state, auth, shown, &client, Some(cs)),
         // A removed session is not among the client's.
         None => {
-            let user = users.get(&session.user_id).map(|u| state.rendered.user(u));
-            let shown = state.rendered.session(session, user, None, now);
+            let shown = state.rendered.session_of(session, &users, None, now);
             envelope(state, auth, shown.text(), &client, Some(cs))
         }
     }
