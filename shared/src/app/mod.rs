@@ -71,18 +71,36 @@ pub(crate) fn landed(result: Result<(), StoreError>) -> Result<bool, ApiError> {
     }
 }
 
-/// What the webhook events of a change made at `now` for the request `origin` share, or
-/// `None` when webhooks are off (no event is recorded then).
-pub(crate) fn events<'a>(
+/// What the webhook events of a change made at `now` for the request `origin` share, when
+/// an event of `kind` is to be recorded with it; `None` when not (no event is recorded):
+/// - webhooks are off;
+/// - `kind` is `None` (the change sends no event);
+/// - on a store that delivers its own events (the embedded stores' outbox), no endpoint
+///   wants `kind` as the change is made. Svix, too, sends a message only to the endpoints
+///   that exist when it is sent; so a change with no one to tell costs no user read, no
+///   rendering and no write. On DynamoDB every event is recorded: the stream's function
+///   picks its endpoints, and a read here would cost every change a round trip.
+pub(crate) async fn events<'a>(
     state: &'a AppState,
     origin: &'a RequestOrigin,
     now: Millis,
-) -> Option<EventContext<'a>> {
-    state.config.webhooks.enabled.then_some(EventContext {
+    kind: Option<EventType>,
+) -> Result<Option<EventContext<'a>>, ApiError> {
+    let Some(kind) = kind.filter(|_| state.config.webhooks.enabled) else {
+        return Ok(None);
+    };
+    if state.store.outbox().is_some()
+        && !(state.store.list_webhook_endpoints().await?)
+            .iter()
+            .any(|e| e.wants(kind))
+    {
+        return Ok(None);
+    }
+    Ok(Some(EventContext {
         instance_id: &state.config.instance_id,
         origin,
         now,
-    })
+    }))
 }
 
 /// The event a session's move out of the signed-in states sends.

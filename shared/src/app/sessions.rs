@@ -105,9 +105,10 @@ async fn status_writes(
     now: crate::clock::Millis,
 ) -> Result<Vec<Write>, ApiError> {
     let mut writes = vec![Write::session_status(read, next.status, now)];
-    let events = events(state, origin, now);
+    let kind = session_event(action);
+    let events = events(state, origin, now, kind).await?;
     let user = event_user(state, &events, &read.user_id).await?;
-    if let (Some(events), Some(kind)) = (&events, session_event(action)) {
+    if let (Some(events), Some(kind)) = (&events, kind) {
         writes.push(Write::Event(events.session(kind, next, user.as_ref())));
     }
     Ok(writes)

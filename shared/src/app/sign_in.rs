@@ -85,8 +85,9 @@ pub async fn redeem_ticket(
             Write::client(client.client.clone()),
             Write::user(user.clone()),
         ];
-        if let Some(events) = super::events(state, origin, now) {
-            let event = events.session(EventType::SessionCreated, &session, Some(&user));
+        let kind = EventType::SessionCreated;
+        if let Some(events) = super::events(state, origin, now, Some(kind)).await? {
+            let event = events.session(kind, &session, Some(&user));
             writes.push(Write::Event(event));
         }
         if !landed(state.store.commit(writes).await)? {

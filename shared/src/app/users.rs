@@ -36,7 +36,8 @@ async fn sign_out_everywhere(
         user_id: Some(user.id.clone()),
     };
     let now = state.now();
-    let events = events(state, origin, now);
+    let kind = session_event(action);
+    let events = events(state, origin, now, kind).await?;
     // Each session's status write, with its event.
     let writes: Vec<Vec<Write>> = state
         .store
@@ -47,7 +48,7 @@ async fn sign_out_everywhere(
         .filter_map(|s| {
             let to = s.check(action, now).ok()?;
             let mut writes = vec![Write::session_status(s, to, now)];
-            if let (Some(events), Some(kind)) = (&events, session_event(action)) {
+            if let (Some(events), Some(kind)) = (&events, kind) {
                 let next = s.with_status(to, now);
                 writes.push(Write::Event(events.session(kind, &next, Some(user))));
             }
@@ -87,28 +88,33 @@ pub async fn ban(state: &AppState, id: &str, origin: &RequestOrigin) -> Result<U
             return Ok(Some(user));
         }
         let next = user.with_banned(true, state.now());
-        Ok(landed(state.store.commit(updated(state, &next, origin)).await)?.then_some(next))
+        let writes = updated(state, &next, origin).await?;
+        Ok(landed(state.store.commit(writes).await)?.then_some(next))
     })
     .await
 }
 
 /// The write of a new or changed user (at its version), and its `kind` event
 /// (`user.created` or `user.updated`), as every user write commits them.
-pub(crate) fn written(
+pub(crate) async fn written(
     state: &AppState,
     user: &User,
     kind: EventType,
     origin: &RequestOrigin,
-) -> Vec<Write> {
+) -> Result<Vec<Write>, ApiError> {
     let mut writes = vec![Write::user(user.clone())];
-    if let Some(events) = events(state, origin, user.updated_at) {
+    if let Some(events) = events(state, origin, user.updated_at, Some(kind)).await? {
         writes.push(Write::Event(events.user(kind, user)));
     }
-    writes
+    Ok(writes)
 }
 
-fn updated(state: &AppState, user: &User, origin: &RequestOrigin) -> Vec<Write> {
-    written(state, user, EventType::UserUpdated, origin)
+async fn updated(
+    state: &AppState,
+    user: &User,
+    origin: &RequestOrigin,
+) -> Result<Vec<Write>, ApiError> {
+    written(state, user, EventType::UserUpdated, origin).await
 }
 
 /// Lifts a ban: the user may sign in again (its revoked sessions stay revoked).
@@ -119,7 +125,8 @@ pub async fn unban(state: &AppState, id: &str, origin: &RequestOrigin) -> Result
             return Ok(Some(user));
         }
         let next = user.with_banned(false, state.now());
-        Ok(landed(state.store.commit(updated(state, &next, origin)).await)?.then_some(next))
+        let writes = updated(state, &next, origin).await?;
+        Ok(landed(state.store.commit(writes).await)?.then_some(next))
     })
     .await
 }
@@ -143,7 +150,8 @@ pub async fn delete(
             id: user.id.clone(),
             version: user.version,
         }];
-        if let Some(events) = events(state, origin, state.now()) {
+        let kind = Some(EventType::UserDeleted);
+        if let Some(events) = events(state, origin, state.now(), kind).await? {
             writes.push(Write::Event(events.user_deleted(&user)));
         }
         Ok(landed(state.store.commit(writes).await)?.then_some(user.id))

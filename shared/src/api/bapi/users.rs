@@ -208,7 +208,7 @@ pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError
     authorize(state, &req)?;
     let new = json_body::<CreateUser>(&req)?.parse()?;
     let user = User::create(new, state.now());
-    let writes = written(state, &user, EventType::UserCreated, &origin(state, &req));
+    let writes = written(state, &user, EventType::UserCreated, &origin(state, &req)).await?;
     state.store.commit(writes).await?;
     response::ok(&wire::user(&user, Audience::Backend))
 }
@@ -235,7 +235,7 @@ pub async fn update(state: &AppState, req: Request) -> Result<Response, ApiError
     body.apply(&mut user)?;
     user.updated_at = state.now();
     user.version += 1;
-    let writes = written(state, &user, EventType::UserUpdated, &origin(state, &req));
+    let writes = written(state, &user, EventType::UserUpdated, &origin(state, &req)).await?;
     match state.store.commit(writes).await {
         Ok(()) => response::ok(&wire::user(&user, Audience::Backend)),
         Err(crate::store::StoreError::Conflict) => Err(ApiError::conflict("The user")),

@@ -67,7 +67,8 @@ pub async fn remove_sessions(
     let (resp, removed) = retrying("remove_client_sessions", "The client", || async move {
         let mut cs = clients::require(state, auth).await?;
         let now = state.now();
-        let events = crate::app::events(state, origin, now);
+        let kind = Some(EventType::SessionRemoved);
+        let events = crate::app::events(state, origin, now, kind).await?;
         let users = match events {
             Some(_) => {
                 crate::app::users_by_id(state, cs.sessions.iter().map(|s| &s.user_id)).await?
