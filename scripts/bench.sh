@@ -16,6 +16,10 @@
 #   bash scripts/bench.sh --http
 #                                  figure 2 over HTTP only (the release local-api): the
 #                                  session read's requests per second beside the floor's
+#   bash scripts/bench.sh --writes
+#                                  figure 8 only (touch, end and ticket sign-in beside the
+#                                  session read, in process and over the release local-api;
+#                                  ~10 min, most of it signing in the sessions the ends use)
 #   bash scripts/bench.sh --worst-case
 #                                  figure 7 only: the release template-token function (the
 #                                  driver runs from the dev build); prints its rows
@@ -71,6 +75,12 @@ case "${1:-}" in
     cargo build --release --locked -p bench --bins
     "$target/release/bench" --http-only --bin-dir "$target/release"
     ;;
+  --writes)
+    echo "== build (release profile)"
+    cargo build --release --locked -p local-api
+    cargo build --release --locked -p bench --bins
+    "$target/release/bench" --writes-only --bin-dir "$target/release"
+    ;;
   --worst-case)
     echo "== build (release function, dev driver)"
     cargo build --release --locked -p functions --bin fapi-session-template-tokens
@@ -94,7 +104,7 @@ case "${1:-}" in
     "$target/release/bench" --bin-dir "$target/release" --criterion-dir "$target/criterion" --out BENCHMARKS.md
     ;;
   *)
-    echo "usage: bash scripts/bench.sh [--quick | --functions | --in-process | --http | --worst-case]" >&2
+    echo "usage: bash scripts/bench.sh [--quick | --functions | --in-process | --http | --writes | --worst-case]" >&2
     exit 2
     ;;
 esac

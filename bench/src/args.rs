@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! bench --bin-dir DIR [--quick] [--out FILE] [--criterion-dir DIR] [--repo DIR]
-//!       [--in-process-only | --http-only | --worst-case-only | --embedded-store-only | --functions-only]
+//!       [--in-process-only | --http-only | --writes-only | --worst-case-only | --embedded-store-only | --functions-only]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -18,6 +18,9 @@ pub struct Args {
     /// Only figure 2 over HTTP (the session read beside `GET /v1/environment`): the
     /// release `local-api`.
     pub http_only: bool,
+    /// Only figure 8 (touch, end and ticket sign-in beside the session read), in process
+    /// and over HTTP: the release `local-api`.
+    pub writes_only: bool,
     /// Only the worst case the limits allow (figure 7): one release function binary.
     pub worst_case_only: bool,
     /// Only the embedded store small and large (figure 9): the release `local-api`.
@@ -28,7 +31,7 @@ pub struct Args {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: bench --bin-dir DIR [--quick] [--out FILE] [--criterion-dir DIR] [--repo DIR] [--in-process-only | --http-only | --worst-case-only | --embedded-store-only | --functions-only]"
+        "usage: bench --bin-dir DIR [--quick] [--out FILE] [--criterion-dir DIR] [--repo DIR] [--in-process-only | --http-only | --writes-only | --worst-case-only | --embedded-store-only | --functions-only]"
     );
     std::process::exit(2)
 }
@@ -42,6 +45,7 @@ pub fn parse() -> Args {
         repo: Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
         in_process_only: false,
         http_only: false,
+        writes_only: false,
         worst_case_only: false,
         embedded_store_only: false,
         functions_only: false,
@@ -57,6 +61,7 @@ pub fn parse() -> Args {
             "--repo" => args.repo = value(),
             "--in-process-only" => args.in_process_only = true,
             "--http-only" => args.http_only = true,
+            "--writes-only" => args.writes_only = true,
             "--worst-case-only" => args.worst_case_only = true,
             "--embedded-store-only" => args.embedded_store_only = true,
             "--functions-only" => args.functions_only = true,

@@ -100,6 +100,18 @@ async fn run(args: &Args) -> Result<String, String> {
             100.0 * s / e
         ));
     }
+    if args.writes_only {
+        progress("in process: touch, end and ticket sign-in against session reads");
+        let inproc = writes::in_process(&plan).await;
+        let http = writes::over_http(&plan, &args.bin_dir).await?;
+        let mut t = Table::new();
+        writes::rows(&mut t, &inproc, &http);
+        return Ok(format!(
+            "binaries: `{}`\n\n{}",
+            args.bin_dir.display(),
+            t.as_str()
+        ));
+    }
     progress("in process: token minting");
     let mint = minting::measure(&plan).await;
     progress("in process: session reads");

@@ -22,7 +22,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::clock::Millis;
-use crate::tokens::client_token::{self, ClientSecret, ClientTokenClaims, ClientTokenError};
+use crate::tokens::client_token::{
+    ClientSecret, ClientTokenClaims, ClientTokenError, VerifiedTokens,
+};
 use crate::tokens::keys::RsaPublicJwk;
 use crate::tokens::{KeyError, SigningKey};
 pub use seal::{Sealed, Sealer};
@@ -407,6 +409,8 @@ pub struct Keyring {
     published: Vec<PublishedKey>,
     signing: Vec<Live<SigningKey>>,
     secrets: Vec<Live<ClientSecret>>,
+    /// Client tokens verified with these secrets (a reload starts afresh).
+    verified: VerifiedTokens,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -436,6 +440,7 @@ impl Keyring {
             published: Vec::new(),
             signing: Vec::new(),
             secrets: Vec::new(),
+            verified: VerifiedTokens::default(),
         }
     }
 
@@ -508,6 +513,7 @@ impl Keyring {
             published: record.public_view().keys,
             signing,
             secrets,
+            verified: VerifiedTokens::default(),
         })
     }
 
@@ -564,8 +570,9 @@ impl Keyring {
         token: &str,
         now: Millis,
     ) -> Result<(ClientTokenClaims, bool), ClientTokenError> {
-        let (claims, kid) =
-            client_token::verify(token, now, |kid| self.client_secret_named(kid, now))?;
+        let (claims, kid) = self
+            .verified
+            .verify(token, now, |kid| self.client_secret_named(kid, now))?;
         let stale = current(&self.secrets, now).is_none_or(|c| c.kid() != kid);
         Ok((claims, stale))
     }

@@ -167,6 +167,84 @@ pub fn verify<'a>(
     Ok((claims, &secret.kid))
 }
 
+/// Client tokens this keyring has verified, so that a token presented again (a client
+/// presents the same token on every request until it is re-signed) costs one keyed hash
+/// and a constant-time comparison, not base64, two JSON reads and an HMAC.
+///
+/// Only tokens that passed [`verify`] get in, with what it found (the claims and the
+/// secret's kid). Every use still checks, against `now`, the expiry and that the secret is
+/// still kept, so a hit answers exactly what [`verify`] would. The map is keyed by a
+/// SipHash of the token under a random per-process key (an attacker can't aim at an entry),
+/// and the stored token is compared in constant time, so a lookup reveals nothing of the
+/// tokens held. It belongs to one keyring: a reload starts a new one. Bounded: when full,
+/// it starts empty (no bookkeeping on the read path).
+pub struct VerifiedTokens {
+    hasher: std::hash::RandomState,
+    entries: std::sync::RwLock<std::collections::HashMap<u64, Verified>>,
+}
+
+struct Verified {
+    token: Box<[u8]>,
+    claims: ClientTokenClaims,
+    kid: Box<str>,
+}
+
+/// At most this many tokens are remembered (~4 MB).
+const MAX_VERIFIED_TOKENS: usize = 8192;
+
+impl Default for VerifiedTokens {
+    fn default() -> Self {
+        Self {
+            hasher: std::hash::RandomState::new(),
+            entries: std::sync::RwLock::new(std::collections::HashMap::new()),
+        }
+    }
+}
+
+impl VerifiedTokens {
+    /// [`verify`], answered from memory when this token was verified before.
+    pub fn verify<'a>(
+        &self,
+        token: &str,
+        now: Millis,
+        secret: impl Fn(&str) -> Option<&'a ClientSecret>,
+    ) -> Result<(ClientTokenClaims, &'a str), ClientTokenError> {
+        use std::hash::BuildHasher;
+        let key = self.hasher.hash_one(token.as_bytes());
+        let remembered = {
+            let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+            entries
+                .get(&key)
+                .filter(|v| {
+                    aws_lc_rs::constant_time::verify_slices_are_equal(&v.token, token.as_bytes())
+                        .is_ok()
+                })
+                .map(|v| (v.claims.clone(), v.kid.clone()))
+        };
+        if let Some((claims, kid)) = remembered {
+            let secret = secret(&kid).ok_or(ClientTokenError::UnknownSecret)?;
+            if claims.exp * 1000 <= now {
+                return Err(ClientTokenError::Expired);
+            }
+            return Ok((claims, &secret.kid));
+        }
+        let (claims, kid) = verify(token, now, secret)?;
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= MAX_VERIFIED_TOKENS {
+            entries.clear();
+        }
+        entries.insert(
+            key,
+            Verified {
+                token: token.as_bytes().into(),
+                claims: claims.clone(),
+                kid: kid.into(),
+            },
+        );
+        Ok((claims, kid))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,5 +343,48 @@ mod tests {
                 Err(ClientTokenError::Invalid)
             );
         }
+    }
+
+    #[test]
+    fn a_remembered_token_answers_what_verify_would() {
+        let (secret, client) = setup("cts_1");
+        let memo = VerifiedTokens::default();
+        let token = secret.issue(&client, 1_000).unwrap();
+        let first = memo.verify(&token, 2_000, only(&secret)).unwrap();
+        assert_eq!(first, verify(&token, 2_000, only(&secret)).unwrap());
+        // Remembered: the same answer, with expiry still checked against `now`...
+        assert_eq!(memo.verify(&token, 3_000, only(&secret)).unwrap(), first);
+        assert_eq!(
+            memo.verify(&token, 3_600_000, only(&secret)),
+            Err(ClientTokenError::Expired)
+        );
+        // ...and the secret still looked up: once it is no longer kept, the token fails.
+        assert_eq!(
+            memo.verify(&token, 2_000, |_| None),
+            Err(ClientTokenError::UnknownSecret)
+        );
+        // A token that differs from a remembered one is verified afresh, and refused.
+        let mut tampered = token.clone().into_bytes();
+        let last = tampered.len() - 2;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert_eq!(
+            memo.verify(&tampered, 2_000, only(&secret)),
+            Err(ClientTokenError::Invalid)
+        );
+        // Full: it starts empty and goes on answering.
+        for i in 0..=MAX_VERIFIED_TOKENS {
+            let other = Client {
+                id: format!("client_{i}"),
+                ..client.clone()
+            };
+            let t = secret.issue(&other, 1_000).unwrap();
+            assert_eq!(
+                memo.verify(&t, 2_000, only(&secret)).unwrap().0.id,
+                other.id
+            );
+        }
+        assert!(memo.entries.read().unwrap().len() <= MAX_VERIFIED_TOKENS);
+        assert_eq!(memo.verify(&token, 2_000, only(&secret)).unwrap(), first);
     }
 }
