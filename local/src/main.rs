@@ -13,6 +13,11 @@
 //! `FRONTEND_API_URL` (its own URL) and `BACKEND_API_SECRET_KEY` (a fresh one, printed)
 //! when they are not set.
 
+/// The local server serves many connections on several threads and allocates per
+/// request; mimalloc keeps that off glibc malloc's shared arenas (see docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
