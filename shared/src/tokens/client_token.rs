@@ -210,6 +210,9 @@ impl VerifiedTokens {
         secret: impl Fn(&str) -> Option<&'a ClientSecret>,
     ) -> Result<(ClientTokenClaims, &'a str), ClientTokenError> {
         use std::hash::BuildHasher;
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(ClientTokenError::Invalid);
+        }
         let key = self.hasher.hash_one(token.as_bytes());
         let remembered = {
             let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
@@ -219,10 +222,10 @@ impl VerifiedTokens {
                     aws_lc_rs::constant_time::verify_slices_are_equal(&v.token, token.as_bytes())
                         .is_ok()
                 })
-                .map(|v| (v.claims.clone(), v.kid.clone()))
+                .map(|v| (v.claims.clone(), secret(&v.kid)))
         };
-        if let Some((claims, kid)) = remembered {
-            let secret = secret(&kid).ok_or(ClientTokenError::UnknownSecret)?;
+        if let Some((claims, secret)) = remembered {
+            let secret = secret.ok_or(ClientTokenError::UnknownSecret)?;
             if claims.exp * 1000 <= now {
                 return Err(ClientTokenError::Expired);
             }
