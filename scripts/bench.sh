@@ -14,8 +14,8 @@
 #                                  session reads, writes, what metrics cost) with the release
 #                                  driver; prints their p50s and figure 10's rows
 #   bash scripts/bench.sh --http
-#                                  figure 2 over HTTP only (the release local-api): the
-#                                  session read's requests per second beside the floor's
+#                                  figure 2 only (the session read beside the floor, in
+#                                  process and over the release local-api); prints its rows
 #   bash scripts/bench.sh --writes
 #                                  figure 8 only (touch, end and ticket sign-in beside the
 #                                  session read, in process and over the release local-api;

@@ -15,8 +15,8 @@ pub struct Args {
     pub repo: PathBuf,
     /// Only the in-process figures (for profiling the handlers).
     pub in_process_only: bool,
-    /// Only figure 2 over HTTP (the session read beside `GET /v1/environment`): the
-    /// release `local-api`.
+    /// Only figure 2 (the session read beside `GET /v1/environment`), in process and over
+    /// HTTP: the release `local-api`.
     pub http_only: bool,
     /// Only figure 8 (touch, end and ticket sign-in beside the session read), in process
     /// and over HTTP: the release `local-api`.

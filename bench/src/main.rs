@@ -92,12 +92,16 @@ async fn run(args: &Args) -> Result<String, String> {
         ));
     }
     if args.http_only {
+        progress("in process: session reads");
+        let inproc = session_read::in_process(&plan).await;
         progress("over HTTP: local-api, GET session against GET /v1/environment");
-        let read = session_read::over_http(&plan, &args.bin_dir).await?;
-        let (s, e) = (read.session.per_second(), read.environment.per_second());
+        let http = session_read::over_http(&plan, &args.bin_dir).await?;
+        let mut t = Table::new();
+        session_read::rows(&mut t, &inproc, &http);
         return Ok(format!(
-            "GET session {s:.0} req/s, environment {e:.0} req/s: {:.1} %",
-            100.0 * s / e
+            "binaries: `{}`\n\n{}",
+            args.bin_dir.display(),
+            t.as_str()
         ));
     }
     if args.writes_only {
