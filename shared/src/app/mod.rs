@@ -61,6 +61,33 @@ async fn pause_before(attempt: usize) {
     tokio::time::sleep(std::time::Duration::from_millis(1 + jitter)).await;
 }
 
+/// Session status writes per commit: a client's or a user's sessions are not bounded,
+/// while a DynamoDB transaction holds at most 100 items (each session may carry its
+/// webhook event too).
+const SESSIONS_PER_COMMIT: usize = 25;
+
+/// Commits the writes of many sessions (each one's status write and its event), at most
+/// [`SESSIONS_PER_COMMIT`] sessions per commit. `Ok(false)` when a commit lost a race:
+/// those before it landed, and the caller reads again, where the sessions already moved
+/// no longer qualify, so it converges and no session moves (or sends its event) twice.
+pub(crate) async fn commit_per_session(
+    state: &AppState,
+    writes: Vec<Vec<crate::store::Write>>,
+) -> Result<bool, ApiError> {
+    let mut writes = writes.into_iter().peekable();
+    while writes.peek().is_some() {
+        let chunk: Vec<_> = writes
+            .by_ref()
+            .take(SESSIONS_PER_COMMIT)
+            .flatten()
+            .collect();
+        if !landed(state.store.commit(chunk).await)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// `Ok(true)` when the writes landed, `Ok(false)` when another request won the race and
 /// the handler should re-read and decide again.
 pub(crate) fn landed(result: Result<(), StoreError>) -> Result<bool, ApiError> {

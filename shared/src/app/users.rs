@@ -2,17 +2,12 @@
 //! sign-ins refused until the user is unbanned), an unban, and a deletion (every
 //! signed-in session ended, then the user record deleted).
 
-use super::{events, landed, retrying, session_event};
+use super::{commit_per_session, events, landed, retrying, session_event};
 use crate::domain::{SessionAction, User};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{SessionFilter, Write};
 use crate::webhooks::{EventType, RequestOrigin};
-
-/// Session status writes per commit: a user's sessions span clients and are not bounded,
-/// while a DynamoDB transaction holds at most 100 items (each session may carry its
-/// webhook event too).
-const SESSIONS_PER_COMMIT: usize = 25;
 
 async fn find(state: &AppState, id: &str) -> Result<User, ApiError> {
     state
@@ -56,16 +51,8 @@ async fn sign_out_everywhere(
         })
         .collect();
     let moved = writes.len() as u64;
-    let mut writes = writes.into_iter().peekable();
-    while writes.peek().is_some() {
-        let chunk: Vec<Write> = writes
-            .by_ref()
-            .take(SESSIONS_PER_COMMIT)
-            .flatten()
-            .collect();
-        if !landed(state.store.commit(chunk).await)? {
-            return Ok(None);
-        }
+    if !commit_per_session(state, writes).await? {
+        return Ok(None);
     }
     crate::metrics::session_transitions(action.verb(), moved);
     Ok(Some(moved))

@@ -2,8 +2,13 @@
 //! real route table: the whole transition table cell by cell, and what each endpoint
 //! does to the session and its client.
 
-use serde_json::Value;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use shared::store::Store;
 use testkit::app::*;
+
+testkit::each_store!(a_client_with_more_sessions_than_one_transaction_holds_signs_out);
 
 const WEEK_SECS: i64 = 7 * 24 * 3600;
 const THIRTY_DAYS_MS: i64 = 30 * 24 * 3600 * 1000;
@@ -817,4 +822,55 @@ async fn session_endpoints_accept_an_empty_body_and_refuse_other_content_types()
         resp.assert_error(415, "unsupported_content_type");
     }
     assert_eq!(app.stored_session(&sid).await, before);
+}
+
+/// Sessions on one client are not bounded, while a DynamoDB transaction holds 100 items:
+/// 60 sessions, each removed with its webhook event, are 120 writes. Sign-out commits them
+/// in parts: every session is removed, each with exactly one event.
+async fn a_client_with_more_sessions_than_one_transaction_holds_signs_out(store: Arc<dyn Store>) {
+    const SESSIONS: usize = 60;
+    let config = test_config(&[("WEBHOOKS", "on")]);
+    let app = TestApp::with_store(config, Arc::clone(&store)).await;
+    app.send(
+        Req::post("/v1/webhooks/endpoints")
+            .secret()
+            .json(&json!({"url": "http://127.0.0.1:9/hooks", "events": ["session.removed"]})),
+    )
+    .await
+    .ok();
+    let user = app.create_user().await;
+    let (mut token, first) = app.native_sign_in("", &user).await;
+    let mut sids = vec![first];
+    while sids.len() < SESSIONS {
+        let (next, sid) = app.native_sign_in(&token, &user).await;
+        token = next;
+        sids.push(sid);
+    }
+    let resp = app
+        .send(Req::delete("/v1/client/sessions").native(&token))
+        .await;
+    assert_eq!(resp.ok()["response"]["sessions"], json!([]));
+    for sid in &sids {
+        assert_eq!(app.bapi_session(sid).await["status"], "removed");
+    }
+    // On the embedded stores the outbox shows the events (on DynamoDB they are items the
+    // stream hands on): one `session.removed` per session, and nothing else was wanted.
+    if let Some(outbox) = store.outbox() {
+        let now = app.now_ms();
+        let mut removed = Vec::new();
+        loop {
+            let due = outbox.due_deliveries(now, now + 60_000, 100).await.unwrap();
+            if due.is_empty() {
+                break;
+            }
+            for d in due {
+                assert_eq!(d.event.kind.as_str(), "session.removed");
+                removed.push(d.event.key.clone());
+                outbox.delivered(d.id).await.unwrap();
+            }
+        }
+        removed.sort();
+        sids.sort();
+        assert_eq!(removed, sids);
+    }
 }

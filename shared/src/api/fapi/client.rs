@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::{client_json, envelope};
 use crate::app::clients::{self, create};
-use crate::app::{landed, retrying};
+use crate::app::{commit_per_session, retrying};
 use crate::domain::{SessionAction, SessionStatus};
 use crate::error::ApiError;
 use crate::http::auth::{self, ClientAuth};
@@ -56,7 +56,8 @@ pub async fn dev_browser(state: &AppState) -> Result<Response, ApiError> {
 }
 
 /// `DELETE /v1/client/sessions` (clerk-js's sign-out): removes every session of the client,
-/// each conditioned on the status it was read with, all in one commit.
+/// each conditioned on the status it was read with, with its event, in commits of a few
+/// dozen sessions (a client's sessions are not bounded; a DynamoDB transaction is).
 pub async fn remove_sessions(
     state: &AppState,
     req: Request,
@@ -76,7 +77,6 @@ pub async fn remove_sessions(
             None => Default::default(),
         };
         let mut writes = Vec::new();
-        let mut removed = 0;
         for session in cs
             .sessions
             .iter_mut()
@@ -85,16 +85,17 @@ pub async fn remove_sessions(
             let to = session
                 .check(SessionAction::Remove, now)
                 .map_err(|e| ApiError::from_transition(e, &session.id))?;
-            writes.push(Write::session_status(session, to, now));
+            let mut its = vec![Write::session_status(session, to, now)];
             *session = session.with_status(to, now);
-            removed += 1;
             if let Some(events) = &events {
                 let user = users.get(&session.user_id);
                 let event = events.session(EventType::SessionRemoved, session, user);
-                writes.push(Write::Event(event));
+                its.push(Write::Event(event));
             }
+            writes.push(its);
         }
-        if !(writes.is_empty() || landed(state.store.commit(writes).await)?) {
+        let removed = writes.len() as u64;
+        if !commit_per_session(state, writes).await? {
             return Ok(None);
         }
         let body = client_json(state, &cs, cors::origin(req)?).await?;
