@@ -45,6 +45,11 @@ async fn main() {
     }
 }
 
+/// What a one-figure run prints: the binaries measured, then its rows.
+fn rows_only(args: &Args, t: &Table) -> String {
+    format!("binaries: `{}`\n\n{}", args.bin_dir.display(), t.as_str())
+}
+
 async fn run(args: &Args) -> Result<String, String> {
     let plan = Plan::new(args.quick);
     let started = Instant::now();
@@ -54,21 +59,13 @@ async fn run(args: &Args) -> Result<String, String> {
         let mut t = Table::new();
         let (rows, misses) = w.rows(PEAK_MAX_KB);
         t.push_rows(&rows, misses);
-        return Ok(format!(
-            "binaries: `{}`\n\n{}",
-            args.bin_dir.display(),
-            t.as_str()
-        ));
+        return Ok(rows_only(args, &t));
     }
     if args.embedded_store_only {
         let store = embedded_store::measure(&plan, &args.bin_dir).await?;
         let mut t = Table::new();
         store.rows(&mut t);
-        return Ok(format!(
-            "binaries: `{}`\n\n{}",
-            args.bin_dir.display(),
-            t.as_str()
-        ));
+        return Ok(rows_only(args, &t));
     }
 
     if args.functions_only {
@@ -85,11 +82,7 @@ async fn run(args: &Args) -> Result<String, String> {
         }
         steady.rows(&mut t, &functions);
         calls::rows(&mut t, &functions, &dynamodb);
-        return Ok(format!(
-            "binaries: `{}`\n\n{}",
-            args.bin_dir.display(),
-            t.as_str()
-        ));
+        return Ok(rows_only(args, &t));
     }
     if args.http_only {
         progress("in process: session reads");
@@ -98,11 +91,7 @@ async fn run(args: &Args) -> Result<String, String> {
         let http = session_read::over_http(&plan, &args.bin_dir).await?;
         let mut t = Table::new();
         session_read::rows(&mut t, &inproc, &http);
-        return Ok(format!(
-            "binaries: `{}`\n\n{}",
-            args.bin_dir.display(),
-            t.as_str()
-        ));
+        return Ok(rows_only(args, &t));
     }
     if args.writes_only {
         progress("in process: touch, end and ticket sign-in against session reads");
@@ -110,11 +99,7 @@ async fn run(args: &Args) -> Result<String, String> {
         let http = writes::over_http(&plan, &args.bin_dir).await?;
         let mut t = Table::new();
         writes::rows(&mut t, &inproc, &http);
-        return Ok(format!(
-            "binaries: `{}`\n\n{}",
-            args.bin_dir.display(),
-            t.as_str()
-        ));
+        return Ok(rows_only(args, &t));
     }
     progress("in process: token minting");
     let mint = minting::measure(&plan).await;

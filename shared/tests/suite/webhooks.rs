@@ -50,18 +50,11 @@ async fn endpoint(app: &TestApp, url: &str, events: &[&str]) -> (String, String)
 /// Every delivery the outbox hands out from now on, each marked delivered once seen:
 /// (event type, the session or user id it is about).
 async fn drain(store: &Arc<dyn Store>, now: i64) -> Vec<(String, String)> {
-    let outbox = store.outbox().expect("an outbox");
-    let mut out = Vec::new();
-    loop {
-        let due = outbox.due_deliveries(now, now + 60_000, 100).await.unwrap();
-        if due.is_empty() {
-            return out;
-        }
-        for d in due {
-            out.push((d.event.kind.as_str().to_string(), d.event.key.clone()));
-            outbox.delivered(d.id).await.unwrap();
-        }
-    }
+    testkit::stores::drain_outbox(store.as_ref(), now)
+        .await
+        .into_iter()
+        .map(|d| (d.event.kind.as_str().to_string(), d.event.key))
+        .collect()
 }
 
 async fn one_event_per_change_however_requests_race(store: Arc<dyn Store>) {
@@ -175,19 +168,12 @@ async fn endpoints_get_the_types_they_want_and_unwanted_events_are_dropped(store
     .await
     .ok();
     app.native_sign_in("", &early).await;
-    let outbox = store.outbox().unwrap();
-    let now = app.now_ms();
-    let mut by_endpoint = Vec::new();
-    loop {
-        let due = outbox.due_deliveries(now, now + 60_000, 100).await.unwrap();
-        if due.is_empty() {
-            break;
-        }
-        for d in due {
-            by_endpoint.push((d.endpoint_id.clone(), d.event.kind.as_str().to_string()));
-            outbox.delivered(d.id).await.unwrap();
-        }
-    }
+    let mut by_endpoint: Vec<(String, String)> =
+        testkit::stores::drain_outbox(store.as_ref(), app.now_ms())
+            .await
+            .into_iter()
+            .map(|d| (d.endpoint_id, d.event.kind.as_str().to_string()))
+            .collect();
     by_endpoint.sort();
     let mut expected = vec![
         (everything.clone(), "session.created".to_string()),
