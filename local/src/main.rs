@@ -156,6 +156,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let url = format!("http://{addr}");
 
     let generated_key = format!("sk_local_{}", shared::ids::new_secret());
+    let key_was_set = std::env::var_os("BACKEND_API_SECRET_KEY").is_some();
     let mut config = Config::from_lookup(|name| match name {
         "FRONTEND_API_URL" => std::env::var(name).ok().or_else(|| Some(url.clone())),
         "BACKEND_API_SECRET_KEY" => std::env::var(name)
@@ -183,11 +184,13 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let settings = LocalServerConfig::from_env()?;
-    let secret = config
-        .secret_key
-        .as_ref()
-        .map(|k| k.expose().to_string())
-        .unwrap_or_default();
+    // The key is printed only when this process made it up: one the operator set stays out
+    // of the output, which often ends up in a log store.
+    let secret_line = if key_was_set {
+        "Backend API secret key from BACKEND_API_SECRET_KEY (not printed)".to_string()
+    } else {
+        format!("Backend API secret key: {generated_key}")
+    };
     let publishable_key = config.publishable_key();
     let mode_line = match config.instance_type {
         InstanceType::Production => {
@@ -220,7 +223,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("local-api: {store_line}");
     println!("local-api: {mode_line}");
-    println!("local-api: Backend API secret key: {secret}");
+    println!("local-api: {secret_line}");
     println!("local-api: publishable key: {publishable_key}");
     println!("local-api: ready on {url}");
     local_api::serve(listener, state, settings, metrics, stop).await?;

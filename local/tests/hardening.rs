@@ -82,6 +82,20 @@ fn the_banner_says_the_instance_type_production_by_default() {
     );
 }
 
+/// A secret key the operator set is never printed (the output often ends up in a log
+/// store); one the server made up for a local run is, or nobody could use it.
+#[test]
+fn a_secret_key_that_was_set_is_not_printed() {
+    let server = start(&["--in-memory"], &[]);
+    let banner = server.banner.join("\n");
+    assert!(!banner.contains(SECRET), "{banner}");
+    assert!(
+        banner.contains("from BACKEND_API_SECRET_KEY (not printed)"),
+        "{banner}"
+    );
+    assert_eq!(server.secret_key, None);
+}
+
 #[test]
 fn a_request_head_that_never_completes_is_dropped() {
     let server = start(

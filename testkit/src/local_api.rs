@@ -32,7 +32,8 @@ pub struct LocalApi {
     child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
-    /// The Backend API secret key it printed (its own, unless one was given).
+    /// The Backend API secret key it printed: the one it made up (one it was given is not
+    /// printed).
     pub secret_key: Option<String>,
     /// What it printed, up to and including its ready line.
     pub banner: Vec<String>,
