@@ -5,9 +5,11 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use shared::domain::{Client, Lifetimes, NewUser, Session, SignInToken, SignInTokenStatus, User};
+use shared::domain::{
+    Client, Lifetimes, NewUser, Session, SessionStatus, SignInToken, SignInTokenStatus, User,
+};
 use shared::store::sqlite::{legacy, RETENTION_MS};
-use shared::store::{SqliteStore, Store, StoreError, Write};
+use shared::store::{SessionFilter, SqliteStore, Store, StoreError, Write};
 use testkit::app::*;
 use testkit::stores::TempDatabase;
 
@@ -270,4 +272,117 @@ async fn a_database_of_a_newer_schema_is_refused() {
         .expect("refused")
         .to_string();
     assert!(refused.contains("newer version"), "{refused}");
+}
+
+/// A database of schema 1 (`sessions` a rowid table) is upgraded when opened: the same
+/// sessions, found by id, client and user, now in a `WITHOUT ROWID` table with its indexes,
+/// and written to as before.
+#[tokio::test]
+async fn a_database_of_schema_1_is_upgraded_when_opened() {
+    let db = TempDatabase::new();
+    let (c, u) = (client(START_MS, None), user(START_MS));
+    let sessions: Vec<Session> = (0..3)
+        .map(|i| Session::start(&c.id, &u.id, START_MS + i, LIFE))
+        .collect();
+    {
+        let store = db.open();
+        let mut writes = vec![Write::user(u.clone()), Write::client(c.clone())];
+        writes.extend(sessions.iter().cloned().map(Write::NewSession));
+        store.commit(writes).await.unwrap();
+    }
+    // Schema 1's sessions table, as version 1 created it, holding the same rows.
+    rusqlite::Connection::open(db.path())
+        .and_then(|conn| {
+            conn.execute_batch(
+                "BEGIN;
+                 CREATE TABLE sessions_v1 (
+                     id TEXT PRIMARY KEY,
+                     client_id TEXT NOT NULL,
+                     user_id TEXT NOT NULL,
+                     created_at INTEGER NOT NULL,
+                     expire_at INTEGER NOT NULL,
+                     status_write TEXT,
+                     data TEXT NOT NULL
+                 );
+                 INSERT INTO sessions_v1 SELECT * FROM sessions;
+                 DROP TABLE sessions;
+                 ALTER TABLE sessions_v1 RENAME TO sessions;
+                 CREATE INDEX sessions_by_client ON sessions (client_id, created_at, id);
+                 CREATE INDEX sessions_by_user ON sessions (user_id, created_at, id);
+                 CREATE INDEX sessions_by_expire_at ON sessions (expire_at);
+                 PRAGMA user_version = 1;
+                 COMMIT;",
+            )
+        })
+        .unwrap();
+    let schema = |what: &str| -> String {
+        rusqlite::Connection::open(db.path())
+            .and_then(|conn| conn.query_row(what, [], |r| r.get::<_, String>(0)))
+            .unwrap()
+    };
+    assert!(!schema("SELECT sql FROM sqlite_master WHERE name = 'sessions'").contains("WITHOUT"));
+
+    let store = db.open();
+    assert!(
+        schema("SELECT sql FROM sqlite_master WHERE name = 'sessions'").ends_with("WITHOUT ROWID")
+    );
+    assert_eq!(
+        schema(
+            "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master \
+             WHERE tbl_name = 'sessions' AND type = 'index' ORDER BY name)"
+        ),
+        "sessions_by_client sessions_by_expire_at sessions_by_user"
+    );
+    assert_eq!(
+        schema("SELECT CAST(user_version AS TEXT) FROM pragma_user_version"),
+        "2"
+    );
+    for s in &sessions {
+        assert_eq!(store.get_session(&s.id).await.unwrap().as_ref(), Some(s));
+    }
+    let by_client = SessionFilter {
+        client_id: Some(c.id.clone()),
+        user_id: None,
+    };
+    let by_user = SessionFilter {
+        client_id: None,
+        user_id: Some(u.id.clone()),
+    };
+    assert_eq!(store.list_sessions(&by_client).await.unwrap().len(), 3);
+    assert_eq!(store.list_sessions(&by_user).await.unwrap().len(), 3);
+    assert_eq!(
+        store.get_client(&c.id).await.unwrap().unwrap().sessions,
+        sessions
+    );
+
+    // Written to as before: a status change, then a session that could not be added twice.
+    store
+        .commit(vec![Write::SessionStatus {
+            client_id: c.id.clone(),
+            id: sessions[0].id.clone(),
+            from: SessionStatus::Active,
+            to: SessionStatus::Ended,
+            at: START_MS + 10,
+            write_id: "write_1".into(),
+        }])
+        .await
+        .unwrap();
+    let ended = store.get_session(&sessions[0].id).await.unwrap().unwrap();
+    assert_eq!(ended.status, SessionStatus::Ended);
+    assert!(matches!(
+        store
+            .commit(vec![Write::NewSession(sessions[1].clone())])
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    // Opened again, it is left as it is.
+    drop(store);
+    assert_eq!(
+        db.open()
+            .get_session(&sessions[2].id)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&sessions[2])
+    );
 }
