@@ -10,6 +10,7 @@ pub mod sign_in;
 pub mod users;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::clock::Millis;
 use crate::domain::{SessionAction, User};
@@ -156,7 +157,7 @@ pub(crate) async fn event_user(
 pub(crate) async fn users_by_id(
     state: &AppState,
     user_ids: impl Iterator<Item = &String>,
-) -> Result<HashMap<String, User>, ApiError> {
+) -> Result<HashMap<String, Arc<User>>, ApiError> {
     let mut ids: Vec<String> = user_ids.cloned().collect();
     ids.sort();
     ids.dedup();

@@ -2,7 +2,7 @@
 //! process ends (`local-api --in-memory`, and the tests' in-process app).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
@@ -14,7 +14,7 @@ use crate::webhooks::{Delivery, Event, Outbox, WebhookEndpoint};
 #[derive(Default)]
 struct Data {
     keyring: Option<KeyringRecord>,
-    users: BTreeMap<String, User>,
+    users: BTreeMap<String, Arc<User>>,
     clients: BTreeMap<String, Client>,
     sessions: BTreeMap<String, Session>,
     /// Keyed by ticket hash.
@@ -95,7 +95,7 @@ impl Data {
     fn apply(&mut self, write: Write) {
         match write {
             Write::User(u, _) => {
-                self.users.insert(u.id.clone(), u);
+                self.users.insert(u.id.clone(), Arc::new(u));
             }
             Write::Client(c, _) => {
                 if !self.clients.contains_key(&c.id) {
@@ -255,10 +255,10 @@ impl Store for MemoryStore {
     }
 
     async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
-        Ok(self.lock().users.get(id).cloned())
+        Ok(self.lock().users.get(id).map(|u| User::clone(u)))
     }
 
-    async fn get_users(&self, ids: &[String]) -> Result<Vec<User>, StoreError> {
+    async fn get_users(&self, ids: &[String]) -> Result<Vec<Arc<User>>, StoreError> {
         let data = self.lock();
         Ok(ids
             .iter()

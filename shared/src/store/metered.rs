@@ -38,7 +38,7 @@ impl Store for MeteredStore {
         let call = self.inner.get_user(id);
         self.metrics.store_call(StoreOp::GetUser, call).await
     }
-    async fn get_users(&self, ids: &[String]) -> Result<Vec<User>, StoreError> {
+    async fn get_users(&self, ids: &[String]) -> Result<Vec<Arc<User>>, StoreError> {
         let call = self.inner.get_users(ids);
         self.metrics.store_call(StoreOp::GetUsers, call).await
     }

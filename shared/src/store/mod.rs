@@ -14,6 +14,8 @@ mod metered;
 mod none;
 pub mod sqlite;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::clock::Millis;
@@ -226,8 +228,10 @@ pub trait Store: Send + Sync {
     async fn put_keyring(&self, keyring: KeyringRecord, expect: Expect) -> Result<(), StoreError>;
 
     async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError>;
-    /// Users by id; unknown ids are left out.
-    async fn get_users(&self, ids: &[String]) -> Result<Vec<User>, StoreError>;
+    /// Users by id, to read: unknown ids are left out. Shared rather than copied, since
+    /// every client answer reads its users and none changes them (the in-memory store
+    /// hands out the records it holds).
+    async fn get_users(&self, ids: &[String]) -> Result<Vec<Arc<User>>, StoreError>;
     async fn get_sign_in_token(&self, ticket_hash: &str)
         -> Result<Option<SignInToken>, StoreError>;
     /// A client and all its sessions, oldest first.

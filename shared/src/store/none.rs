@@ -1,6 +1,8 @@
 //! The store of a process that holds none: `GET /v1/environment` is built from
 //! configuration alone, so its function opens no store (and links no store code).
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use super::{
@@ -30,7 +32,7 @@ impl Store for NoStore {
     async fn get_user(&self, _: &str) -> Result<Option<User>, StoreError> {
         none()
     }
-    async fn get_users(&self, _: &[String]) -> Result<Vec<User>, StoreError> {
+    async fn get_users(&self, _: &[String]) -> Result<Vec<Arc<User>>, StoreError> {
         none()
     }
     async fn get_sign_in_token(&self, _: &str) -> Result<Option<SignInToken>, StoreError> {

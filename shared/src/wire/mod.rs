@@ -360,7 +360,7 @@ pub struct RenderedSessions(Vec<Arc<ShownSession>>);
 impl RenderedSessions {
     pub fn of(
         state: &ClientState,
-        users: &HashMap<String, User>,
+        users: &HashMap<String, Arc<User>>,
         cache: &RenderCache,
         now: Millis,
         tokens: &LastActiveTokens,

@@ -158,7 +158,7 @@ impl RenderCache {
     pub fn session_of(
         &self,
         s: &Session,
-        users: &HashMap<String, User>,
+        users: &HashMap<String, Arc<User>>,
         token: Option<&Arc<RawValue>>,
         now: Millis,
     ) -> Arc<ShownSession> {

@@ -33,7 +33,7 @@ impl Store for DeadTable {
     async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
         self.table.get_user(id).await
     }
-    async fn get_users(&self, ids: &[String]) -> Result<Vec<User>, StoreError> {
+    async fn get_users(&self, ids: &[String]) -> Result<Vec<Arc<User>>, StoreError> {
         self.table.get_users(ids).await
     }
     async fn get_sign_in_token(&self, h: &str) -> Result<Option<SignInToken>, StoreError> {

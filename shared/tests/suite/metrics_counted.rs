@@ -35,7 +35,7 @@ impl Store for LosesRaces {
     async fn get_user(&self, id: &str) -> Result<Option<User>, StoreError> {
         self.inner.get_user(id).await
     }
-    async fn get_users(&self, ids: &[String]) -> Result<Vec<User>, StoreError> {
+    async fn get_users(&self, ids: &[String]) -> Result<Vec<Arc<User>>, StoreError> {
         self.inner.get_users(ids).await
     }
     async fn get_sign_in_token(&self, hash: &str) -> Result<Option<SignInToken>, StoreError> {

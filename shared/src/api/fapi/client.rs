@@ -88,7 +88,7 @@ pub async fn remove_sessions(
             let mut its = vec![Write::session_status(session, to, now)];
             *session = session.with_status(to, now);
             if let Some(events) = &events {
-                let user = users.get(&session.user_id);
+                let user = users.get(&session.user_id).map(|u| &**u);
                 let event = events.session(EventType::SessionRemoved, session, user);
                 its.push(Write::Event(event));
             }

@@ -8,6 +8,7 @@ pub mod sessions;
 pub mod sign_ins;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -23,7 +24,7 @@ use crate::wire::{self, Envelope, RenderedSessions};
 pub(crate) async fn client_users(
     state: &AppState,
     cs: &ClientState,
-) -> Result<HashMap<String, User>, ApiError> {
+) -> Result<HashMap<String, Arc<User>>, ApiError> {
     crate::app::users_by_id(state, cs.sessions.iter().map(|s| &s.user_id)).await
 }
 
@@ -32,14 +33,14 @@ pub(crate) async fn client_users_with(
     state: &AppState,
     cs: &ClientState,
     known: &User,
-) -> Result<HashMap<String, User>, ApiError> {
+) -> Result<HashMap<String, Arc<User>>, ApiError> {
     let others = cs
         .sessions
         .iter()
         .map(|s| &s.user_id)
         .filter(|id| **id != known.id);
     let mut users = crate::app::users_by_id(state, others).await?;
-    users.insert(known.id.clone(), known.clone());
+    users.insert(known.id.clone(), Arc::new(known.clone()));
     Ok(users)
 }
 

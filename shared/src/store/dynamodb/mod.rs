@@ -8,6 +8,7 @@ pub mod calls;
 pub mod table;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -666,7 +667,7 @@ impl Store for DynamoDbStore {
             .transpose()
     }
 
-    async fn get_users(&self, ids: &[String]) -> Result<Vec<User>, StoreError> {
+    async fn get_users(&self, ids: &[String]) -> Result<Vec<Arc<User>>, StoreError> {
         let mut users = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(100) {
             let keys: Vec<Item> = chunk
@@ -692,7 +693,7 @@ impl Store for DynamoDbStore {
                     .map_err(classify)?;
                 if let Some(items) = out.responses.as_ref().and_then(|r| r.get(&self.table)) {
                     for item in items {
-                        users.push(parse(item)?);
+                        users.push(Arc::new(parse(item)?));
                     }
                 }
                 pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table));

@@ -959,14 +959,14 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn get_users(&self, ids: &[String]) -> Result<Vec<User>, StoreError> {
+    async fn get_users(&self, ids: &[String]) -> Result<Vec<Arc<User>>, StoreError> {
         let ids = ids.to_vec();
         self.read(move |conn| {
             let mut users = Vec::with_capacity(ids.len());
             for id in ids {
                 if let Some(u) = record(conn, "SELECT data FROM users WHERE id = ?1", params![id])?
                 {
-                    users.push(u);
+                    users.push(Arc::new(u));
                 }
             }
             Ok(users)
