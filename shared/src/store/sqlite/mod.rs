@@ -65,7 +65,8 @@ const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 /// `sessions` is `WITHOUT ROWID`: a session is read by its id on most requests, and
 /// clustered on it that is one B-tree descent instead of two (the key's index, then the
 /// rowid table), which at a million sessions reads fewer pages the caches do not hold
-/// (docs/embedded-store.md). The other tables are rowid tables: larger rows or rarely read.
+/// (docs/benchmarks.md, figure 9). The other tables stay rowid tables: only the session
+/// read was measured both ways.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS keyring (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -257,7 +258,8 @@ impl SqliteStore {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(sql)?;
         tx.commit().map_err(sql)?;
-        if version != 0 && version != SCHEMA_VERSION {
+        let upgraded = version != 0 && version < SCHEMA_VERSION;
+        if upgraded {
             // An upgrade rewrote whole tables through the WAL; empty it now, or the file
             // keeps that size. Best effort: a reader of another process may hold it.
             let _ = writer.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
