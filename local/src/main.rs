@@ -156,12 +156,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let url = format!("http://{addr}");
 
     let generated_key = format!("sk_local_{}", shared::ids::new_secret());
-    let key_was_set = std::env::var_os("BACKEND_API_SECRET_KEY").is_some();
+    let set_key = std::env::var("BACKEND_API_SECRET_KEY").ok();
     let mut config = Config::from_lookup(|name| match name {
         "FRONTEND_API_URL" => std::env::var(name).ok().or_else(|| Some(url.clone())),
-        "BACKEND_API_SECRET_KEY" => std::env::var(name)
-            .ok()
-            .or_else(|| Some(generated_key.clone())),
+        "BACKEND_API_SECRET_KEY" => set_key.clone().or_else(|| Some(generated_key.clone())),
         _ => std::env::var(name).ok(),
     })?;
     let store_line = match &mut config.store {
@@ -186,7 +184,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let settings = LocalServerConfig::from_env()?;
     // The key is printed only when this process made it up: one the operator set stays out
     // of the output, which often ends up in a log store.
-    let secret_line = if key_was_set {
+    let secret_line = if set_key.is_some() {
         "Backend API secret key from BACKEND_API_SECRET_KEY (not printed)".to_string()
     } else {
         format!("Backend API secret key: {generated_key}")

@@ -24,6 +24,17 @@ pub struct ClientTokenClaims {
     pub exp: i64,
 }
 
+impl ClientTokenClaims {
+    /// Refuses a token whose `exp` (seconds) is not after `now` (milliseconds): the one
+    /// expiry rule, for a token verified now and for one remembered.
+    fn unexpired_at(self, now: Millis) -> Result<Self, ClientTokenError> {
+        if self.exp * 1000 <= now {
+            return Err(ClientTokenError::Expired);
+        }
+        Ok(self)
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ClientTokenError {
     #[error("the client token has expired")]
@@ -161,10 +172,7 @@ pub fn verify<'a>(
     hmac::verify(&secret.verification, signed.as_bytes(), &signature).map_err(|_| Invalid)?;
     let claims = URL_SAFE_NO_PAD.decode(claims).map_err(|_| Invalid)?;
     let claims: ClientTokenClaims = serde_json::from_slice(&claims).map_err(|_| Invalid)?;
-    if claims.exp * 1000 <= now {
-        return Err(ClientTokenError::Expired);
-    }
-    Ok((claims, &secret.kid))
+    Ok((claims.unexpired_at(now)?, &secret.kid))
 }
 
 /// Client tokens this keyring has verified, so that a token presented again (a client
@@ -226,10 +234,7 @@ impl VerifiedTokens {
         };
         if let Some((claims, secret)) = remembered {
             let secret = secret.ok_or(ClientTokenError::UnknownSecret)?;
-            if claims.exp * 1000 <= now {
-                return Err(ClientTokenError::Expired);
-            }
-            return Ok((claims, &secret.kid));
+            return Ok((claims.unexpired_at(now)?, &secret.kid));
         }
         let (claims, kid) = verify(token, now, secret)?;
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
