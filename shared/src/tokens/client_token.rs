@@ -380,6 +380,14 @@ mod tests {
             memo.verify(&tampered, 2_000, only(&secret)),
             Err(ClientTokenError::Invalid)
         );
+        // The largest input a caller can send: one byte over the limit is refused before
+        // it is hashed or kept.
+        let huge = "a".repeat(MAX_TOKEN_BYTES + 1);
+        assert_eq!(
+            memo.verify(&huge, 2_000, only(&secret)),
+            Err(ClientTokenError::Invalid)
+        );
+        assert_eq!(memo.entries.read().unwrap().len(), 1);
         // Full: it starts empty and goes on answering.
         for i in 0..=MAX_VERIFIED_TOKENS {
             let other = Client {
