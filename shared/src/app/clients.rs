@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::http::auth::ClientAuth;
 use crate::state::AppState;
 use crate::store::Write;
-use crate::tokens::ClientTokenError;
+use crate::tokens::{ClientTokenClaims, ClientTokenError};
 
 /// A new, empty client at version 1, not yet stored. It has never signed in, so it lives
 /// only for the anonymous lifetime unless it is used (see [`load_or_start_over`]).
@@ -55,10 +55,26 @@ enum Found {
     Superseded,
 }
 
+/// The first of the caller's verified tokens whose client is current. A browser may
+/// present several `__client` cookies (a sibling site can toss one in on the parent
+/// domain, even a superseded token of this instance): one that leads nowhere does not
+/// hide the caller's own.
 async fn find(state: &AppState, auth: &ClientAuth) -> Result<Found, ApiError> {
-    let Some(claims) = &auth.claims else {
-        return Ok(Found::Nothing);
-    };
+    let mut outcome = Found::Nothing;
+    for (index, token) in auth.verified.iter().enumerate() {
+        match find_one(state, &token.claims).await? {
+            Found::Client(cs) => {
+                auth.choose(index);
+                return Ok(Found::Client(cs));
+            }
+            Found::Superseded => outcome = Found::Superseded,
+            Found::Nothing => {}
+        }
+    }
+    Ok(outcome)
+}
+
+async fn find_one(state: &AppState, claims: &ClientTokenClaims) -> Result<Found, ApiError> {
     let Some(mut found) = state.store.get_client(&claims.id).await? else {
         return Ok(Found::Nothing);
     };

@@ -12,15 +12,18 @@ use super::minting::{self, Seen, TokenKind};
 use crate::error::ApiError;
 use crate::http::auth::ClientAuth;
 use crate::state::AppState;
+use crate::store::{StoreError, Write};
 use crate::tokens::handshake::{self as payload, RefreshGrant};
 
 /// How the payload travels back (the `format` parameter).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
-    /// A `__clerk_handshake` JWT holding the directives, signed by the instance key.
+    /// A `__clerk_handshake` JWT holding the directives, signed by the instance key and
+    /// readable by anyone who sees the URL: it carries no refresh grant.
     Token,
     /// A `__clerk_handshake_nonce` the app's server exchanges for the directives through
-    /// the Backend API (`GET /v1/clients/handshake_payload`).
+    /// the Backend API (`GET /v1/clients/handshake_payload`), once. The default: nothing
+    /// readable travels in the URL.
     Nonce,
 }
 
@@ -95,7 +98,10 @@ pub async fn run(
     let directives = match &signed_in {
         Some((jwt, uat, grant)) => {
             let mut d = cookies.signed_in(jwt, *uat);
-            d.push(cookies.refresh(grant));
+            // Only the nonce form, opened once by the app's server, carries the grant.
+            if ask.format == Format::Nonce {
+                d.push(cookies.refresh(grant));
+            }
             d
         }
         None => {
@@ -126,6 +132,23 @@ pub async fn run(
         .extend_pairs(kept)
         .append_pair(name, &value);
     Ok(back)
+}
+
+/// Opens a handshake nonce for the app's server (`GET /v1/clients/handshake_payload`),
+/// once: the nonce is recorded spent in the same step, so a replay of the URL that carried
+/// it (history, logs, analytics) gets nothing. Tampered, expired, another instance's or
+/// spent: all answer 404. A store call retried after a lost answer recognises its own
+/// record (`Write::UseOnce`), so the app's server still gets its payload.
+pub async fn open_payload(state: &AppState, nonce: &str) -> Result<Vec<String>, ApiError> {
+    let now = state.now();
+    let not_found = || ApiError::not_found("Handshake payload");
+    let opened = payload::open_nonce(&state.keys(), nonce, now).ok_or_else(not_found)?;
+    let spend = Write::use_once(payload::nonce_use_key(nonce), now, opened.expires_at);
+    match state.store.commit(vec![spend]).await {
+        Ok(()) => Ok(opened.directives),
+        Err(StoreError::Conflict) => Err(not_found()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// What `POST /v1/sessions/{session_id}/refresh` is given (Backend API, from the app's

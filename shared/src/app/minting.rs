@@ -95,6 +95,10 @@ fn sign(
     now: Millis,
 ) -> Result<String, MintError> {
     let issuer = &state.config.frontend_api_url;
+    // `azp` names an origin the instance allows, or none: a native caller sends any
+    // Origin it likes, and a verifier checking `authorizedParties` must not be handed
+    // one it would trust.
+    let origin = origin.filter(|o| state.config.origin_allowed(o));
     let keys = state.keys();
     let signer = keys.signer(now)?;
     // A key whose removal a rotation has scheduled signs nothing that would outlive it:

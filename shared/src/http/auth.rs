@@ -4,6 +4,8 @@
 //! and this module reads nothing from the store: what a verified token leads to is
 //! `app::clients`. Handing tokens and `__client_uat` back is here too.
 
+use std::sync::OnceLock;
+
 use http::header::AUTHORIZATION;
 
 use super::request::{Request, RequestExt};
@@ -30,14 +32,25 @@ pub enum Transport {
 #[derive(Debug)]
 pub struct ClientAuth {
     pub transport: Transport,
-    /// The verified token's claims; `None` when the caller sent no token, or none that
-    /// verified.
-    pub claims: Option<ClientTokenClaims>,
-    /// The token verified with a secret that no longer signs: the answer re-signs it.
-    pub stale: bool,
-    /// Why the caller's token failed verification (another instance's, a removed secret,
-    /// expired, tampered). Endpoints that create clients start over; the others answer 401.
+    /// The presented tokens that verified, in the order presented (at most
+    /// [`MAX_VERIFIED_TOKENS`]). Usually one; a browser may carry more `__client` cookies
+    /// (a parent domain's, or ones tossed in by a sibling site), and the first whose
+    /// client is current is the caller's (`app::clients`).
+    pub verified: Vec<VerifiedToken>,
+    /// Why the caller's tokens failed verification, when none verified (another
+    /// instance's, a removed secret, expired, tampered). Endpoints that create clients
+    /// start over; the others answer 401.
     pub rejected: Option<ClientTokenError>,
+    /// Which of `verified` led to the caller's client, once the store was read.
+    chosen: OnceLock<usize>,
+}
+
+/// One presented client token that verified.
+#[derive(Debug)]
+pub struct VerifiedToken {
+    pub claims: ClientTokenClaims,
+    /// Verified with a secret that no longer signs: the answer re-signs it.
+    pub stale: bool,
 }
 
 impl ClientAuth {
@@ -45,10 +58,21 @@ impl ClientAuth {
     pub fn anonymous() -> Self {
         Self {
             transport: Transport::Browser,
-            claims: None,
-            stale: false,
+            verified: Vec::new(),
             rejected: None,
+            chosen: OnceLock::new(),
         }
+    }
+
+    /// Records that `verified[index]` led to the caller's client.
+    pub fn choose(&self, index: usize) {
+        let _ = self.chosen.set(index);
+    }
+
+    /// The token the caller is taken to hold: the one that led to its client, else the
+    /// first that verified.
+    pub fn token(&self) -> Option<&VerifiedToken> {
+        self.verified.get(self.chosen.get().copied().unwrap_or(0))
     }
 }
 
@@ -119,8 +143,15 @@ pub fn presented(state: &AppState, req: &Request) -> Result<Presented, ApiError>
     })
 }
 
-/// More `__client` cookies than this are not tried (each costs a verification).
-const MAX_CLIENT_COOKIES: usize = 4;
+/// More `__client` cookies than this are not looked at: each costs a verification (an
+/// HMAC). Well beyond what a browser sends (the site's and a parent domain's), and the
+/// request-header limit bounds them anyway.
+const MAX_CLIENT_COOKIES: usize = 16;
+
+/// Tokens that verified beyond this many are not kept: each may cost a store read to find
+/// the current one. Those that fail verification do not count, so junk cookies tossed in
+/// first cannot push the caller's own token out.
+pub const MAX_VERIFIED_TOKENS: usize = 4;
 
 /// Verifies one token against the keyring. A token naming a secret this process does not
 /// know yet makes it re-read the keyring (at most once a second) and try again.
@@ -137,54 +168,47 @@ async fn verify(
     }
 }
 
-/// The first presented token that verifies, with whether it needs re-signing; else the
-/// first token's failure.
-async fn first_verified(
-    state: &AppState,
-    tokens: &[String],
-) -> Option<Result<(ClientTokenClaims, bool), ClientTokenError>> {
+/// Finds and verifies the caller's client tokens. No store access, except a keyring re-read
+/// (at most once a second) when a token names a secret this process does not know yet.
+pub async fn authenticate(state: &AppState, req: &Request) -> Result<ClientAuth, ApiError> {
+    let presented = presented(state, req)?;
+    let mut verified = Vec::new();
     let mut failure = None;
-    for token in tokens {
+    for token in &presented.tokens {
         match verify(state, token).await {
-            Ok(verified) => return Some(Ok(verified)),
+            Ok((claims, stale)) => verified.push(VerifiedToken { claims, stale }),
             Err(e) => {
                 failure.get_or_insert(e);
             }
         }
-    }
-    failure.map(Err)
-}
-
-/// Finds and verifies the caller's client token. No store access, except a keyring re-read
-/// (at most once a second) when the token names a secret this process does not know yet.
-pub async fn authenticate(state: &AppState, req: &Request) -> Result<ClientAuth, ApiError> {
-    let presented = presented(state, req)?;
-    let (claims, stale, rejected) = match first_verified(state, &presented.tokens).await {
-        None => (None, false, None),
-        Some(Ok((claims, stale))) => (Some(claims), stale, None),
-        // clerk-js answers this code by asking for a new dev browser.
-        Some(Err(_)) if presented.transport == Transport::DevBrowser => {
-            return Err(ApiError::dev_browser_unauthenticated())
+        if verified.len() == MAX_VERIFIED_TOKENS {
+            break;
         }
-        Some(Err(e)) => (None, false, Some(e)),
-    };
+    }
+    let rejected = if verified.is_empty() { failure } else { None };
+    // clerk-js answers this code by asking for a new dev browser.
+    if rejected.is_some() && presented.transport == Transport::DevBrowser {
+        return Err(ApiError::dev_browser_unauthenticated());
+    }
     Ok(ClientAuth {
         transport: presented.transport,
-        claims,
-        stale,
+        verified,
         rejected,
+        chosen: OnceLock::new(),
     })
 }
 
-/// After any Frontend API answer: a token that verified with a secret that no longer
-/// signs is handed back re-signed with the current one; a `__client` cookie that did not
-/// verify is cleared. Nothing happens when the answer already carries a new token.
+/// After any Frontend API answer: the caller's token, when it verified with a secret that
+/// no longer signs, is handed back re-signed with the current one; `__client` cookies of
+/// which none verified are cleared (never when one did). Nothing happens when the answer already carries a new token.
 pub fn settle_client_token(state: &AppState, auth: &ClientAuth, resp: &mut Response) {
     if carries_client_token(resp) {
         return;
     }
-    match (&auth.claims, &auth.rejected) {
-        (Some(claims), _) if auth.stale && !resp.status().is_server_error() => {
+    match (auth.token(), &auth.rejected) {
+        (Some(VerifiedToken { claims, stale }), _)
+            if *stale && !resp.status().is_server_error() =>
+        {
             let keys = state.keys();
             let token = keys
                 .client_secret(state.now())

@@ -35,6 +35,10 @@ struct Data {
     /// Pending and dead-lettered deliveries, by a sequence number (their order).
     deliveries: BTreeMap<i64, MemoryDelivery>,
     next_delivery: i64,
+    /// Spent one-time credentials: key → (kept until, the write that spent it).
+    used_once: HashMap<String, (Millis, String)>,
+    /// How many were kept after the last sweep of expired ones.
+    used_once_swept_at: usize,
 }
 
 struct MemoryDelivery {
@@ -89,6 +93,12 @@ impl Data {
             }
             Write::DeleteWebhookEndpoint { id, version } => Expect::Version(*version)
                 .holds_for(self.webhook_endpoints.get(id).map(|w| w.version)),
+            Write::UseOnce {
+                key, at, write_id, ..
+            } => self
+                .used_once
+                .get(key)
+                .is_none_or(|(until, by)| until <= at || by == write_id),
         }
     }
 
@@ -181,6 +191,20 @@ impl Data {
             }
             Write::DeleteWebhookEndpoint { id, .. } => {
                 self.webhook_endpoints.remove(&id);
+            }
+            Write::UseOnce {
+                key,
+                at,
+                expires_at,
+                write_id,
+            } => {
+                // Expired records go when the set has doubled since the last sweep, so
+                // each spend costs O(1) amortised and the set holds only live ones.
+                if self.used_once.len() >= self.used_once_swept_at.max(1024) * 2 {
+                    self.used_once.retain(|_, (until, _)| *until > at);
+                    self.used_once_swept_at = self.used_once.len();
+                }
+                self.used_once.insert(key, (expires_at, write_id));
             }
         }
     }

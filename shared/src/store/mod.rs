@@ -143,6 +143,17 @@ pub enum Write {
         id: String,
         version: u64,
     },
+    /// Spends a one-time credential (a handshake nonce): holds only if `key` was never
+    /// spent, or its record expired by `at`. The record is kept until `expires_at` (the
+    /// credential's own expiry, after which it is refused anyway) and then swept.
+    UseOnce {
+        key: String,
+        at: Millis,
+        expires_at: Millis,
+        /// Unique to this write: a store call retried after its answer was lost finds its
+        /// own record and succeeds, rather than reading as a second use.
+        write_id: String,
+    },
 }
 
 impl Write {
@@ -175,6 +186,25 @@ impl Write {
             from: read.status,
             to,
             at,
+            write_id: crate::ids::new_id("write"),
+        }
+    }
+    /// Spends the one-time credential `key`, valid until `expires_at`, at `at`.
+    pub fn use_once(key: String, at: Millis, expires_at: Millis) -> Self {
+        Write::UseOnce {
+            key,
+            at,
+            expires_at,
+            write_id: crate::ids::new_id("write"),
+        }
+    }
+    /// Makes `key` spendable again: its record expired since forever. Only the fixtures'
+    /// seed writes it (their fixed handshake nonce is played again and again).
+    pub fn forget_use(key: String) -> Self {
+        Write::UseOnce {
+            key,
+            at: Millis::MAX,
+            expires_at: 0,
             write_id: crate::ids::new_id("write"),
         }
     }

@@ -6,8 +6,13 @@
 //! The nonce is the payload itself, encrypted (AES-256-GCM with a key derived from the
 //! current client-token secret) rather than a key into stored state: a handshake then costs
 //! no write, and a nonce read from a URL, a log or a `Referer` gives nothing without the
-//! Backend API secret key, the only way to have it opened. It is redeemable until it
-//! expires ([`NONCE_LIFETIME_SECS`]), not only once.
+//! Backend API secret key, the only way to have it opened. It opens once: the Backend API
+//! records it spent ([`nonce_use_key`], `app::handshake::open_payload`), since the app's
+//! SDK leaves it in the page's URL, where a second opening would hand the same cookies to
+//! whoever replays that URL within the minute ([`NONCE_LIFETIME_SECS`]).
+//!
+//! The token form carries no refresh grant: a signed JWT is readable by anyone who sees
+//! the URL, so only the nonce form, opened once by the app's server, hands one out.
 
 use aws_lc_rs::aead::{self, Aad, NONCE_LEN};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -74,12 +79,29 @@ pub(crate) fn seal_nonce_until(
     seal(secret, Purpose::Nonce, &Nonce { directives, exp })
 }
 
+/// A nonce's content, once opened.
+#[derive(Debug, PartialEq)]
+pub struct OpenedNonce {
+    pub directives: Vec<String>,
+    /// When it stops opening.
+    pub expires_at: Millis,
+}
+
 /// Opens a nonce sealed by [`seal_nonce`] with a secret the keyring still keeps. `None`
 /// for anything else: malformed, tampered, another instance's, a secret since removed,
-/// or expired.
-pub fn open_nonce(keys: &Keyring, nonce: &str, now: Millis) -> Option<Vec<String>> {
+/// or expired. Whether it was opened before is the store's to say ([`nonce_use_key`]).
+pub fn open_nonce(keys: &Keyring, nonce: &str, now: Millis) -> Option<OpenedNonce> {
     let sealed: Nonce<Vec<String>> = open(keys, Purpose::Nonce, nonce, now)?;
-    (now / 1000 < sealed.exp).then_some(sealed.directives)
+    (now / 1000 < sealed.exp).then_some(OpenedNonce {
+        directives: sealed.directives,
+        expires_at: sealed.exp * 1000,
+    })
+}
+
+/// The key under which a nonce is recorded spent: a hash of the whole sealed value, which
+/// is unique (a random IV) and is not kept itself.
+pub fn nonce_use_key(nonce: &str) -> String {
+    format!("handshake_nonce:{}", crate::domain::ticket_hash(nonce))
 }
 
 /// What a `__refresh` cookie holds: the client and session it may mint for, and the
@@ -201,9 +223,13 @@ mod tests {
         let nonce = seal_nonce(secret, &directives, NOW).unwrap();
         assert!(nonce.starts_with(&format!("{}.", secret.kid())));
         assert!(!nonce.contains("__session"), "sealed, not encoded");
-        assert_eq!(open_nonce(&keys, &nonce, NOW), Some(directives.clone()));
         let expiry = NOW + NONCE_LIFETIME_SECS * 1000;
-        assert_eq!(open_nonce(&keys, &nonce, expiry - 1000), Some(directives));
+        let opened = Some(OpenedNonce {
+            directives,
+            expires_at: expiry,
+        });
+        assert_eq!(open_nonce(&keys, &nonce, NOW), opened);
+        assert_eq!(open_nonce(&keys, &nonce, expiry - 1000), opened);
         assert_eq!(open_nonce(&keys, &nonce, expiry), None);
     }
 

@@ -796,3 +796,73 @@ async fn production_refuses_the_dev_browser_and_changes_nothing() {
         );
     }
 }
+
+/// Cookie tossing: a sibling site sets more `__client` cookies on the parent domain, sent
+/// before the browser's own: a superseded token of this instance, or junk. The caller's
+/// valid cookie still leads to its client, on every route, and is never cleared.
+#[tokio::test]
+async fn tossed_client_cookies_do_not_hide_the_valid_one() {
+    let app = TestApp::new().await;
+    // A superseded token: minted before a sign-in rotated its client's token.
+    let superseded = app.browser_client().await;
+    let user = app.create_user().await;
+    let ticket = app.ticket(&user).await;
+    app.send(
+        Req::post("/v1/client/sign_ins")
+            .cookie(&superseded)
+            .origin(APP_ORIGIN)
+            .form(&format!("strategy=ticket&ticket={ticket}")),
+    )
+    .await
+    .ok();
+    let (valid, sid, _) = app.browser_session().await;
+    let client_id = jwt_claims(&valid)["id"].clone();
+    let junk = |n: usize| {
+        (0..n)
+            .map(|i| format!("__client=junk.{i}.x; "))
+            .collect::<String>()
+    };
+    for (case, cookies) in [
+        (
+            "superseded first",
+            format!("__client={superseded}; __client={valid}"),
+        ),
+        ("four junk first", format!("{}__client={valid}", junk(4))),
+        (
+            "junk and superseded first",
+            format!("{}__client={superseded}; __client={valid}", junk(6)),
+        ),
+    ] {
+        let resp = app
+            .send(Req::get("/v1/client").header("cookie", &cookies))
+            .await;
+        assert_eq!(resp.ok()["response"]["id"], client_id, "{case}");
+        assert!(
+            resp.cookie("__client").is_none(),
+            "{case}: no new or cleared cookie"
+        );
+        let resp = app
+            .send(Req::get(session_path(&sid, "")).header("cookie", &cookies))
+            .await;
+        assert_eq!(resp.ok()["response"]["status"], "active", "{case}");
+        assert!(resp.cookie("__client").is_none(), "{case}: not cleared");
+        let resp = app
+            .send(
+                Req::post(session_path(&sid, "tokens"))
+                    .header("cookie", &cookies)
+                    .origin(APP_ORIGIN),
+            )
+            .await;
+        assert_eq!(
+            jwt_claims(resp.ok()["jwt"].as_str().unwrap())["sid"],
+            sid.as_str(),
+            "{case}"
+        );
+    }
+    // Only junk: refused and cleared, as before.
+    let resp = app
+        .send(Req::get(session_path(&sid, "")).header("cookie", &junk(3)))
+        .await;
+    resp.assert_error(401, "authentication_invalid");
+    assert_eq!(resp.cookie("__client").as_deref(), Some(""));
+}

@@ -5,7 +5,10 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
+use std::sync::Arc;
 use testkit::app::*;
+
+testkit::each_store!(a_nonce_opens_once_however_many_ask_at_once);
 
 /// The cookie suffix of the test instance: the first 8 characters of the base64url SHA-1
 /// of its publishable key, `pk_live_` + base64("clerk.example.com$") (computed apart, as
@@ -102,9 +105,16 @@ async fn a_signed_in_browser_is_sent_back_with_a_fresh_session_token_in_either_f
             line.contains("; Domain=example.com"),
             "the app's registrable domain: {line}"
         );
+        // The refresh grant travels only in the nonce form: a token in a URL is
+        // readable by whoever sees the URL.
         let refresh = format!("__refresh_{SUFFIX}");
-        let (line, _) = directive(&directives, &refresh).expect("refresh grant");
-        assert!(line.contains("HttpOnly"), "{line}");
+        match format {
+            "token" => assert!(directive(&directives, &refresh).is_none(), "no grant"),
+            _ => {
+                let (line, _) = directive(&directives, &refresh).expect("refresh grant");
+                assert!(line.contains("HttpOnly"), "{line}");
+            }
+        }
         // Unsuffixed names only, unless the SDK asks for suffixed ones.
         assert!(directive(&directives, &format!("__session_{SUFFIX}")).is_none());
     }
@@ -305,12 +315,80 @@ async fn a_nonce_opens_only_with_the_secret_key_and_only_as_sealed() {
         .assert_error(404, "resource_not_found");
 }
 
+#[tokio::test]
+async fn without_a_format_the_handshake_hands_back_a_nonce() {
+    let app = TestApp::new().await;
+    let (cookie, sid, _) = app.browser_session().await;
+    let resp = app
+        .send(
+            Req::get(format!(
+                "/v1/client/handshake?redirect_url={}",
+                encoded("https://app.example.com/")
+            ))
+            .cookie(&cookie),
+        )
+        .await;
+    assert_eq!(resp.status, 307, "{}", resp.body);
+    assert!(location_param(&resp, "__clerk_handshake").is_none());
+    let directives = nonce_directives(&app, &resp).await;
+    let (_, jwt) = directive(&directives, "__session").unwrap();
+    assert_eq!(jwt_claims(jwt)["sid"], sid.as_str());
+}
+
+/// The attack: the nonce stays in the page's URL (@clerk/backend leaves it there), and
+/// whoever replays that URL within the minute would have the app's server open it again
+/// and set the same cookies, refresh grant included, in another browser.
+#[tokio::test]
+async fn a_nonce_opens_once() {
+    let app = TestApp::new().await;
+    let (cookie, _, _) = app.browser_session().await;
+    let resp = app
+        .send(handshake("https://app.example.com/", "nonce").cookie(&cookie))
+        .await;
+    let nonce = location_param(&resp, "__clerk_handshake_nonce").unwrap();
+    let path = format!("/v1/clients/handshake_payload?nonce={}", encoded(&nonce));
+    let first = app.send(Req::get(&path).secret()).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    app.send(Req::get(&path).secret())
+        .await
+        .assert_error(404, "resource_not_found");
+    // A new handshake of the same browser gets a nonce of its own.
+    let again = app
+        .send(handshake("https://app.example.com/", "nonce").cookie(&cookie))
+        .await;
+    assert_eq!(nonce_directives(&app, &again).await.len(), 3);
+}
+
+async fn a_nonce_opens_once_however_many_ask_at_once(store: Arc<dyn shared::store::Store>) {
+    let app = Arc::new(TestApp::on(store).await);
+    let (cookie, _, _) = app.browser_session().await;
+    let resp = app
+        .send(handshake("https://app.example.com/", "nonce").cookie(&cookie))
+        .await;
+    let nonce = location_param(&resp, "__clerk_handshake_nonce").unwrap();
+    let path = format!("/v1/clients/handshake_payload?nonce={}", encoded(&nonce));
+    let mut opens = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (app, path) = (Arc::clone(&app), path.clone());
+        opens.spawn(async move { app.send(Req::get(&path).secret()).await });
+    }
+    let mut opened = 0;
+    while let Some(resp) = opens.join_next().await {
+        let resp = resp.unwrap();
+        match resp.status {
+            200 => opened += 1,
+            _ => resp.assert_error(404, "resource_not_found"),
+        }
+    }
+    assert_eq!(opened, 1, "one of 16 concurrent openings gets the payload");
+}
+
 /// A handshake's session token and refresh grant, as the app's server holds them.
 async fn grant(app: &TestApp, cookie: &str) -> (String, String) {
     let resp = app
-        .send(handshake("https://app.example.com/", "token").cookie(cookie))
+        .send(handshake("https://app.example.com/", "nonce").cookie(cookie))
         .await;
-    let directives = token_directives(&resp);
+    let directives = nonce_directives(app, &resp).await;
     let session = directive(&directives, "__session").unwrap().1.to_string();
     let grant = directive(&directives, &format!("__refresh_{SUFFIX}"))
         .unwrap()

@@ -52,7 +52,38 @@ testkit::each_store!(
     jwt_templates_are_unique_by_name,
     session_field_writes_check_their_conditions,
     concurrent_commits_land_or_conflict_each_alone,
+    a_one_time_credential_is_spent_once,
 );
+
+/// `Write::UseOnce`: a key is spent once until its record expires; the very same write
+/// repeated (a store call retried after a lost answer) finds itself and lands again;
+/// `forget_use` (the fixtures' seed) makes it spendable again.
+async fn a_one_time_credential_is_spent_once(store: Arc<dyn Store>) {
+    let key = shared::ids::new_id("nonce");
+    let now = START_MS;
+    let first = Write::use_once(key.clone(), now, now + 60_000);
+    store.commit(vec![first.clone()]).await.unwrap();
+    store
+        .commit(vec![first])
+        .await
+        .expect("the same write again: a retried call");
+    let second = Write::use_once(key.clone(), now + 1_000, now + 60_000);
+    assert!(matches!(
+        store.commit(vec![second]).await,
+        Err(StoreError::Conflict)
+    ));
+    // Expired: the record no longer stands in the way.
+    let later = Write::use_once(key.clone(), now + 60_000, now + 120_000);
+    store.commit(vec![later]).await.unwrap();
+    store
+        .commit(vec![Write::forget_use(key.clone())])
+        .await
+        .unwrap();
+    store
+        .commit(vec![Write::use_once(key, now + 61_000, now + 120_000)])
+        .await
+        .unwrap();
+}
 
 /// Many commits at once (on SQLite they share transactions: group commit): each lands or
 /// conflicts as if it were alone. Of racing updates of one record exactly one lands; a

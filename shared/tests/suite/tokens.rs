@@ -127,6 +127,21 @@ async fn azp_is_left_out_without_an_origin() {
     assert!(claims.get("azp").is_none(), "{claims}");
 }
 
+/// The attack: a native caller (whose Origin no browser vouches for) asks for a token
+/// naming an app it is not, to pass a verifier's `authorizedParties` check there.
+#[tokio::test]
+async fn a_native_caller_with_a_foreign_origin_gets_no_azp() {
+    let app = TestApp::new().await;
+    let (token, sid, _) = app.native_session().await;
+    let jwks = frontend_jwks(&app).await;
+    let jwt = mint(&app, &token, &sid, Some("https://evil.example")).await;
+    let claims = verify(&jwt, &jwks).unwrap().claims;
+    assert!(claims.get("azp").is_none(), "{claims}");
+    // An allowed origin is still named.
+    let jwt = mint(&app, &token, &sid, Some(APP_ORIGIN)).await;
+    assert_eq!(verify(&jwt, &jwks).unwrap().claims["azp"], APP_ORIGIN);
+}
+
 #[tokio::test]
 async fn browser_tokens_carry_the_origin_as_azp() {
     let app = TestApp::new().await;

@@ -31,8 +31,10 @@ fn parse(state: &AppState, req: &Request) -> Result<Handshake, ApiError> {
         .ok_or_else(|| ApiError::param_missing("redirect_url"))?;
     let redirect = handshake::redirect_target(state, &redirect)?;
     let format = match req.query_param("format").as_deref() {
-        None | Some("token") => Format::Token,
-        Some("nonce") => Format::Nonce,
+        // The nonce form unless the token form is asked for: it puts nothing readable in
+        // the URL (@clerk/backend asks for it by name anyway).
+        None | Some("nonce") => Format::Nonce,
+        Some("token") => Format::Token,
         Some(_) => {
             return Err(ApiError::param_invalid(
                 "format",

@@ -234,6 +234,10 @@ const ABANDON_AT: &str = "abandon_at";
 const UPDATED_AT: &str = "updated_at";
 const LATEST_ACTIVITY: &str = "latest_activity";
 const LAST_ACTIVE_SESSION_ID: &str = "last_active_session_id";
+/// Until when a spent one-time credential's item is kept (milliseconds).
+const EXPIRES_AT: &str = "expires_at";
+/// The key prefix of spent one-time credentials (`Write::UseOnce`).
+const USED_ONCE_PK_PREFIX: &str = "USED_ONCE#";
 
 fn number(item: &Item, name: &str) -> Option<Millis> {
     match item.get(name) {
@@ -367,6 +371,26 @@ fn field_update(write: &Write) -> Option<FieldUpdate> {
                 values,
             }
         }
+        Write::UseOnce {
+            key,
+            at,
+            expires_at,
+            write_id,
+        } => FieldUpdate {
+            // An update rather than a put, so one expression holds the three cases: never
+            // spent, spent but expired, or spent by this very write (a retried call).
+            key: DynamoDbStore::key(format!("{USED_ONCE_PK_PREFIX}{key}"), "USED_ONCE"),
+            set: "SET #expires_at = :until, #status_write = :write, #ttl = :ttl",
+            condition: "attribute_not_exists(#pk) OR #expires_at <= :at \
+                OR #status_write = :write",
+            names: names(&[PK, EXPIRES_AT, STATUS_WRITE, TTL]),
+            values: HashMap::from([
+                (":until".into(), n(*expires_at)),
+                (":at".into(), n(*at)),
+                (":write".into(), s(write_id.clone())),
+                (":ttl".into(), n(expires_at / 1000 + RETENTION_SECS)),
+            ]),
+        },
         Write::LastActiveSession {
             client_id,
             session_id,
@@ -422,7 +446,8 @@ fn ops_for(write: &Write) -> Result<Vec<Op>, StoreError> {
     let puts: Vec<(Item, Expect)> = match write {
         Write::SessionStatus { .. }
         | Write::SessionActivity { .. }
-        | Write::LastActiveSession { .. } => Vec::new(),
+        | Write::LastActiveSession { .. }
+        | Write::UseOnce { .. } => Vec::new(),
         Write::DeleteJwtTemplate { name, version } => {
             let key = DynamoDbStore::key(TEMPLATES_PK.into(), &template_sk(name));
             return Ok(vec![Op::Delete(key, *version)]);

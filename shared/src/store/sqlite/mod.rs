@@ -132,6 +132,13 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
 CREATE INDEX IF NOT EXISTS webhook_deliveries_by_group ON webhook_deliveries (group_key, seq)
     WHERE dead_until IS NULL;
 CREATE INDEX IF NOT EXISTS webhook_deliveries_by_dead_until ON webhook_deliveries (dead_until);
+-- Spent one-time credentials (handshake nonces), kept until they expire.
+CREATE TABLE IF NOT EXISTS used_once (
+    key TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL,
+    write_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS used_once_by_expires_at ON used_once (expires_at);
 CREATE TABLE IF NOT EXISTS jwt_templates (
     name TEXT PRIMARY KEY,
     version INTEGER NOT NULL,
@@ -404,6 +411,7 @@ impl Inner {
             ("clients", "id", "retain_until"),
             ("sign_in_tokens", "ticket_hash", "expires_at"),
             ("webhook_deliveries", "seq", "dead_until"),
+            ("used_once", "key", "expires_at"),
         ] {
             let statement = format!(
                 "DELETE FROM {table} WHERE {key} IN \
@@ -568,6 +576,14 @@ fn check(tx: &Connection, write: &Write) -> Result<bool, StoreError> {
                 params![id],
             )?)
         }
+        Write::UseOnce {
+            key, at, write_id, ..
+        } => version_of(
+            tx,
+            "SELECT 1 FROM used_once WHERE key = ?1 AND expires_at > ?2 AND write_id <> ?3",
+            params![key, at, write_id],
+        )?
+        .is_none(),
     })
 }
 
@@ -661,6 +677,21 @@ fn apply(tx: &Connection, write: Write) -> Result<(), StoreError> {
         Write::DeleteWebhookEndpoint { id, .. } => {
             tx.execute("DELETE FROM webhook_endpoints WHERE id = ?1", params![id])
                 .map_err(sql)?;
+            Ok(())
+        }
+        Write::UseOnce {
+            key,
+            expires_at,
+            write_id,
+            ..
+        } => {
+            tx.prepare_cached(
+                "INSERT INTO used_once (key, expires_at, write_id) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at, \
+                 write_id = excluded.write_id",
+            )
+            .and_then(|mut st| st.execute(params![key, expires_at, write_id]))
+            .map_err(sql)?;
             Ok(())
         }
     }
