@@ -137,10 +137,14 @@ fn capped(keys: &crate::keyring::Keyring, now: Millis, secs: u64) -> u64 {
     }
 }
 
-/// Session tokens for the client's signed-in sessions, served as their
-/// `last_active_token` in every Frontend API answer. clerk-js primes its token cache from
-/// it, and in a browser sets the `__session` cookie from it after every client update
-/// (and removes the cookie when the active session has none). Never stored, so no answer
+/// Session tokens for some of the client's signed-in sessions, served as their
+/// `last_active_token` in Frontend API answers. clerk-js primes its token cache from it,
+/// and in a browser sets the `__session` cookie from the active session's after every
+/// client update (and removes the cookie when the active session has none). So `wanted`
+/// names the sessions an answer needs one for: the client's last active session (the one
+/// clerk-js makes active), and the session the answer is about; other sessions answer
+/// `null`, and clerk-js asks `…/tokens` when it switches to one. An answer thus costs at
+/// most two signatures however many sessions the client holds. Never stored, so no answer
 /// costs a write; a signed-out session never has one. A token this process signed for the
 /// same session and origin within the last tenth of the token lifetime is served again
 /// (see [`RecentTokens`]), so a burst of answers costs one signature, not one each.
@@ -148,7 +152,7 @@ pub fn last_active_tokens(
     state: &AppState,
     cs: &ClientState,
     origin: Option<&str>,
-    only: Option<&str>,
+    wanted: &[Option<&str>],
 ) -> LastActiveTokens {
     // A page of another origin cannot read this answer anyway; it gets no token.
     if origin.is_some_and(|o| !state.config.origin_allowed(o)) {
@@ -158,7 +162,7 @@ pub fn last_active_tokens(
     let keys = state.keys();
     cs.sessions
         .iter()
-        .filter(|s| only.is_none_or(|id| s.id == id))
+        .filter(|s| wanted.contains(&Some(s.id.as_str())))
         .filter(|s| s.check(SessionAction::MintToken, now).is_ok())
         .filter_map(|s| {
             let fresh = Fresh::of(state, &keys, s, now)?;

@@ -44,16 +44,17 @@ pub(crate) async fn client_users_with(
     Ok(users)
 }
 
-/// The client as the Frontend API shows it: non-removed sessions, each with its user and,
-/// when signed in, a fresh `last_active_token` (its `azp` is `origin`, when allowed).
-/// Rendered to JSON text, since some answers show it twice.
+/// The client as the Frontend API shows it: non-removed sessions, each with its user, and
+/// the last active one, when signed in, with a fresh `last_active_token` (its `azp` is
+/// `origin`, when allowed). Rendered to JSON text, since some answers show it twice.
 pub(crate) async fn client_json(
     state: &AppState,
     cs: &ClientState,
     origin: Option<&str>,
 ) -> Result<Box<RawValue>, ApiError> {
     let users = client_users(state, cs).await?;
-    let tokens = crate::app::minting::last_active_tokens(state, cs, origin, None);
+    let last_active = cs.client.last_active_session_id.as_deref();
+    let tokens = crate::app::minting::last_active_tokens(state, cs, origin, &[last_active]);
     let now = state.now();
     let sessions = RenderedSessions::of(cs, &users, &state.rendered, now, &tokens);
     Ok(wire::rendered(&wire::client(cs, &sessions, now)))

@@ -54,9 +54,12 @@ pub(super) async fn answer_with(
     let id = session.id.as_str();
     let users = client_users(state, cs).await?;
     let now = state.now();
-    // Without the client (a focus touch) only this session's token is shown: sign just it.
-    let only = (!with_client).then_some(id);
-    let tokens = last_active_tokens(state, cs, cors::origin(req)?, only);
+    // Without the client (a focus touch) only this session's token is shown: sign just it;
+    // with it, the client's last active session's too.
+    let last_active = with_client
+        .then_some(cs.client.last_active_session_id.as_deref())
+        .flatten();
+    let tokens = last_active_tokens(state, cs, cors::origin(req)?, &[Some(id), last_active]);
     if !with_client {
         let shown = state
             .rendered

@@ -50,7 +50,7 @@ pub async fn create(
     let sign_in = wire::completed_sign_in(&attempt_id, &session.id, &user, session.abandon_at);
     let users = client_users_with(state, &cs, &user).await?;
     // Like `GET /v1/client`: the new session comes with a fresh token for clerk-js.
-    let tokens = last_active_tokens(state, &cs, origin, None);
+    let tokens = last_active_tokens(state, &cs, origin, &[Some(session.id.as_str())]);
     let sessions = RenderedSessions::of(&cs, &users, &state.rendered, now, &tokens);
     let client = wire::client(&cs, &sessions, now);
     let mut resp = response::ok(&Envelope {
