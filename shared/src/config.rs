@@ -1,6 +1,7 @@
 //! Every setting the service reads, in one place. Lambda functions and the local server read
 //! the same environment variables.
 
+use crate::domain::SessionsPerClient;
 use std::time::Duration;
 
 /// A setting that is missing or cannot be used: the process does not start.
@@ -145,6 +146,9 @@ pub struct Config {
     /// Clerk's `instance_id` in webhook events: `ins_` and a hash of the Frontend API URL,
     /// so it is stable for a deployment and needs no setting.
     pub instance_id: String,
+    /// How many sessions one client may hold signed in (`SESSION_MODE`,
+    /// `MAX_SESSIONS_PER_CLIENT`; docs/sessions.md, "Sessions per client").
+    pub sessions_per_client: SessionsPerClient,
     cookies: CookieNames,
 }
 
@@ -293,7 +297,35 @@ impl Config {
             }
         };
 
+        let sessions_per_client = match get("SESSION_MODE").as_deref().map(str::trim) {
+            Some("single") => SessionsPerClient::Single,
+            None | Some("multi") => SessionsPerClient::Multi {
+                max: match get("MAX_SESSIONS_PER_CLIENT") {
+                    None => SessionsPerClient::DEFAULT_MAX,
+                    Some(raw) => match raw.trim().parse::<usize>() {
+                        Ok(v) if (1..=SessionsPerClient::LARGEST_MAX).contains(&v) => v,
+                        _ => {
+                            return Err(ConfigError::Invalid {
+                                name: "MAX_SESSIONS_PER_CLIENT",
+                                reason: format!(
+                                    "expected a whole number from 1 to {}",
+                                    SessionsPerClient::LARGEST_MAX
+                                ),
+                            })
+                        }
+                    },
+                },
+            },
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    name: "SESSION_MODE",
+                    reason: "expected `multi` or `single`".into(),
+                })
+            }
+        };
+
         Ok(Self {
+            sessions_per_client,
             allowed_origins,
             session_max_lifetime: seconds("SESSION_MAX_LIFETIME_SECONDS", 7 * 24 * 3600, 60)?,
             session_inactivity_timeout,

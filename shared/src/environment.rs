@@ -23,6 +23,14 @@ pub fn document(config: &Config) -> String {
         .replace(
             "\"{{INSTANCE_TYPE}}\"",
             &quoted(config.instance_type.as_str()),
+        )
+        .replace(
+            "\"{{SINGLE_SESSION_MODE}}\"",
+            if config.sessions_per_client.single() {
+                "true"
+            } else {
+                "false"
+            },
         );
     // The template is ours and tested to parse; were it not JSON, serving it as written
     // beats failing start-up.
@@ -49,5 +57,18 @@ mod tests {
             doc["display_config"]["instance_environment_type"],
             "production"
         );
+        assert_eq!(doc["auth_config"]["single_session_mode"], false);
+    }
+
+    #[test]
+    fn single_session_mode_is_reported() {
+        let config = Config::from_lookup(|k| match k {
+            "FRONTEND_API_URL" => Some("https://clerk.example.com".to_string()),
+            "SESSION_MODE" => Some("single".to_string()),
+            _ => None,
+        })
+        .expect("config");
+        let doc: serde_json::Value = serde_json::from_str(&document(&config)).expect("JSON");
+        assert_eq!(doc["auth_config"]["single_session_mode"], true);
     }
 }

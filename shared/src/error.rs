@@ -127,6 +127,43 @@ impl ApiError {
         )
     }
 
+    /// A sign-in of a user who has `session_id` signed in on this client already (Clerk's
+    /// code and meta: clerk-js and `<SignIn/>` make that session active instead).
+    pub fn identifier_already_signed_in(session_id: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "identifier_already_signed_in",
+            "You're already signed in",
+            "You're already signed in.",
+        )
+        .with_meta("session_id", session_id)
+    }
+
+    /// A sign-in beside another signed-in session in single-session mode (Clerk's code).
+    pub fn session_exists() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "session_exists",
+            "Session already exists",
+            "You're currently in single session mode. You can only be signed into one \
+             account at a time.",
+        )
+    }
+
+    /// A sign-in on a client that has as many signed-in sessions as multi-session mode
+    /// allows (`MAX_SESSIONS_PER_CLIENT`).
+    pub fn too_many_sessions(max: usize) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "too_many_sessions",
+            "Too many accounts signed in",
+            format!(
+                "This client has {max} accounts signed in, as many as this instance allows: \
+                 sign one out first."
+            ),
+        )
+    }
+
     /// A request that did not come through the CDN the instance is configured behind.
     pub fn origin_unverified() -> Self {
         Self::new(

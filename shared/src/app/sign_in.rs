@@ -3,7 +3,9 @@
 
 use super::clients::{self, new_client};
 use super::{landed, retrying};
-use crate::domain::{ticket_hash, ClientState, Session, SessionActivity, SignInTokenStatus, User};
+use crate::domain::{
+    ticket_hash, ClientState, Session, SessionActivity, SignInRefused, SignInTokenStatus, User,
+};
 use crate::error::ApiError;
 use crate::http::auth::ClientAuth;
 use crate::state::AppState;
@@ -25,7 +27,10 @@ pub struct SignedIn {
 /// caller's client (a caller without one, or whose token was rejected, gets a new client),
 /// and the user's last sign-in moves, all in one commit conditioned on what was read. Of
 /// two requests racing with one ticket, exactly one signs in; the other re-reads and
-/// answers 400 `ticket_invalid` ("already been used").
+/// answers 400 `ticket_invalid` ("already been used"). A user already signed in on the
+/// client, or a client at its mode's limit (`ClientState::may_sign_in`), is refused with
+/// nothing written; since the commit is conditioned on the client's version, of sign-ins
+/// racing on one client each re-reads the others' sessions before it decides.
 pub async fn redeem_ticket(
     state: &AppState,
     auth: &ClientAuth,
@@ -64,6 +69,16 @@ pub async fn redeem_ticket(
         // Refused before anything is written: the ticket stays unused.
         if user.banned {
             return Err(ApiError::user_banned());
+        }
+        if let Some(cs) = &existing {
+            cs.may_sign_in(&user.id, now, state.config.sessions_per_client)
+                .map_err(|refused| match refused {
+                    SignInRefused::AlreadySignedIn(id) => {
+                        ApiError::identifier_already_signed_in(id)
+                    }
+                    SignInRefused::SessionExists => ApiError::session_exists(),
+                    SignInRefused::TooManySessions(max) => ApiError::too_many_sessions(max),
+                })?;
         }
 
         let is_new = existing.is_none();

@@ -83,3 +83,65 @@ impl ClientState {
             .map(|s| s.id.as_str())
     }
 }
+
+/// Clerk's single- and multi-session modes. A sign-in of a user already signed in on the
+/// client is refused in both (`identifier_already_signed_in`, naming that session).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionsPerClient {
+    /// One signed-in session per client: a sign-in beside it is refused (`session_exists`).
+    Single,
+    /// Several users at once (clerk-js's account switcher), at most `max` signed in.
+    Multi { max: usize },
+}
+
+impl SessionsPerClient {
+    /// The default cap of multi-session mode: more accounts than anyone switches between,
+    /// few enough that a client's answer stays small.
+    pub const DEFAULT_MAX: usize = 10;
+    /// The largest cap that may be set: an answer shows every session of its client.
+    pub const LARGEST_MAX: usize = 100;
+
+    pub fn single(self) -> bool {
+        self == SessionsPerClient::Single
+    }
+}
+
+/// Why a sign-in may not add a session to a client.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SignInRefused<'a> {
+    /// The user has this session signed in on the client already: Clerk answers
+    /// `identifier_already_signed_in`, and clerk-js makes that session active.
+    AlreadySignedIn(&'a str),
+    /// Single-session mode, and another user is signed in (`session_exists`).
+    SessionExists,
+    /// Multi-session mode, and the cap is reached.
+    TooManySessions(usize),
+}
+
+impl ClientState {
+    /// Whether `user_id` may sign in on this client at `now`: never twice, and within
+    /// the mode's limit. Only signed-in sessions count; ended ones are history.
+    pub fn may_sign_in(
+        &self,
+        user_id: &str,
+        now: Millis,
+        mode: SessionsPerClient,
+    ) -> Result<(), SignInRefused<'_>> {
+        let mut signed_in = self
+            .sessions
+            .iter()
+            .filter(|s| s.status_at(now).is_signed_in());
+        if let Some(mine) = signed_in.clone().find(|s| s.user_id == user_id) {
+            return Err(SignInRefused::AlreadySignedIn(&mine.id));
+        }
+        match mode {
+            SessionsPerClient::Single if signed_in.next().is_some() => {
+                Err(SignInRefused::SessionExists)
+            }
+            SessionsPerClient::Multi { max } if signed_in.count() >= max => {
+                Err(SignInRefused::TooManySessions(max))
+            }
+            _ => Ok(()),
+        }
+    }
+}

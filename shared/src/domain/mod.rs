@@ -6,7 +6,7 @@ pub mod session;
 pub mod sign_in_token;
 pub mod user;
 
-pub use client::{Client, ClientState};
+pub use client::{Client, ClientState, SessionsPerClient, SignInRefused};
 pub use jwt_template::{JwtTemplate, SigningAlgorithm, SigningKey, RESERVED_CLAIMS};
 pub use session::{Session, SessionAction, SessionActivity, SessionStatus, TransitionError};
 pub use sign_in_token::{ticket_hash, SignInToken, SignInTokenStatus};

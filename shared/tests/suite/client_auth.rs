@@ -431,8 +431,8 @@ async fn sign_in_rotates_the_native_client_token() {
     let resp = app.send(Req::get(session_path(&s1, "")).native(&t1)).await;
     assert_eq!(resp.ok()["response"]["status"], "active");
 
-    // Every sign-in rotates again.
-    let (t2, s2) = app.native_sign_in(&t1, &user).await;
+    // Every sign-in rotates again (another user's: a user is signed in once per client).
+    let (t2, s2) = app.native_sign_in(&t1, &app.create_user().await).await;
     let resp = app.send(Req::get("/v1/client").native(&t1)).await;
     assert_eq!(resp.ok()["response"]["sessions"], json!([]));
     let resp = app.send(Req::get(session_path(&s2, "")).native(&t1)).await;
@@ -482,7 +482,7 @@ async fn client_uat_follows_the_client_on_browser_responses_only() {
     resp.ok();
     assert_eq!(resp.cookie("__client_uat"), Some(signed_in.clone()));
     // ...switching to another session moves the client, and its __client_uat.
-    let ticket = app.ticket(&user).await;
+    let ticket = app.ticket(&app.create_user().await).await;
     let resp = app
         .send(
             Req::post("/v1/client/sign_ins")
@@ -663,7 +663,8 @@ async fn cookie_posts_from_disallowed_origins_are_refused_and_change_nothing() {
     let (cookie, sid, user) = app.browser_session().await;
     let stored = app.stored_session(&sid).await;
     let client = app.stored_client(&stored.client_id).await.client;
-    let ticket = app.ticket(&user).await;
+    // Another user's ticket: the sign-in that finally lands adds a second account.
+    let ticket = app.ticket(&app.create_user().await).await;
     for origin in ["https://evil.example.com", "null"] {
         for req in [
             Req::post(session_path(&sid, "end")),

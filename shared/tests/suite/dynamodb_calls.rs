@@ -202,10 +202,10 @@ async fn every_endpoint_makes_the_documented_calls() {
     let resp = run
         .measure("POST /v1/client", Req::post("/v1/client?_is_native=1"))
         .await;
-    let token = resp.header("authorization").unwrap().to_string();
+    let anonymous = resp.header("authorization").unwrap().to_string();
     run.measure(
         "GET /v1/client (no session)",
-        Req::get("/v1/client").native(&token),
+        Req::get("/v1/client").native(&anonymous),
     )
     .await;
     run.measure("POST /v1/dev_browser", Req::post("/v1/dev_browser"))
@@ -213,11 +213,12 @@ async fn every_endpoint_makes_the_documented_calls() {
     let (token, sid) = run
         .sign_in("POST /v1/client/sign_ins (ticket, new client)", "", &ticket)
         .await;
+    // The same user on the client made above (a user is signed in once per client).
     let ticket = run.app.ticket(&user).await;
-    let (token, second) = run
+    let (_, second) = run
         .sign_in(
             "POST /v1/client/sign_ins (ticket, existing client)",
-            &token,
+            &anonymous,
             &ticket,
         )
         .await;

@@ -301,9 +301,9 @@ async fn unknown_query_parameters_are_ignored() {
 #[tokio::test]
 async fn touch_makes_the_session_last_active_and_slides_abandon_at() {
     let app = TestApp::new().await;
-    let (token, s1, user) = app.native_session().await;
+    let (token, s1, _) = app.native_session().await;
     app.clock.advance_secs(10);
-    let (token, s2) = app.native_sign_in(&token, &user).await;
+    let (token, s2) = app.native_sign_in(&token, &app.create_user().await).await;
     let client = app
         .send(Req::get("/v1/client").native(&token))
         .await
@@ -373,8 +373,8 @@ async fn touch_keeps_a_session_from_being_abandoned() {
 #[tokio::test]
 async fn touch_with_focus_intent_answers_no_client_but_still_touches() {
     let app = TestApp::new().await;
-    let (token, s1, user) = app.native_session().await;
-    let (token, s2) = app.native_sign_in(&token, &user).await;
+    let (token, s1, _) = app.native_session().await;
+    let (token, s2) = app.native_sign_in(&token, &app.create_user().await).await;
     app.clock.advance_secs(3600);
     let resp = app
         .send(
@@ -467,8 +467,8 @@ async fn organizations_are_refused_until_they_exist() {
 #[tokio::test]
 async fn end_keeps_the_session_on_the_client_and_clears_last_active() {
     let app = TestApp::new().await;
-    let (token, s1, user) = app.native_session().await;
-    let (token, s2) = app.native_sign_in(&token, &user).await;
+    let (token, s1, _) = app.native_session().await;
+    let (token, s2) = app.native_sign_in(&token, &app.create_user().await).await;
 
     // Ending a session that is not the last active one leaves last_active_session_id.
     let resp = app
@@ -509,8 +509,8 @@ async fn end_keeps_the_session_on_the_client_and_clears_last_active() {
 #[tokio::test]
 async fn remove_takes_the_session_off_the_client_and_clears_last_active() {
     let app = TestApp::new().await;
-    let (token, s1, user) = app.native_session().await;
-    let (token, s2) = app.native_sign_in(&token, &user).await;
+    let (token, s1, _) = app.native_session().await;
+    let (token, s2) = app.native_sign_in(&token, &app.create_user().await).await;
 
     let resp = app
         .send(Req::post(session_path(&s1, "remove")).native(&token))
@@ -683,9 +683,9 @@ async fn an_ended_session_stays_ended_past_its_lifetime() {
 
 async fn remove_all_sessions(tunnel: bool) {
     let app = TestApp::new().await;
-    let (token, s1, user) = app.native_session().await;
-    let (token, s2) = app.native_sign_in(&token, &user).await;
-    let (token, s3) = app.native_sign_in(&token, &user).await;
+    let (token, s1, _) = app.native_session().await;
+    let (token, s2) = app.native_sign_in(&token, &app.create_user().await).await;
+    let (token, s3) = app.native_sign_in(&token, &app.create_user().await).await;
     app.send(Req::post(session_path(&s2, "end")).native(&token))
         .await
         .ok();
@@ -830,7 +830,7 @@ async fn session_endpoints_accept_an_empty_body_and_refuse_other_content_types()
 /// the signed-out client, every session is removed, each with exactly one event.
 async fn a_client_with_more_sessions_than_one_transaction_holds_signs_out(store: Arc<dyn Store>) {
     const SESSIONS: usize = 60;
-    let config = test_config(&[("WEBHOOKS", "on")]);
+    let config = test_config(&[("WEBHOOKS", "on"), ("MAX_SESSIONS_PER_CLIENT", "60")]);
     let app = Arc::new(TestApp::with_store(config, Arc::clone(&store)).await);
     app.send(
         Req::post("/v1/webhooks/endpoints")
@@ -843,7 +843,7 @@ async fn a_client_with_more_sessions_than_one_transaction_holds_signs_out(store:
     let (mut token, first) = app.native_sign_in("", &user).await;
     let mut sids = vec![first];
     while sids.len() < SESSIONS {
-        let (next, sid) = app.native_sign_in(&token, &user).await;
+        let (next, sid) = app.native_sign_in(&token, &app.create_user().await).await;
         token = next;
         sids.push(sid);
     }

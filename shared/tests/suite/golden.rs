@@ -294,7 +294,18 @@ async fn every_endpoint_answers_its_golden_json() {
     )
     .await;
     r.app.clock.advance_secs(1);
-    let second_ticket = r.app.ticket(&user_id).await;
+    // The same user again on the same client: refused, naming the session it has.
+    let again_ticket = r.app.ticket(&user_id).await;
+    r.record(
+        "fapi_sign_in_already_signed_in",
+        Req::post("/v1/client/sign_ins")
+            .cookie(&cookie)
+            .origin(origin)
+            .form(&format!("strategy=ticket&ticket={again_ticket}")),
+    )
+    .await;
+    // A second account on the client.
+    let second_ticket = r.app.ticket(&r.app.create_user().await).await;
     let second = r
         .record(
             "fapi_sign_in_second_session",

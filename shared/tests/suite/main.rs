@@ -17,6 +17,7 @@ mod keys;
 mod limits;
 mod metrics_counted;
 mod session_races;
+mod sessions_per_client;
 mod sign_in_and_bapi;
 mod sqlite_store;
 mod store_contract;

@@ -165,7 +165,7 @@ async fn touches_ends_and_removes_never_conflict(store: Arc<dyn Store>) {
 /// signed-in session: never after end, remove or revoke.
 async fn signed_out_sessions_hand_out_no_token(store: Arc<dyn Store>) {
     let app = TestApp::on(store).await;
-    let (token, sid, user) = app.native_session().await;
+    let (token, sid, _) = app.native_session().await;
     let client = |token: String| Req::get("/v1/client").native(&token);
 
     // Signed in: GET /v1/client carries a token for the session, minted now.
@@ -195,7 +195,7 @@ async fn signed_out_sessions_hand_out_no_token(store: Arc<dyn Store>) {
     assert_eq!(read.ok()["response"]["last_active_session_id"], Value::Null);
 
     // Remove: the answer has none, and the client no longer shows the session.
-    let (token, sid2) = app.native_sign_in(&token, &user).await;
+    let (token, sid2) = app.native_sign_in(&token, &app.create_user().await).await;
     let removed = app
         .send(Req::post(session_path(&sid2, "remove")).native(&token))
         .await;
@@ -211,7 +211,7 @@ async fn signed_out_sessions_hand_out_no_token(store: Arc<dyn Store>) {
         .all(|s| s["last_active_token"] == Value::Null));
 
     // Revoke (Backend API): the next client read has no token and no last active session.
-    let (token, sid3) = app.native_sign_in(&token, &user).await;
+    let (token, sid3) = app.native_sign_in(&token, &app.create_user().await).await;
     let read = app.send(client(token.clone())).await;
     assert_eq!(
         read.ok()["response"]["last_active_session_id"],

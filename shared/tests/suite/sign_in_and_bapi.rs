@@ -464,15 +464,16 @@ async fn sign_in_tokens_check_their_input() {
     resp.assert_param_error(422, "form_param_format_invalid", "user_id");
 }
 
-/// Two users on two clients with sessions in several statuses, one clock second apart so
-/// the newest-first order is fixed. Answers (user1, user2, client1, [s1..s4] oldest first).
+/// Two users on two clients with sessions in several statuses (s1 ended, s2 and s3 active,
+/// s4 revoked), one clock second apart so the newest-first order is fixed. Answers (user1, user2, client1, [s1..s4] oldest first).
 async fn session_fixture(app: &TestApp) -> (String, String, String, Vec<String>) {
+    // u1 signs in on client 1, out, and in again (a user is signed in once per client).
     let (t1, s1, u1) = app.native_session().await;
-    app.clock.advance_secs(1);
-    let (t1, s2) = app.native_sign_in(&t1, &u1).await;
-    app.send(Req::post(session_path(&s2, "end")).native(&t1))
+    app.send(Req::post(session_path(&s1, "end")).native(&t1))
         .await
         .ok();
+    app.clock.advance_secs(1);
+    let (_, s2) = app.native_sign_in(&t1, &u1).await;
     app.clock.advance_secs(1);
     let (_, s3, u2) = app.native_session().await;
     app.clock.advance_secs(1);
@@ -507,7 +508,7 @@ async fn listing_sessions_filters_and_pages() {
     assert_eq!(ids(&list(format!("?client_id={c1}")).await), [&s[1], &s[0]]);
     assert_eq!(
         ids(&list(format!("?client_id={c1}&status=ended")).await),
-        [&s[1]]
+        [&s[0]]
     );
     assert_eq!(
         ids(&list(format!("?user_id={u2}&status=revoked")).await),
@@ -522,7 +523,7 @@ async fn listing_sessions_filters_and_pages() {
     assert_eq!(ids(&list("?status=".into()).await).len(), 4);
     assert_eq!(
         ids(&list("?status=active&limit=500".into()).await),
-        [&s[2], &s[0]]
+        [&s[2], &s[1]]
     );
 
     let page = list(format!("?user_id={u1}&paginated=true&limit=1")).await;
