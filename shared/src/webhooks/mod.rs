@@ -13,6 +13,7 @@
 //!   process ([`outbox::run`]) fans it out and delivers it with the same [`Sender`], on the
 //!   same schedule, one delivery at a time per endpoint and session.
 
+pub mod address;
 mod deliver;
 mod endpoint;
 mod event;

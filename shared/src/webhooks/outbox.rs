@@ -62,7 +62,7 @@ pub async fn run(state: Arc<AppState>) {
     if state.store.outbox().is_none() || !state.config.webhooks.enabled {
         return;
     }
-    let sender = match Sender::new() {
+    let sender = match Sender::new(state.config.webhooks.allow_loopback) {
         Ok(s) => s,
         Err(err) => {
             tracing::error!(error = %err, "webhooks: no HTTP client, nothing will be delivered");
