@@ -2,9 +2,10 @@
 //! outbox (the in-memory store and SQLite): one event per change however requests race,
 //! one delivery at a time per endpoint and session, dead letters that free the session's
 //! later events, leases that keep two processes from delivering one event twice, the
-//! worker's signed deliveries with retries, and URLs that may point only at public
-//! addresses. On DynamoDB the events are items the stream hands on
-//! (functions/tests/webhooks.rs plays that path); racing there records one too.
+//! worker's signed deliveries with retries, endpoints isolated from each other's slow
+//! receivers, and URLs that may point only at public addresses. On DynamoDB the events
+//! are items the stream hands on (functions/tests/webhooks.rs plays that path); racing
+//! there records one too.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,9 +13,9 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{json, Value};
 use shared::store::{MemoryStore, Store};
-use shared::webhooks::{outbox, signing, Delivery, Sender};
+use shared::webhooks::{outbox, signing, Delivery, Room, Sender};
 use testkit::app::*;
-use testkit::receiver::Receiver;
+use testkit::receiver::{Receiver, SilentReceiver};
 use testkit::stores::TempDatabase;
 
 testkit::each_embedded_store!(
@@ -22,6 +23,8 @@ testkit::each_embedded_store!(
     one_session_is_delivered_in_order_and_a_dead_letter_frees_it,
     endpoints_get_the_types_they_want_and_unwanted_events_are_dropped,
     the_worker_delivers_signed_events_and_retries_until_accepted,
+    a_receiver_that_never_answers_delays_only_its_own_endpoint,
+    each_endpoint_is_leased_only_what_fits_its_room,
     a_name_resolving_to_loopback_is_refused_at_delivery_unless_allowed,
 );
 
@@ -236,6 +239,75 @@ async fn the_worker_delivers_signed_events_and_retries_until_accepted(store: Arc
         .filter(|t| t.starts_with("session."))
         .collect();
     assert_eq!(session, ["session.created", "session.ended"]);
+}
+
+/// A receiver that accepts connections and never answers holds up only its own endpoint:
+/// beside it, a healthy endpoint gets 20 deliveries within a second (the worker does not
+/// wait for the hung attempts, each of which lasts the 15 s time-out).
+async fn a_receiver_that_never_answers_delays_only_its_own_endpoint(store: Arc<dyn Store>) {
+    let app = TestApp::with_system_clock(config(&[]), Arc::clone(&store)).await;
+    let hung = SilentReceiver::start().await;
+    let healthy = Receiver::start(0).await;
+    endpoint(&app, &hung.url, &[]).await;
+    let worker = tokio::spawn(outbox::run(Arc::clone(&app.state)));
+    // The hung receiver holds an attempt before the healthy endpoint's events exist.
+    app.create_user().await;
+    let start = Instant::now();
+    while hung.connections() == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no attempt began"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    endpoint(&app, &healthy.url, &["user.created"]).await;
+    for _ in 0..20 {
+        app.create_user().await;
+    }
+    let start = Instant::now();
+    while healthy.accepted().len() < 20 && start.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let took = start.elapsed();
+    worker.abort();
+    assert_eq!(healthy.accepted().len(), 20, "after {took:?}");
+    assert!(took < Duration::from_secs(1), "20 deliveries took {took:?}");
+    let mut ids = healthy.attempts();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 20, "each attempted once");
+    assert!(
+        hung.connections() > 1,
+        "the hung endpoint's other events were attempted meanwhile"
+    );
+}
+
+/// The outbox leases of each endpoint only what fits its room, counting the attempts
+/// the worker has under way there, so one endpoint's backlog never takes another's turn.
+async fn each_endpoint_is_leased_only_what_fits_its_room(store: Arc<dyn Store>) {
+    let app = TestApp::with_store(config(&[]), Arc::clone(&store)).await;
+    let (busy, _) = endpoint(&app, NOWHERE, &[]).await;
+    let (idle, _) = endpoint(&app, "https://hooks.example.com/clerk", &[]).await;
+    for _ in 0..5 {
+        app.create_user().await;
+    }
+    let now = app.now_ms();
+    let room = Room {
+        total: usize::MAX,
+        per_endpoint: 2,
+        busy: [(busy.clone(), 1)].into(),
+    };
+    let leased = store
+        .outbox()
+        .unwrap()
+        .lease_due(now, now + 60_000, &room)
+        .await
+        .unwrap();
+    let of = |id: &str| leased.iter().filter(|d| d.endpoint_id == id).count();
+    assert_eq!((of(&busy), of(&idle)), (1, 2));
+    // The rest wait, unleased, for room: all of them on a later round.
+    let rest = testkit::stores::drain_outbox(store.as_ref(), now).await;
+    assert_eq!(rest.len(), 10 - 3);
 }
 
 /// A name that resolves to loopback (`localhost`) is refused at delivery when loopback
