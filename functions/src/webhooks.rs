@@ -42,11 +42,12 @@ impl Webhooks {
         sqs: aws_sdk_sqs::Client,
         queue_url: String,
     ) -> std::io::Result<Self> {
+        let sender = Sender::new(state.config.webhooks.allow_loopback)?;
         Ok(Self {
             state,
             sqs,
             queue_url,
-            sender: Sender::new()?,
+            sender,
         })
     }
 

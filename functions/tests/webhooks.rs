@@ -113,6 +113,8 @@ fn env(table: &str, queues: &Queues, endpoint: &str, schedule: &str) -> Vec<(Str
             ("WEBHOOK_QUEUE_URL", queues.url.as_str()),
             ("AWS_ENDPOINT_URL_SQS", endpoint),
             ("WEBHOOK_RETRY_SCHEDULE", schedule),
+            // The receiver listens on 127.0.0.1.
+            ("WEBHOOK_ALLOW_LOOPBACK", "true"),
         ]
         .map(|(k, v)| (k.to_string(), v.to_string())),
     );

@@ -152,12 +152,18 @@ pub struct Config {
     cookies: CookieNames,
 }
 
-/// Webhooks (`WEBHOOKS`, `WEBHOOK_RETRY_SCHEDULE`): whether changes record events, and
-/// when a failed delivery is tried again.
+/// Webhooks (`WEBHOOKS`, `WEBHOOK_RETRY_SCHEDULE`, `WEBHOOK_ALLOW_LOOPBACK`): whether
+/// changes record events, when a failed delivery is tried again, and whether endpoints may
+/// be on this machine.
 #[derive(Clone, Debug)]
 pub struct WebhookSettings {
     pub enabled: bool,
     pub retry_schedule: crate::webhooks::RetrySchedule,
+    /// Endpoints on a loopback address (`http://127.0.0.1:…`, `localhost`) are accepted
+    /// and delivered to. Off unless set, on every instance type: a receiver on the
+    /// service's own machine is a development setup, and elsewhere loopback reaches the
+    /// host's own services (docs/webhooks.md, "Where deliveries may go").
+    pub allow_loopback: bool,
 }
 
 /// `ins_` and 128 bits of the SHA-256 of the Frontend API URL, in the ids' alphabet.
@@ -324,6 +330,17 @@ impl Config {
             }
         };
 
+        let allow_loopback = match get("WEBHOOK_ALLOW_LOOPBACK").as_deref().map(str::trim) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    name: "WEBHOOK_ALLOW_LOOPBACK",
+                    reason: "expected `true` or `false`".into(),
+                })
+            }
+        };
+
         Ok(Self {
             sessions_per_client,
             allowed_origins,
@@ -358,6 +375,7 @@ impl Config {
                         reason,
                     })?
                     .unwrap_or_default(),
+                allow_loopback,
             },
             instance_id: instance_id(&frontend_api_url),
             frontend_api_url,
@@ -661,6 +679,21 @@ mod tests {
         let mut bad = BASE.to_vec();
         bad.push(("INSTANCE_TYPE", "staging"));
         assert!(config(&bad).is_err());
+    }
+
+    #[test]
+    fn webhook_loopback_is_allowed_only_when_set() {
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = BASE.to_vec();
+            pairs.extend_from_slice(extra);
+            config(&pairs).map(|c| c.webhooks.allow_loopback)
+        };
+        assert!(!with(&[]).unwrap());
+        // A development instance does not turn it on by itself.
+        assert!(!with(&[("INSTANCE_TYPE", "development")]).unwrap());
+        assert!(with(&[("WEBHOOK_ALLOW_LOOPBACK", "true")]).unwrap());
+        assert!(!with(&[("WEBHOOK_ALLOW_LOOPBACK", "false")]).unwrap());
+        assert!(with(&[("WEBHOOK_ALLOW_LOOPBACK", "yes")]).is_err());
     }
 
     #[test]

@@ -16,13 +16,14 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
 /// The service's settings a test or benchmark must not inherit by accident.
-pub const SETTINGS: [&str; 6] = [
+pub const SETTINGS: [&str; 7] = [
     "FRONTEND_API_URL",
     "BACKEND_API_SECRET_KEY",
     "STORE_BACKEND",
     "DYNAMODB_TABLE_NAME",
     "EMBEDDED_STORE_PATH",
     "INSTANCE_TYPE",
+    "WEBHOOK_ALLOW_LOOPBACK",
 ];
 
 /// How long it may take to say it is ready (a guard against a hang).

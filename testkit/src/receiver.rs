@@ -101,3 +101,43 @@ async fn answer(
         503
     }
 }
+
+/// A receiver that accepts connections and never answers (a hung server): it holds every
+/// connection open, reading nothing, until dropped.
+pub struct SilentReceiver {
+    pub url: String,
+    connections: Arc<Mutex<Vec<tokio::net::TcpStream>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SilentReceiver {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a receiver");
+        let url = format!("http://{}/hooks", listener.local_addr().expect("address"));
+        let connections = Arc::new(Mutex::new(Vec::new()));
+        let held = Arc::clone(&connections);
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                held.lock().expect("receiver").push(stream);
+            }
+        });
+        Self {
+            url,
+            connections,
+            task,
+        }
+    }
+
+    /// The connections it holds.
+    pub fn connections(&self) -> usize {
+        self.connections.lock().expect("receiver").len()
+    }
+}
+
+impl Drop for SilentReceiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -44,8 +44,10 @@ start_local_api() {
   shift
   # Made before the server starts, so the first read below never races the shell opening it.
   : >"$log"
+  # WEBHOOK_ALLOW_LOOPBACK: the suites' webhook receivers listen on 127.0.0.1.
   env -u FRONTEND_API_URL -u STORE_BACKEND -u EMBEDDED_STORE_PATH -u DYNAMODB_TABLE_NAME \
-    BACKEND_API_SECRET_KEY="$COMPAT_SECRET_KEY" ALLOWED_ORIGINS="$COMPAT_APP_ORIGIN" RUST_LOG=warn "$@" \
+    BACKEND_API_SECRET_KEY="$COMPAT_SECRET_KEY" ALLOWED_ORIGINS="$COMPAT_APP_ORIGIN" \
+    WEBHOOK_ALLOW_LOOPBACK=true RUST_LOG=warn "$@" \
     "$local_api_bin" --port 0 --in-memory >"$log" 2>&1 &
   pid=$!
   server_pids+=("$pid")

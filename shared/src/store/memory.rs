@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use super::{Expect, KeyringRecord, PublicKeysRecord, SessionFilter, Store, StoreError, Write};
 use crate::clock::Millis;
 use crate::domain::{Client, ClientState, JwtTemplate, Session, SignInToken, User};
-use crate::webhooks::{Delivery, Event, Outbox, WebhookEndpoint};
+use crate::webhooks::{Delivery, Event, Outbox, Room, WebhookEndpoint};
 
 #[derive(Default)]
 struct Data {
@@ -366,21 +366,28 @@ impl Store for MemoryStore {
 
 #[async_trait]
 impl Outbox for MemoryStore {
-    async fn due_deliveries(
+    async fn lease_due(
         &self,
         now: Millis,
         lease_until: Millis,
-        limit: usize,
+        room: &Room,
     ) -> Result<Vec<Delivery>, StoreError> {
         let mut data = self.lock();
         data.fan_out();
         let mut heads = std::collections::HashSet::new();
+        let mut taken: HashMap<String, usize> = HashMap::new();
         let mut due = Vec::new();
         for (id, d) in data.deliveries.iter_mut() {
             if d.dead || !heads.insert((d.endpoint_id.clone(), d.event.key.clone())) {
                 continue;
             }
-            if due.len() < limit && d.next_at <= now && d.lease_until <= now {
+            let of_endpoint = taken.entry(d.endpoint_id.clone()).or_default();
+            if due.len() < room.total
+                && *of_endpoint < room.free(&d.endpoint_id)
+                && d.next_at <= now
+                && d.lease_until <= now
+            {
+                *of_endpoint += 1;
                 d.lease_until = lease_until;
                 due.push(Delivery {
                     id: *id,

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use super::{signing, Event, WebhookEndpoint};
+use super::address::CheckedConnector;
+use super::{parse_url, signing, Event, WebhookEndpoint};
 use crate::clock::Millis;
 use crate::keyring::Sealer;
 
@@ -22,10 +22,12 @@ const TIMEOUT: Duration = Duration::from_secs(15);
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// An HTTP(S) client for deliveries: the system's root certificates, HTTP/1.1,
-/// connections kept alive between attempts.
+/// connections kept alive between attempts, and only to public addresses (loopback too
+/// with `allow_loopback`): every address a name resolves to is checked before connecting
+/// (`super::address`).
 #[derive(Clone)]
 pub struct Sender {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<hyper_rustls::HttpsConnector<CheckedConnector>, Full<Bytes>>,
     /// Endpoints' secrets once opened, by endpoint id: opening one is a KMS call on AWS,
     /// so it is made once per endpoint version (a rotation is a new version), not per
     /// attempt.
@@ -40,12 +42,13 @@ struct OpenedSecrets {
 }
 
 impl Sender {
-    pub fn new() -> std::io::Result<Self> {
+    /// `allow_loopback`: `WEBHOOK_ALLOW_LOOPBACK` (config's `webhooks.allow_loopback`).
+    pub fn new(allow_loopback: bool) -> std::io::Result<Self> {
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())?
             .https_or_http()
             .enable_http1()
-            .build();
+            .wrap_connector(CheckedConnector::new(allow_loopback));
         Ok(Self {
             client: Client::builder(TokioExecutor::new()).build(https),
             opened: Arc::default(),
@@ -94,7 +97,8 @@ impl Sender {
     }
 
     /// Delivers `event` to `endpoint`, signed at `now`. A 2xx answer is success; anything
-    /// else (another status, a redirect, no answer in time) is a failure to retry.
+    /// else (another status, a redirect, no answer in time, a refused address) is a
+    /// failure to retry.
     pub async fn deliver(
         &self,
         sealer: &Sealer,
@@ -102,6 +106,10 @@ impl Sender {
         event: &Event,
         now: Millis,
     ) -> Result<(), String> {
+        // The URL's rules again, as it may have been stored under other ones (an earlier
+        // version). Loopback is left to the connector here, which checks literals and
+        // every resolved address against the setting as it is now.
+        parse_url(&endpoint.url, true).map_err(|why| format!("url {why}"))?;
         let keys = self.keys(sealer, endpoint, now).await?;
         let mut request = http::Request::post(&endpoint.url)
             .header(http::header::CONTENT_TYPE, "application/json")
@@ -117,7 +125,7 @@ impl Sender {
                 .client
                 .request(request)
                 .await
-                .map_err(|e| format!("not delivered: {e}"))?;
+                .map_err(|e| format!("not delivered: {}", causes(&e)))?;
             let status = response.status();
             // Read (a bounded part of) the answer so the connection can be reused.
             let _ = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES)
@@ -133,4 +141,17 @@ impl Sender {
             Err(format!("answered {}", answer.as_u16()))
         }
     }
+}
+
+/// An error and its causes, one line: the client's own message ("client error
+/// (Connect)") says nothing of why, such as a refused address. Never holds the URL.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
 }

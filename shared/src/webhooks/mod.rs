@@ -11,8 +11,10 @@
 //!   until its next attempt; what still fails goes to the dead-letter queue.
 //! - **On the embedded store** the event goes to an outbox table; a worker of the serving
 //!   process ([`outbox::run`]) fans it out and delivers it with the same [`Sender`], on the
-//!   same schedule, one delivery at a time per endpoint and session.
+//!   same schedule, one delivery at a time per endpoint and session; a slow endpoint
+//!   delays only its own deliveries.
 
+pub mod address;
 mod deliver;
 mod endpoint;
 mod event;
@@ -23,5 +25,5 @@ pub mod signing;
 pub use deliver::Sender;
 pub use endpoint::{parse_url, WebhookEndpoint, MAX_ENDPOINTS, PREVIOUS_SECRET_GRACE_MS};
 pub use event::{Event, EventContext, EventType, RequestOrigin};
-pub use outbox::{Delivery, Outbox};
+pub use outbox::{Delivery, Outbox, Room};
 pub use schedule::RetrySchedule;

@@ -833,9 +833,9 @@ async fn a_client_with_more_sessions_than_one_transaction_holds_signs_out(store:
     let config = test_config(&[("WEBHOOKS", "on"), ("MAX_SESSIONS_PER_CLIENT", "60")]);
     let app = Arc::new(TestApp::with_store(config, Arc::clone(&store)).await);
     app.send(
-        Req::post("/v1/webhooks/endpoints")
-            .secret()
-            .json(&json!({"url": "http://127.0.0.1:9/hooks", "events": ["session.removed"]})),
+        Req::post("/v1/webhooks/endpoints").secret().json(
+            &json!({"url": "https://hooks.example.com/clerk", "events": ["session.removed"]}),
+        ),
     )
     .await
     .ok();

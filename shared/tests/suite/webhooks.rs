@@ -1,9 +1,11 @@
 //! Webhook events as the stores record them, and their delivery from the embedded stores'
 //! outbox (the in-memory store and SQLite): one event per change however requests race,
 //! one delivery at a time per endpoint and session, dead letters that free the session's
-//! later events, leases that keep two processes from delivering one event twice, and the
-//! worker's signed deliveries with retries. On DynamoDB the events are items the stream
-//! hands on (functions/tests/webhooks.rs plays that path); racing there records one too.
+//! later events, leases that keep two processes from delivering one event twice, the
+//! worker's signed deliveries with retries, endpoints isolated from each other's slow
+//! receivers, and URLs that may point only at public addresses. On DynamoDB the events
+//! are items the stream hands on (functions/tests/webhooks.rs plays that path); racing
+//! there records one too.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,9 +13,9 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{json, Value};
 use shared::store::{MemoryStore, Store};
-use shared::webhooks::{outbox, signing, Delivery, Sender};
+use shared::webhooks::{outbox, signing, Delivery, Room, Sender};
 use testkit::app::*;
-use testkit::receiver::Receiver;
+use testkit::receiver::{Receiver, SilentReceiver};
 use testkit::stores::TempDatabase;
 
 testkit::each_embedded_store!(
@@ -21,12 +23,16 @@ testkit::each_embedded_store!(
     one_session_is_delivered_in_order_and_a_dead_letter_frees_it,
     endpoints_get_the_types_they_want_and_unwanted_events_are_dropped,
     the_worker_delivers_signed_events_and_retries_until_accepted,
+    a_receiver_that_never_answers_delays_only_its_own_endpoint,
+    each_endpoint_is_leased_only_what_fits_its_room,
+    a_name_resolving_to_loopback_is_refused_at_delivery_unless_allowed,
 );
 
 const NOWHERE: &str = "http://127.0.0.1:9/hooks";
 
+/// Webhooks on, and (the receivers listen on 127.0.0.1) loopback endpoints allowed.
 fn config(extra: &[(&str, &str)]) -> shared::config::Config {
-    let mut settings = vec![("WEBHOOKS", "on")];
+    let mut settings = vec![("WEBHOOKS", "on"), ("WEBHOOK_ALLOW_LOOPBACK", "true")];
     settings.extend_from_slice(extra);
     test_config(&settings)
 }
@@ -199,7 +205,7 @@ async fn the_worker_delivers_signed_events_and_retries_until_accepted(store: Arc
         .await
         .ok();
 
-    let sender = Sender::new().unwrap();
+    let sender = Sender::new(true).unwrap();
     let start = Instant::now();
     while receiver.accepted().len() < 3 {
         assert!(start.elapsed() < Duration::from_secs(30), "timed out");
@@ -233,6 +239,200 @@ async fn the_worker_delivers_signed_events_and_retries_until_accepted(store: Arc
         .filter(|t| t.starts_with("session."))
         .collect();
     assert_eq!(session, ["session.created", "session.ended"]);
+}
+
+/// A receiver that accepts connections and never answers holds up only its own endpoint:
+/// beside it, a healthy endpoint gets 20 deliveries within a second (the worker does not
+/// wait for the hung attempts, each of which lasts the 15 s time-out).
+async fn a_receiver_that_never_answers_delays_only_its_own_endpoint(store: Arc<dyn Store>) {
+    let app = TestApp::with_system_clock(config(&[]), Arc::clone(&store)).await;
+    let hung = SilentReceiver::start().await;
+    let healthy = Receiver::start(0).await;
+    endpoint(&app, &hung.url, &[]).await;
+    let worker = tokio::spawn(outbox::run(Arc::clone(&app.state)));
+    // The hung receiver holds an attempt before the healthy endpoint's events exist.
+    app.create_user().await;
+    let start = Instant::now();
+    while hung.connections() == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no attempt began"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    endpoint(&app, &healthy.url, &["user.created"]).await;
+    for _ in 0..20 {
+        app.create_user().await;
+    }
+    let start = Instant::now();
+    while healthy.accepted().len() < 20 && start.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let took = start.elapsed();
+    worker.abort();
+    assert_eq!(healthy.accepted().len(), 20, "after {took:?}");
+    assert!(took < Duration::from_secs(1), "20 deliveries took {took:?}");
+    let mut ids = healthy.attempts();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 20, "each attempted once");
+    assert!(
+        hung.connections() > 1,
+        "the hung endpoint's other events were attempted meanwhile"
+    );
+}
+
+/// The outbox leases of each endpoint only what fits its room, counting the attempts
+/// the worker has under way there, so one endpoint's backlog never takes another's turn.
+async fn each_endpoint_is_leased_only_what_fits_its_room(store: Arc<dyn Store>) {
+    let app = TestApp::with_store(config(&[]), Arc::clone(&store)).await;
+    let (busy, _) = endpoint(&app, NOWHERE, &[]).await;
+    let (idle, _) = endpoint(&app, "https://hooks.example.com/clerk", &[]).await;
+    for _ in 0..5 {
+        app.create_user().await;
+    }
+    let now = app.now_ms();
+    let room = Room {
+        total: usize::MAX,
+        per_endpoint: 2,
+        busy: [(busy.clone(), 1)].into(),
+    };
+    let leased = store
+        .outbox()
+        .unwrap()
+        .lease_due(now, now + 60_000, &room)
+        .await
+        .unwrap();
+    let of = |id: &str| leased.iter().filter(|d| d.endpoint_id == id).count();
+    assert_eq!((of(&busy), of(&idle)), (1, 2));
+    // The rest wait, unleased, for room: all of them on a later round.
+    let rest = testkit::stores::drain_outbox(store.as_ref(), now).await;
+    assert_eq!(rest.len(), 10 - 3);
+}
+
+/// A name that resolves to loopback (`localhost`) is refused at delivery when loopback
+/// is not allowed: the attempt fails (nothing reaches the receiver) and is retried on the
+/// schedule. With `WEBHOOK_ALLOW_LOOPBACK=true` it is delivered.
+async fn a_name_resolving_to_loopback_is_refused_at_delivery_unless_allowed(store: Arc<dyn Store>) {
+    let allowing = TestApp::with_system_clock(
+        config(&[("WEBHOOK_RETRY_SCHEDULE", "50ms")]),
+        Arc::clone(&store),
+    )
+    .await;
+    let strict = TestApp::with_system_clock(
+        test_config(&[("WEBHOOKS", "on"), ("WEBHOOK_RETRY_SCHEDULE", "50ms")]),
+        Arc::clone(&store),
+    )
+    .await;
+    let receiver = Receiver::start(0).await;
+    let url = receiver.url.replace("127.0.0.1", "localhost");
+    strict
+        .send(
+            Req::post("/v1/webhooks/endpoints")
+                .secret()
+                .json(&json!({ "url": url })),
+        )
+        .await
+        .assert_error(422, "form_param_value_invalid");
+    // Made where it was allowed (or before the rule, or DNS changed since): delivery
+    // checks again.
+    endpoint(&allowing, &url, &["user.created"]).await;
+    strict.create_user().await;
+
+    assert_eq!(
+        outbox::deliver_due(&strict.state, &Sender::new(false).unwrap())
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(receiver.attempts().is_empty(), "never connected");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let now = strict.now_ms();
+    // Leased until `now` only, so it stays due.
+    let due = store
+        .outbox()
+        .unwrap()
+        .due_deliveries(now, now, 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        due[0].attempts, 1,
+        "a failed attempt, due again on the schedule"
+    );
+    let endpoints = store.list_webhook_endpoints().await.unwrap();
+    let error = Sender::new(false)
+        .unwrap()
+        .deliver(&strict.state.sealer, &endpoints[0], &due[0].event, now)
+        .await
+        .unwrap_err();
+    assert!(error.contains("refused: a loopback address"), "{error}");
+
+    outbox::deliver_due(&allowing.state, &Sender::new(true).unwrap())
+        .await
+        .unwrap();
+    let accepted = receiver.accepted();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0].headers["svix-id"], due[0].event.id);
+}
+
+/// URLs at private, link-local, metadata and other non-public addresses are refused when
+/// an endpoint is created (422), with or without the loopback allowance; loopback ones
+/// only without it.
+#[tokio::test]
+async fn private_and_metadata_urls_are_refused_at_creation() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let strict = TestApp::with_store(test_config(&[("WEBHOOKS", "on")]), Arc::clone(&store)).await;
+    let allowing = TestApp::with_store(config(&[]), Arc::clone(&store)).await;
+    for url in [
+        "https://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        "https://10.0.0.1/hooks",
+        "https://172.16.0.1/hooks",
+        "https://172.31.255.254/hooks",
+        "https://192.168.1.1/hooks",
+        "https://0.0.0.0/hooks",
+        "https://[fd00:ec2::254]/latest/meta-data/",
+        "https://100.64.0.1/hooks",
+        "https://[::ffff:169.254.169.254]/",
+        "https://[::ffff:a00:1]/",
+        "https://[fe80::1]/",
+        "https://[::]/",
+        "https://224.0.0.1/",
+        "https://255.255.255.255/",
+        "https://203.0.113.7/",
+        "https://[64:ff9b::a9fe:a9fe]/",
+        "https://[2002:a9fe:a9fe::]/",
+    ] {
+        for app in [&strict, &allowing] {
+            let resp = create(app, url).await;
+            resp.assert_error(422, "form_param_value_invalid");
+            assert_eq!(resp.body["errors"][0]["meta"]["param_name"], "url", "{url}");
+        }
+    }
+    for url in [
+        "http://127.0.0.1:9/hooks",
+        "https://127.0.0.1/hooks",
+        "http://localhost:3000/api/webhooks",
+        "http://[::1]:8080/",
+    ] {
+        create(&strict, url)
+            .await
+            .assert_error(422, "form_param_value_invalid");
+        create(&allowing, url).await.ok();
+    }
+    create(&strict, "https://hooks.example.com/clerk")
+        .await
+        .ok();
+    assert_eq!(store.list_webhook_endpoints().await.unwrap().len(), 5);
+}
+
+async fn create(app: &TestApp, url: &str) -> testkit::app::TestResponse {
+    app.send(
+        Req::post("/v1/webhooks/endpoints")
+            .secret()
+            .json(&json!({ "url": url })),
+    )
+    .await
 }
 
 /// Two processes on one SQLite database share its outbox: a delivery leased by one is not

@@ -89,7 +89,8 @@ pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError
         ));
     }
     let body = json_body::<CreateEndpoint>(&req)?;
-    let url = parse_url(&body.url).map_err(|why| ApiError::param_invalid("url", why))?;
+    let url = parse_url(&body.url, state.config.webhooks.allow_loopback)
+        .map_err(|why| ApiError::param_invalid("url", why))?;
     let mut events = Vec::new();
     for name in &body.events {
         let kind = EventType::parse(name).ok_or_else(|| {

@@ -2,13 +2,15 @@
 //! happen in one immediate transaction, so processes sharing the file never lease one
 //! delivery twice.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use rusqlite::{params, Connection, TransactionBehavior};
 
 use super::{from_json, records, sql, to_json, SqliteStore};
 use crate::clock::{Clock, Millis};
 use crate::store::StoreError;
-use crate::webhooks::{Delivery, Event, Outbox, WebhookEndpoint};
+use crate::webhooks::{Delivery, Event, Outbox, Room, WebhookEndpoint};
 
 /// How long a dead-lettered delivery is kept (as long as SQS keeps a dead letter at most).
 const DEAD_LETTER_RETENTION_MS: Millis = 14 * 24 * 3600 * 1000;
@@ -49,7 +51,7 @@ fn due(
     conn: &mut Connection,
     now: Millis,
     lease_until: Millis,
-    limit: usize,
+    room: &Room,
 ) -> Result<Vec<Delivery>, StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -90,23 +92,42 @@ fn due(
                 .map_err(sql)?;
         }
     }
-    // Of each group, its oldest live delivery, if due and not leased.
+    // Of each group, its oldest live delivery, if due and not leased; of each endpoint at
+    // most its room's worth (numbered per endpoint), so one endpoint's backlog never
+    // crowds out another's.
     let heads: Vec<(i64, String, u32, String)> = {
         let mut st = tx
             .prepare_cached(
-                "SELECT d.seq, d.endpoint_id, d.attempts, d.event FROM webhook_deliveries d \
-                 WHERE d.dead_until IS NULL AND d.next_at <= ?1 AND d.lease_until <= ?1 \
-                 AND d.seq = (SELECT MIN(o.seq) FROM webhook_deliveries o \
-                              WHERE o.group_key = d.group_key AND o.dead_until IS NULL) \
-                 ORDER BY d.seq LIMIT ?2",
+                "SELECT seq, endpoint_id, attempts, event FROM ( \
+                   SELECT d.seq, d.endpoint_id, d.attempts, d.event, \
+                          ROW_NUMBER() OVER (PARTITION BY d.endpoint_id ORDER BY d.seq) AS n \
+                   FROM webhook_deliveries d \
+                   WHERE d.dead_until IS NULL AND d.next_at <= ?1 AND d.lease_until <= ?1 \
+                   AND d.seq = (SELECT MIN(o.seq) FROM webhook_deliveries o \
+                                WHERE o.group_key = d.group_key AND o.dead_until IS NULL)) \
+                 WHERE n <= ?2 ORDER BY seq",
             )
             .map_err(sql)?;
         let rows = st
-            .query_map(params![now, limit as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
+            .query_map(
+                params![now, room.per_endpoint.min(i64::MAX as usize) as i64],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
             .map_err(sql)?;
-        rows.collect::<Result<_, _>>().map_err(sql)?
+        let mut taken: HashMap<String, usize> = HashMap::new();
+        let mut heads = Vec::new();
+        for row in rows {
+            if heads.len() >= room.total {
+                break;
+            }
+            let row: (i64, String, u32, String) = row.map_err(sql)?;
+            let of_endpoint = taken.entry(row.1.clone()).or_default();
+            if *of_endpoint < room.free(&row.1) {
+                *of_endpoint += 1;
+                heads.push(row);
+            }
+        }
+        heads
     };
     let mut out = Vec::with_capacity(heads.len());
     for (seq, endpoint_id, attempts, event) in heads {
@@ -139,16 +160,17 @@ fn has_work(conn: &Connection, now: Millis) -> Result<bool, StoreError> {
 
 #[async_trait]
 impl Outbox for SqliteStore {
-    async fn due_deliveries(
+    async fn lease_due(
         &self,
         now: Millis,
         lease_until: Millis,
-        limit: usize,
+        room: &Room,
     ) -> Result<Vec<Delivery>, StoreError> {
         if !self.read(move |conn| has_work(conn, now)).await? {
             return Ok(Vec::new());
         }
-        self.write(move |conn| due(conn, now, lease_until, limit))
+        let room = room.clone();
+        self.write(move |conn| due(conn, now, lease_until, &room))
             .await
     }
 
