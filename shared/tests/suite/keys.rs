@@ -729,8 +729,7 @@ async fn a_missing_wrong_or_exposed_key_stops_the_start_with_a_clear_error() {
             .then(|| "c2hvcnQ=".to_string())
             .or_else(|| (k == "FRONTEND_API_URL").then(|| FAPI_URL.to_string()))
     })
-    .err()
-    .expect("refused")
+    .expect_err("refused")
     .to_string();
     assert!(
         malformed.contains("LOCAL_KEY_ENCRYPTION_KEY"),
