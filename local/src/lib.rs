@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Body as _;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -164,8 +165,12 @@ async fn handle(
     peer: std::net::SocketAddr,
     body_timeout: std::time::Duration,
 ) -> hyper::Response<Full<Bytes>> {
+    // These two answer without reading a body: one that was sent stays unread on the
+    // connection, which therefore cannot carry another request.
+    let unread_body = !req.body().is_end_stream();
     if let Some(metrics) = metrics.filter(|_| req.uri().path() == METRICS_PATH) {
-        return serve_metrics(state, metrics, req);
+        let resp = serve_metrics(state, metrics, req);
+        return if unread_body { closing(resp) } else { resp };
     }
     if req.uri().path() == OPENAPI_PATH && req.method() == http::Method::GET {
         let mut resp =
@@ -174,7 +179,7 @@ async fn handle(
             http::header::CONTENT_TYPE,
             http::HeaderValue::from_static("application/yaml"),
         );
-        return resp;
+        return if unread_body { closing(resp) } else { resp };
     }
     let request_id = shared::ids::new_id("req");
     let (parts, body) = req.into_parts();
@@ -187,28 +192,35 @@ async fn handle(
             req.extensions_mut().insert(ClientAddr(peer.ip()));
             routes::dispatch(state, req, routes::every_route()).await
         }
+        // Both answer before the body was read to its end: the rest of it may still come,
+        // so the connection cannot carry another request. `Connection: close` tells a
+        // keep-alive client to send its next request on a new connection (hyper would
+        // close this one anyway, but without saying so).
         Ok(Err(_)) => {
             let err = ApiError::body_too_large(MAX_BODY_BYTES);
             state
                 .metrics
                 .response(None, err.status.as_u16(), Some(err.code));
-            shared::http::response::error(&err, &request_id)
+            closing(shared::http::response::error(&err, &request_id))
         }
         Err(_) => {
             let err = ApiError::request_timeout();
             state
                 .metrics
                 .response(None, err.status.as_u16(), Some(err.code));
-            let mut resp = shared::http::response::error(&err, &request_id);
-            // The rest of the body may still come: the connection cannot be reused.
-            resp.headers_mut().insert(
-                http::header::CONNECTION,
-                http::HeaderValue::from_static("close"),
-            );
-            resp
+            closing(shared::http::response::error(&err, &request_id))
         }
     };
     resp.map(|body| Full::new(Bytes::from(body)))
+}
+
+/// The answer with `Connection: close`: hyper closes the connection after it.
+fn closing<B>(mut resp: http::Response<B>) -> http::Response<B> {
+    resp.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    resp
 }
 
 /// `GET /metrics`: the Prometheus text, for a caller holding the Backend API secret key

@@ -306,6 +306,13 @@ async fn backup(args: &Args, dest: &Path) -> Result<(), Box<dyn std::error::Erro
         path.display(),
         dest.display()
     );
+    // The backup's keys are sealed with the local key-encryption key, which is not in it.
+    if std::env::var_os(shared::keyring::local_kek::ENV).is_none() {
+        println!(
+            "local-api: keep {} with the backup: without that key its keys cannot be read",
+            shared::keyring::local_kek::key_file(&path).display()
+        );
+    }
     Ok(())
 }
 

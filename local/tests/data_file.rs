@@ -159,6 +159,10 @@ async fn the_database_survives_a_restart_and_is_private() {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&file).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+        // The local key-encryption key beside it, as private.
+        let key_file = shared::keyring::local_kek::key_file(&file);
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     let server = start(&file);
@@ -260,9 +264,27 @@ async fn an_online_backup_restores_and_serves() {
     assert_eq!(again.status.code(), Some(1), "never over an existing file");
     drop(server);
 
-    // Restore: the backup file becomes a database file a server starts on.
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains("store.sqlite3.kek with the backup"),
+        "{printed}"
+    );
+
+    // Restore: the backup file becomes a database file a server starts on, with the key
+    // file kept beside the database. Without it the keys cannot be read: a clear error
+    // and exit 1, not a panic and not a new key.
     let restored = dir.join("restored.sqlite3");
     std::fs::copy(&backup, &restored).expect("copy");
+    let key_file = shared::keyring::local_kek::key_file(&restored);
+    let refused = run(&["rotate-keys", "--data-file", restored.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        why.contains("local key-encryption key") && why.contains("is missing"),
+        "{why}"
+    );
+    assert!(!key_file.exists());
+    std::fs::copy(shared::keyring::local_kek::key_file(&file), &key_file).expect("copy key");
     let server = start(&restored);
     let id = user["id"].as_str().unwrap();
     let read = bapi(&http, &server, "GET", &format!("/v1/users/{id}"), None).await;

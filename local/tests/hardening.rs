@@ -1,5 +1,6 @@
 //! The local server protects itself: request heads must arrive in time, connections are
-//! capped, and SIGTERM lets in-flight requests finish, flushes the store and exits 0.
+//! capped, an answer sent before the body was read closes the connection and says so,
+//! and SIGTERM lets in-flight requests finish, flushes the store and exits 0.
 //! Real processes and raw sockets; no timing is asserted (the read timeouts below only
 //! keep a broken server from hanging the test).
 
@@ -10,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use testkit::local_api::LocalApi;
+use testkit::local_api::{Http, LocalApi};
 
 const SECRET: &str = "sk_local_hardening_test_0123456789abcdef";
 
@@ -34,6 +35,12 @@ fn connect(addr: SocketAddr) -> TcpStream {
 
 /// Reads one HTTP/1.1 answer with a content-length: (status, JSON body).
 fn read_answer(stream: &mut TcpStream) -> (u16, Value) {
+    let (status, _, body) = read_answer_with_headers(stream);
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+/// Reads one HTTP/1.1 answer with a content-length: (status, headers lower-cased, body).
+fn read_answer_with_headers(stream: &mut TcpStream) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let mut reader = BufReader::new(stream);
     let mut status_line = String::new();
     reader.read_line(&mut status_line).expect("status line");
@@ -43,6 +50,7 @@ fn read_answer(stream: &mut TcpStream) -> (u16, Value) {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("status line: {status_line:?}"));
     let mut length = 0;
+    let mut headers = Vec::new();
     loop {
         let mut line = String::new();
         reader.read_line(&mut line).expect("header");
@@ -51,14 +59,23 @@ fn read_answer(stream: &mut TcpStream) -> (u16, Value) {
             break;
         }
         if let Some((k, v)) = line.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                length = v.trim().parse().expect("length");
+            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
+            if k == "content-length" {
+                length = v.parse().expect("length");
             }
+            headers.push((k, v));
         }
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body).expect("body");
-    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    (status, headers, body)
+}
+
+fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 fn get(stream: &mut TcpStream, path: &str) -> (u16, Value) {
@@ -144,6 +161,84 @@ fn connections_over_the_cap_get_a_clerk_503() {
         ok
     });
     assert!(served, "a freed slot is reused");
+}
+
+/// A keep-alive client (hyper's pooled client) sends a 2 MB body: the answer, 413, comes
+/// before the body was read and says `Connection: close`, so the client sends its next
+/// request on a new connection, and it succeeds.
+#[tokio::test]
+async fn a_413_says_connection_close_and_a_keep_alive_clients_next_request_succeeds() {
+    let server = start(&["--in-memory"], &[]);
+    let http = Http::new();
+    let environment = format!("{}/v1/environment", server.url());
+    // The pool holds a kept-alive connection from here on.
+    assert_eq!(http.send("GET", &environment, &[], None).await.status, 200);
+    for _ in 0..3 {
+        let big = "a".repeat(2 * 1024 * 1024);
+        let refused = http
+            .send(
+                "POST",
+                &format!("{}/v1/client", server.url()),
+                &[],
+                Some(("application/x-www-form-urlencoded", big)),
+            )
+            .await;
+        assert_eq!(refused.status, 413);
+        assert_eq!(refused.body["errors"][0]["code"], "request_body_too_large");
+        assert_eq!(
+            refused
+                .headers
+                .get("connection")
+                .and_then(|v| v.to_str().ok()),
+            Some("close")
+        );
+        let next = http.send("GET", &environment, &[], None).await;
+        assert_eq!(next.status, 200, "the next request, on a new connection");
+    }
+}
+
+/// On the wire: after a kept-alive request, an over-long body is answered 413 with
+/// `Connection: close` and the server closes that connection; an answer that reads no
+/// body (the OpenAPI document) sent a body says the same. A new connection is served.
+#[test]
+fn answers_sent_before_the_body_was_read_close_the_connection_and_say_so() {
+    let server = start(&["--in-memory"], &[]);
+    let mut stream = connect(server.addr);
+    assert_eq!(get(&mut stream, "/v1/environment").0, 200);
+    let length = 2 * 1024 * 1024;
+    write!(
+        stream,
+        "POST /v1/client HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {length}\r\n\r\n"
+    )
+    .expect("write head");
+    // The body is written beside the read: the server answers before it has read it all,
+    // and may close before it is all sent (the writer's error is expected then).
+    let mut writer = stream.try_clone().expect("clone");
+    let body = std::thread::spawn(move || writer.write_all(&vec![b'a'; length]));
+    let (status, headers, _) = read_answer_with_headers(&mut stream);
+    assert_eq!(status, 413);
+    assert_eq!(header(&headers, "connection"), Some("close"), "{headers:?}");
+    // The server closes this connection: end of stream (or a reset, for the unread
+    // body), not our safety timeout.
+    let mut rest = Vec::new();
+    match stream.read_to_end(&mut rest) {
+        Ok(_) => assert!(rest.is_empty(), "nothing more on a closed connection"),
+        Err(e) => assert_ne!(e.kind(), std::io::ErrorKind::WouldBlock, "{e}"),
+    }
+    let _ = body.join();
+
+    let mut stream = connect(server.addr);
+    write!(
+        stream,
+        "GET /openapi.yaml HTTP/1.1\r\nhost: localhost\r\ncontent-length: 5\r\n\r\nhello"
+    )
+    .expect("write");
+    let (status, headers, _) = read_answer_with_headers(&mut stream);
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "connection"), Some("close"), "{headers:?}");
+
+    let mut fresh = connect(server.addr);
+    assert_eq!(get(&mut fresh, "/v1/environment").0, 200);
 }
 
 #[test]

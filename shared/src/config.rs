@@ -135,8 +135,11 @@ pub struct Config {
     /// carry it as `Cache-Control: max-age`.
     pub jwks_cache_window: Duration,
     /// The KMS key that seals the keyring's private material (envelope encryption); unset,
-    /// it is stored as is (local installs, where the data file is mode 0600).
+    /// the embedded store's database seals it with its local key-encryption key.
     pub kms_key_id: Option<String>,
+    /// `LOCAL_KEY_ENCRYPTION_KEY`: the embedded store's local key-encryption key (base64
+    /// of 32 bytes); unset, the key file beside the database (`keyring::local_kek`).
+    pub local_key_encryption_key: Option<SecretKey>,
     pub application_name: String,
     pub store: StoreBackend,
     /// Set when a CDN sits in front (template.yaml's EdgeRateLimiting): every request must
@@ -354,6 +357,20 @@ impl Config {
             secret_key,
             jwks_cache_window,
             kms_key_id: get("KEY_ENCRYPTION_KMS_KEY_ID").map(|v| v.trim().to_string()),
+            local_key_encryption_key: get(crate::keyring::local_kek::ENV)
+                .map(|v| {
+                    use base64::Engine;
+                    let v = v.trim().to_string();
+                    match base64::engine::general_purpose::STANDARD.decode(&v) {
+                        Ok(bytes) if bytes.len() == 32 => Ok(SecretKey(v)),
+                        _ => Err(ConfigError::Invalid {
+                            name: crate::keyring::local_kek::ENV,
+                            reason: "must be the base64 of 32 bytes (`openssl rand -base64 32`)"
+                                .into(),
+                        }),
+                    }
+                })
+                .transpose()?,
             application_name: get("APPLICATION_NAME").unwrap_or_else(|| "Session service".into()),
             store,
             origin_verify_secret: get("ORIGIN_VERIFY_SECRET")

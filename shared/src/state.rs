@@ -91,7 +91,7 @@ impl AppState {
         access: KeyAccess,
     ) -> Result<Self, StartupError> {
         let store = configured_store(&config, create_table).await?;
-        let sealer = Sealer::from_config(config.kms_key_id.as_deref()).await;
+        let sealer = configured_sealer(&config, store.as_ref()).await?;
         Self::build(config, store, Arc::new(SystemClock), sealer, access).await
     }
 
@@ -157,7 +157,7 @@ impl AppState {
         load_keys: LoadKeys,
     ) -> Result<Self, StartupError> {
         let store = configured_store(&config, false).await?;
-        let sealer = Sealer::from_config(config.kms_key_id.as_deref()).await;
+        let sealer = configured_sealer(&config, store.as_ref()).await?;
         let clock = Arc::new(SystemClock);
         Self::build_with(config, store, clock, sealer, access, load_keys).await
     }
@@ -179,14 +179,16 @@ impl AppState {
         })
     }
 
-    /// The state of a process that signs and verifies, keys sealed as configured for a
-    /// local install (as is).
+    /// The state of a process that signs and verifies on `store`, keys sealed as
+    /// configured ([`configured_sealer`]: plain in memory, the local key-encryption key
+    /// on the embedded store's database).
     pub async fn new(
         config: Config,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
-        Self::build(config, store, clock, Sealer::Plain, KeyAccess::Private).await
+        let sealer = configured_sealer(&config, store.as_ref()).await?;
+        Self::build(config, store, clock, sealer, KeyAccess::Private).await
     }
 
     /// Loads the keyring as `access` allows, creating it on the first start.
@@ -370,6 +372,39 @@ impl AppState {
             .insert(t.id.clone(), Arc::clone(&compiled));
         Ok(compiled)
     }
+}
+
+/// How a process that opens key material seals it, on `store` as `config` names it:
+/// - KMS when `KEY_ENCRYPTION_KMS_KEY_ID` is set;
+/// - on the embedded store's database, its local key-encryption key
+///   (`LOCAL_KEY_ENCRYPTION_KEY`, else the key file beside the database, made on the first
+///   start; a missing key the database needs, or the wrong one, is a start-up error);
+/// - else plain (the in-memory store; DynamoDB without KMS, with a warning).
+///
+/// On the embedded store's database, what is stored plain (by earlier versions) is sealed
+/// with it before the process serves, and everything sealed is checked to open with it.
+pub async fn configured_sealer(config: &Config, store: &dyn Store) -> Result<Sealer, StartupError> {
+    let database = match &config.store {
+        StoreBackend::Embedded {
+            data_file: Some(path),
+        } => Some(path),
+        _ => None,
+    };
+    let sealer = match (&config.kms_key_id, database) {
+        (Some(key_id), _) => Sealer::from_config(Some(key_id)).await,
+        (None, Some(path)) => {
+            let from_env = config.local_key_encryption_key.as_ref().map(|k| k.expose());
+            let may_create = !crate::keyring::reseal::holds_local(store).await?;
+            Sealer::Local(crate::keyring::local_kek::resolve(
+                path, from_env, may_create,
+            )?)
+        }
+        (None, None) => return Ok(Sealer::Plain),
+    };
+    if database.is_some() {
+        crate::keyring::reseal::seal_plain_material(store, &sealer).await?;
+    }
+    Ok(sealer)
 }
 
 fn sealer_is_plain(sealer: &Sealer) -> bool {

@@ -91,7 +91,7 @@ pub struct Seed {
 pub async fn seed(dir: &Path) -> Seed {
     std::fs::create_dir_all(dir).expect("dir");
     let data_file = dir.join("seed.sqlite3");
-    for stale in ["", "-wal", "-shm"] {
+    for stale in ["", "-wal", "-shm", ".kek"] {
         let _ = std::fs::remove_file(format!("{}{stale}", data_file.display()));
     }
     reseed(&data_file).await;
@@ -132,12 +132,17 @@ pub async fn reseed(data_file: &Path) {
                 .expect("delete the records fixtures made");
         }
     }
-    // No keyring access: the seed writes the fixtures' own keyring.
+    // No keyring access: the seed writes the fixtures' own keyring, sealed as the product
+    // seals it on this database (its local key-encryption key, beside it).
+    let config = config(data_file);
+    let sealer = shared::state::configured_sealer(&config, store.as_ref())
+        .await
+        .expect("sealer");
     let state = AppState::build(
-        config(data_file),
+        config,
         store,
         Arc::new(SystemClock),
-        Sealer::Plain,
+        sealer,
         KeyAccess::None,
     )
     .await
@@ -156,14 +161,23 @@ impl Seed {
 }
 
 /// Copies the embedded store's database `from` to `to` (replaced), with SQLite's own
-/// copy: whole even while `from` is open in WAL mode.
+/// copy: whole even while `from` is open in WAL mode; and its local key-encryption key
+/// file beside it, without which the copy's keys cannot be opened.
 pub fn copy_data_file(from: &Path, to: &Path) -> Result<(), String> {
+    use shared::keyring::local_kek::key_file;
     let _ = std::fs::remove_file(to);
+    let _ = std::fs::remove_file(key_file(to));
     let dest = to.to_str().ok_or("the copy's path is not UTF-8")?;
     rusqlite::Connection::open(from)
         .and_then(|db| db.execute("VACUUM INTO ?1", [dest]))
         .map(|_| ())
-        .map_err(|e| format!("copy {} to {}: {e}", from.display(), to.display()))
+        .map_err(|e| format!("copy {} to {}: {e}", from.display(), to.display()))?;
+    if key_file(from).exists() {
+        // `fs::copy` keeps the mode (0600).
+        std::fs::copy(key_file(from), key_file(to))
+            .map_err(|e| format!("copy the key file of {}: {e}", from.display()))?;
+    }
+    Ok(())
 }
 
 /// The keyring record stored in the embedded store's database at `path`, as JSON.

@@ -13,6 +13,8 @@
 //! schedules the current key's retirement at that moment and its removal once every token
 //! it can have signed has expired. docs/keys.md has the runbook.
 
+pub mod local_kek;
+pub mod reseal;
 pub mod seal;
 pub mod service;
 

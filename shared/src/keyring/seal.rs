@@ -2,7 +2,10 @@
 //! AES-256 data key from KMS (`GenerateDataKey`), the secret is sealed locally with
 //! AES-256-GCM, and only the KMS-encrypted data key is stored beside it. Reading it back
 //! takes `kms:Decrypt` on that one KMS key, which only functions that sign or verify hold.
-//! Locally there is no KMS: the material is stored as is, in a data file of mode 0600.
+//! On the embedded store (SQLite) there is no KMS: the material is sealed with AES-256-GCM
+//! under a local key-encryption key kept outside the database (`local_kek`). Plain
+//! material (the in-memory store, databases of earlier versions) still opens; the
+//! embedded store re-seals it when it starts.
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use base64::engine::general_purpose::STANDARD;
@@ -27,6 +30,13 @@ pub enum Sealed {
         nonce: String,
         ciphertext: String,
     },
+    /// AES-256-GCM ciphertext (tag appended) under the embedded store's local
+    /// key-encryption key, named by `key_id` (a digest of the key, not the key).
+    Local {
+        key_id: String,
+        nonce: String,
+        ciphertext: String,
+    },
 }
 
 impl std::fmt::Debug for Sealed {
@@ -34,6 +44,7 @@ impl std::fmt::Debug for Sealed {
         f.write_str(match self {
             Sealed::Plain { .. } => "Sealed::Plain",
             Sealed::Kms { .. } => "Sealed::Kms",
+            Sealed::Local { .. } => "Sealed::Local",
         })
     }
 }
@@ -46,6 +57,8 @@ pub enum Sealer {
         client: aws_sdk_kms::Client,
         key_id: String,
     },
+    /// The embedded store's local key-encryption key (`local_kek::resolve`).
+    Local(super::local_kek::LocalKek),
 }
 
 impl std::fmt::Debug for Sealer {
@@ -53,6 +66,7 @@ impl std::fmt::Debug for Sealer {
         match self {
             Sealer::Plain => f.write_str("Sealer::Plain"),
             Sealer::Kms { key_id, .. } => write!(f, "Sealer::Kms({key_id})"),
+            Sealer::Local(kek) => write!(f, "Sealer::Local({})", kek.key_id()),
         }
     }
 }
@@ -84,6 +98,7 @@ impl Sealer {
                     material: STANDARD.encode(material),
                 })
             }
+            Sealer::Local(kek) => return kek.seal(&local_aad(kid), material),
             Sealer::Kms { client, key_id } => (client, key_id),
         };
         let out = client
@@ -127,9 +142,23 @@ impl Sealer {
         let unreadable = |_| KeyError::Unreadable("sealed key material is not base64");
         match (sealed, self) {
             (Sealed::Plain { material }, _) => STANDARD.decode(material).map_err(unreadable),
-            (Sealed::Kms { .. }, Sealer::Plain) => Err(KeyError::Unreadable(
+            (Sealed::Kms { .. }, Sealer::Plain | Sealer::Local(_)) => Err(KeyError::Unreadable(
                 "key material is KMS-encrypted but KEY_ENCRYPTION_KMS_KEY_ID is not set",
             )),
+            (Sealed::Local { .. }, Sealer::Plain | Sealer::Kms { .. }) => Err(KeyError::LocalKey(
+                "key material is sealed with the embedded store's local key-encryption \
+                     key, which this process does not use (KEY_ENCRYPTION_KMS_KEY_ID is set, \
+                     or the store is not the embedded store's database)"
+                    .into(),
+            )),
+            (
+                Sealed::Local {
+                    key_id,
+                    nonce,
+                    ciphertext,
+                },
+                Sealer::Local(kek),
+            ) => kek.open(&local_aad(kid), key_id, nonce, ciphertext),
             (
                 Sealed::Kms {
                     key_id,
@@ -174,7 +203,34 @@ impl Sealer {
     }
 }
 
-fn aead_key(bytes: &[u8]) -> Result<LessSafeKey, KeyError> {
+impl Sealer {
+    /// Whether `sealed` opens with this sealer, as far as can be told without opening it:
+    /// a start-up check, so that a wrong or missing key stops the process with a clear
+    /// error instead of failing a webhook delivery later.
+    pub fn check_opens(&self, sealed: &Sealed) -> Result<(), KeyError> {
+        match (sealed, self) {
+            (Sealed::Plain { .. }, _) | (Sealed::Kms { .. }, Sealer::Kms { .. }) => Ok(()),
+            (Sealed::Local { key_id, .. }, Sealer::Local(kek)) => kek.check_key_id(key_id),
+            (Sealed::Kms { .. }, _) => Err(KeyError::Unreadable(
+                "key material is KMS-encrypted but KEY_ENCRYPTION_KMS_KEY_ID is not set",
+            )),
+            (Sealed::Local { .. }, _) => Err(KeyError::LocalKey(
+                "key material is sealed with the embedded store's local key-encryption key, \
+                 which this process does not use (KEY_ENCRYPTION_KMS_KEY_ID is set, or the \
+                 store is not the embedded store's database)"
+                    .into(),
+            )),
+        }
+    }
+}
+
+/// The associated data of a locally sealed secret: its purpose and kid, so a ciphertext
+/// moved to another key (or another use) fails its check, as the KMS variant's context.
+fn local_aad(kid: &str) -> Vec<u8> {
+    format!("{CONTEXT_PURPOSE}/{kid}").into_bytes()
+}
+
+pub(super) fn aead_key(bytes: &[u8]) -> Result<LessSafeKey, KeyError> {
     UnboundKey::new(&AES_256_GCM, bytes)
         .map(LessSafeKey::new)
         .map_err(|_| KeyError::Kms("data key is not AES-256".into()))

@@ -21,6 +21,10 @@ pub enum KeyError {
     NoCurrentKey,
     #[error("key encryption failed: {0}")]
     Kms(String),
+    /// The embedded store's local key-encryption key is missing, unreadable, exposed, or
+    /// not the one the material was sealed with.
+    #[error("local key-encryption key: {0}")]
+    LocalKey(String),
 }
 
 /// The `cat` header of session tokens (Clerk's value; @clerk/backend checks it).

@@ -1,7 +1,9 @@
 //! The keyring end to end on both stores: cold starts that race create one keyring,
 //! tokens verify across a rotation until the old key is gone, client tokens are re-signed
 //! with the new secret, bad client tokens never lock a caller out, and on DynamoDB the
-//! private material is stored only as KMS ciphertext. Time moves on the injected clock.
+//! private material is stored only as KMS ciphertext; on the embedded store it is sealed
+//! with the local key-encryption key (and plain material of earlier versions is sealed
+//! when opened). Time moves on the injected clock.
 
 use std::sync::Arc;
 
@@ -520,4 +522,217 @@ async fn tokens_minted_in_the_window_never_outlive_their_key(store: Arc<dyn Stor
         .await;
     let jwt = fapi.ok()["jwt"].as_str().unwrap().to_string();
     assert_eq!(exp(&jwt) - app.now_ms() / 1000 * 1000, 3_600_000);
+}
+
+// The embedded store's keys at rest: sealed with the local key-encryption key.
+
+/// The configuration of a process on the database at `path` (the local key-encryption key
+/// from its key file unless `extra` sets one).
+fn on_database(path: &std::path::Path, extra: &[(&str, &str)]) -> shared::config::Config {
+    let path = path.to_string_lossy().to_string();
+    let mut settings = vec![("EMBEDDED_STORE_PATH", path.as_str()), ("WEBHOOKS", "on")];
+    settings.extend_from_slice(extra);
+    test_config(&settings)
+}
+
+/// Everything the database's files hold, as text (the database and its WAL, pages of
+/// old versions included).
+fn raw_files(path: &std::path::Path) -> String {
+    ["", "-wal"]
+        .iter()
+        .filter_map(|suffix| std::fs::read(format!("{}{suffix}", path.display())).ok())
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .collect()
+}
+
+/// Every secret the keyring and the webhook endpoints of `store` hold, opened with
+/// `sealer`: (kid, base64 of the material), and every sealing scheme seen.
+async fn secrets_at_rest(
+    store: &dyn Store,
+    sealer: &Sealer,
+) -> (Vec<(String, String)>, Vec<String>) {
+    use base64::engine::general_purpose::STANDARD;
+    let keyring = store.keyring().await.unwrap().expect("keyring");
+    let mut sealed: Vec<(String, shared::keyring::Sealed)> = keyring
+        .signing_keys
+        .iter()
+        .chain(&keyring.client_token_secrets)
+        .map(|k| (k.kid.clone(), k.sealed.clone()))
+        .collect();
+    for e in store.list_webhook_endpoints().await.unwrap() {
+        sealed.push((e.id.clone(), e.secret.clone()));
+    }
+    let mut opened = Vec::new();
+    let mut schemes = Vec::new();
+    for (kid, s) in sealed {
+        let json = serde_json::to_value(&s).unwrap();
+        schemes.push(json["scheme"].as_str().unwrap().to_string());
+        opened.push((
+            kid.clone(),
+            STANDARD.encode(sealer.open(&kid, &s).await.unwrap()),
+        ));
+    }
+    (opened, schemes)
+}
+
+/// A new database holds no plain key material: the keyring's keys and a webhook
+/// endpoint's secret are sealed with the local key (AES-256-GCM), whose file beside the
+/// database is mode 0600; neither the material nor a "plain" scheme is anywhere in the
+/// database's files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_database_holds_no_plain_key_material() {
+    let db = stores::TempDatabase::new();
+    let app = TestApp::with_system_clock(on_database(&db.path(), &[]), db.open()).await;
+    let created = app
+        .send(
+            Req::post("/v1/webhooks/endpoints")
+                .secret()
+                .json(&json!({"url": "https://hooks.example.com/clerk"})),
+        )
+        .await;
+    let webhook_secret = created.ok()["secret"].as_str().unwrap().to_string();
+    app.store.flush().await.unwrap();
+
+    let key_file = shared::keyring::local_kek::key_file(&db.path());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the key file is private");
+    }
+    let kek = shared::keyring::local_kek::resolve(&db.path(), None, false).unwrap();
+    let sealer = Sealer::Local(kek);
+    let (secrets, schemes) = secrets_at_rest(app.store.as_ref(), &sealer).await;
+    assert_eq!(
+        secrets.len(),
+        3,
+        "a signing key, a client-token secret, an endpoint"
+    );
+    assert!(schemes.iter().all(|s| s == "local"), "{schemes:?}");
+
+    let files = raw_files(&db.path());
+    assert!(!files.contains("\"plain\""), "no plain scheme stored");
+    for (kid, material) in &secrets {
+        assert!(
+            !files.contains(material.as_str()),
+            "{kid}'s material is stored"
+        );
+    }
+    assert!(!files.contains(&webhook_secret["whsec_".len()..]));
+    let key_text = std::fs::read_to_string(&key_file).unwrap();
+    assert!(
+        !files.contains(key_text.trim()),
+        "the key is not in the database"
+    );
+}
+
+/// A database an earlier version wrote (its keys and webhook secrets plain) is sealed
+/// with the local key when a process opens it, and keeps its keys: a session token and a
+/// client cookie made before verify after, and the endpoint's secret is the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_with_plain_material_is_sealed_when_opened_and_keeps_its_keys() {
+    let db = stores::TempDatabase::new();
+    // As an earlier version: the same database, material stored plain.
+    let before = TestApp::with_system_clock(test_config(&[("WEBHOOKS", "on")]), db.open()).await;
+    let (cookie, sid, _) = before.browser_session().await;
+    let minted = before
+        .send(Req::post(session_path(&sid, "tokens")).cookie(&cookie))
+        .await;
+    let token = minted.ok()["jwt"].as_str().unwrap().to_string();
+    let created = before
+        .send(
+            Req::post("/v1/webhooks/endpoints")
+                .secret()
+                .json(&json!({"url": "https://hooks.example.com/clerk"})),
+        )
+        .await;
+    let webhook_secret = created.ok()["secret"].as_str().unwrap().to_string();
+    let (plain_secrets, plain_schemes) =
+        secrets_at_rest(before.store.as_ref(), &Sealer::Plain).await;
+    assert!(plain_schemes.iter().all(|s| s == "plain"));
+    let version_before = before.store.keyring().await.unwrap().unwrap().version;
+    before.store.flush().await.unwrap();
+    drop(before);
+
+    let after = TestApp::with_system_clock(on_database(&db.path(), &[]), db.open()).await;
+    let kek = shared::keyring::local_kek::resolve(&db.path(), None, false).unwrap();
+    let (secrets, schemes) = secrets_at_rest(after.store.as_ref(), &Sealer::Local(kek)).await;
+    assert!(schemes.iter().all(|s| s == "local"), "{schemes:?}");
+    assert_eq!(secrets, plain_secrets, "the same keys, sealed");
+    let keyring = after.store.keyring().await.unwrap().unwrap();
+    assert_eq!(keyring.version, version_before + 1, "one conditional write");
+
+    // The same keys serve: the token verifies, the cookie is the same client's.
+    let claims = verify(&token, &jwks(&after).await).expect("verifies after");
+    assert_eq!(claims["sid"], sid.as_str());
+    let client = after.send(Req::get("/v1/client").cookie(&cookie)).await;
+    assert_eq!(client.ok()["response"]["sessions"][0]["id"], sid.as_str());
+    let (_, endpoint_secret) = secrets.last().unwrap();
+    assert_eq!(endpoint_secret.as_str(), &webhook_secret["whsec_".len()..]);
+
+    // Opened again, nothing is left to seal: no further write.
+    drop(after);
+    let again = TestApp::with_system_clock(on_database(&db.path(), &[]), db.open()).await;
+    let version = again.store.keyring().await.unwrap().unwrap().version;
+    assert_eq!(version, version_before + 1);
+}
+
+/// A missing key file, another key, a key file others may read, or a malformed
+/// `LOCAL_KEY_ENCRYPTION_KEY` stop the start with an error that says so (no panic, no new
+/// key over a database sealed with another).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_wrong_or_exposed_key_stops_the_start_with_a_clear_error() {
+    let db = stores::TempDatabase::new();
+    let clock = Arc::new(shared::clock::SystemClock);
+    let start = |extra: &[(&str, &str)]| {
+        let config = on_database(&db.path(), extra);
+        let store = db.open();
+        let clock = clock.clone();
+        async move {
+            AppState::new(config, store, clock)
+                .await
+                .err()
+                .map(|e| e.to_string())
+        }
+    };
+    assert_eq!(start(&[]).await, None, "the first start makes the key");
+    let key_file = shared::keyring::local_kek::key_file(&db.path());
+    let kept = db.path().with_extension("kek-kept");
+    std::fs::rename(&key_file, &kept).unwrap();
+
+    let missing = start(&[]).await.expect("refused");
+    assert!(missing.contains("is missing"), "{missing}");
+    assert!(!key_file.exists(), "no new key over a sealed database");
+
+    let other = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let wrong = start(&[("LOCAL_KEY_ENCRYPTION_KEY", &other)])
+        .await
+        .expect("refused");
+    assert!(
+        wrong.contains("sealed with local key-encryption key kek_"),
+        "{wrong}"
+    );
+
+    std::fs::rename(&kept, &key_file).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let exposed = start(&[]).await.expect("refused");
+        assert!(exposed.contains("may be read by others"), "{exposed}");
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    assert_eq!(start(&[]).await, None, "its own key opens it again");
+
+    let malformed = shared::config::Config::from_lookup(|k| {
+        (k == "LOCAL_KEY_ENCRYPTION_KEY")
+            .then(|| "c2hvcnQ=".to_string())
+            .or_else(|| (k == "FRONTEND_API_URL").then(|| FAPI_URL.to_string()))
+    })
+    .expect_err("refused")
+    .to_string();
+    assert!(
+        malformed.contains("LOCAL_KEY_ENCRYPTION_KEY"),
+        "{malformed}"
+    );
 }

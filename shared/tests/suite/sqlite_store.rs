@@ -258,6 +258,61 @@ async fn an_online_backup_is_a_whole_private_database() {
     assert_eq!(restored.get_user(&later.id).await.unwrap(), None);
 }
 
+/// The backup is never readable by others, not even while it is written: the file is
+/// 0600 from the first moment it exists (watched from another thread throughout a backup
+/// of a database of some size), and a path that exists is left as it was.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_is_private_from_its_first_byte() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let db = TempDatabase::new();
+    let store = db.open();
+    for n in 0..20 {
+        let users = (0..200).map(|i| Write::user(user(START_MS + n * 200 + i)));
+        store.commit(users.collect()).await.unwrap();
+    }
+    let backup = db.path().with_extension("watched-backup");
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (backup, done) = (backup.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !done.load(Ordering::Acquire) {
+                if let Ok(meta) = std::fs::metadata(&backup) {
+                    seen.push((meta.permissions().mode() & 0o777, meta.len()));
+                }
+            }
+            seen
+        })
+    };
+    store.backup_to(&backup).await.unwrap();
+    done.store(true, Ordering::Release);
+    let seen = watcher.join().unwrap();
+    assert!(!seen.is_empty(), "the watcher saw the file");
+    assert!(
+        seen.iter().all(|(mode, _)| *mode == 0o600),
+        "modes seen while written: {:?}",
+        seen.iter()
+            .map(|(m, _)| format!("{m:o}"))
+            .collect::<std::collections::BTreeSet<_>>()
+    );
+    let size = std::fs::metadata(&backup).unwrap().len();
+    assert!(size > 100_000, "a backup of some size ({size} bytes)");
+
+    // An existing path is refused and not touched.
+    let existing = db.path().with_extension("existing");
+    std::fs::write(&existing, b"not a backup").unwrap();
+    let refused = store
+        .backup_to(&existing)
+        .await
+        .expect_err("refused")
+        .to_string();
+    assert!(refused.contains("exists already"), "{refused}");
+    assert_eq!(std::fs::read(&existing).unwrap(), b"not a backup");
+}
+
 /// A database written by a newer version (a higher schema number) is refused, not
 /// misread.
 #[tokio::test]

@@ -338,23 +338,44 @@ impl SqliteStore {
 
     /// Writes a consistent copy of the database to `dest` while it is in use (SQLite's
     /// `VACUUM INTO`: a snapshot as of one transaction, compacted). `dest` must not exist.
+    /// The file is created empty with mode 0600 (exclusively) before SQLite writes a page
+    /// into it, so the copy of the keyring is never readable by others, not even while
+    /// it is written; `VACUUM INTO` fills an existing empty file and keeps its mode.
     pub async fn backup_to(&self, dest: &Path) -> Result<(), StoreError> {
         let dest = dest.to_path_buf();
-        self.read(move |conn| {
-            let dest_str = dest
-                .to_str()
-                .ok_or_else(|| StoreError::Fault("backup path is not UTF-8".into()))?;
-            conn.execute("VACUUM INTO ?1", params![dest_str])
-                .map_err(sql)?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o600))
-                    .map_err(|e| StoreError::Fault(format!("{}: {e}", dest.display())))?;
+        let dest_str = dest
+            .to_str()
+            .ok_or_else(|| StoreError::Fault("backup path is not UTF-8".into()))?
+            .to_string();
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        match options.open(&dest) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(StoreError::Fault(format!(
+                    "{} exists already",
+                    dest.display()
+                )))
             }
-            Ok(())
-        })
-        .await
+            Err(e) => return Err(StoreError::Fault(format!("{}: {e}", dest.display()))),
+        }
+        let written = self
+            .read(move |conn| {
+                conn.execute("VACUUM INTO ?1", params![dest_str])
+                    .map_err(sql)?;
+                Ok(())
+            })
+            .await;
+        if written.is_err() {
+            // No half-written copy left behind to be mistaken for a backup.
+            let _ = std::fs::remove_file(&dest);
+        }
+        written
     }
 
     /// Runs `f` on a read connection, on the blocking pool.
