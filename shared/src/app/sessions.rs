@@ -190,11 +190,16 @@ pub async fn requesting(
     Ok((cs, session))
 }
 
-/// Every session of `user_id`, on every client, newest first.
+/// How many of a user's sessions `/v1/me` reads at most, the newest: its lists show no
+/// more (a user piles up sessions on every device it signs in on, ended ones included).
+pub const MY_SESSIONS_READ: usize = 500;
+
+/// The newest [`MY_SESSIONS_READ`] sessions of `user_id`, on every client, newest first.
 pub async fn of_user(state: &AppState, user_id: &str) -> Result<Vec<Session>, ApiError> {
     let filter = crate::store::SessionFilter {
         client_id: None,
         user_id: Some(user_id.to_string()),
+        newest: Some(MY_SESSIONS_READ),
     };
     Ok(state.store.list_sessions(&filter).await?)
 }

@@ -26,9 +26,11 @@ async fn sign_out_everywhere(
     action: SessionAction,
     origin: &RequestOrigin,
 ) -> Result<Option<u64>, ApiError> {
+    // Every one of them: a ban or a deletion must reach them all.
     let filter = SessionFilter {
         client_id: None,
         user_id: Some(user.id.clone()),
+        newest: None,
     };
     let now = state.now();
     let kind = session_event(action);

@@ -109,6 +109,35 @@ fn content_type(req: &Request) -> Option<String> {
 }
 
 /// Parses a Frontend API form body. An empty body is an empty form.
+/// `limit` and `offset`, the way Clerk's list endpoints take them: `limit` from 1 to
+/// `max_limit` (else `default_limit`), `offset` from 0 (an int64 there). Anything else is
+/// 422 naming the parameter.
+pub fn limit_offset(
+    req: &Request,
+    default_limit: usize,
+    max_limit: usize,
+) -> Result<(usize, usize), ApiError> {
+    let number = |name: &str, default: usize, min: usize, max: usize| -> Result<usize, ApiError> {
+        match req.query_param(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|v| (min..=max).contains(v))
+                .ok_or_else(|| {
+                    ApiError::param_invalid(
+                        name,
+                        format!("{name} must be a whole number from {min} to {max}."),
+                    )
+                }),
+        }
+    };
+    Ok((
+        number("limit", default_limit, 1, max_limit)?,
+        number("offset", 0, 0, i64::MAX as usize)?,
+    ))
+}
+
 pub fn form(req: &Request) -> Result<Form, ApiError> {
     if req.body().is_empty() {
         return Ok(Form::default());

@@ -226,6 +226,9 @@ impl Write {
 pub struct SessionFilter {
     pub client_id: Option<String>,
     pub user_id: Option<String>,
+    /// Only this many, the newest: the store reads no more (a user's sessions across
+    /// devices are not bounded otherwise).
+    pub newest: Option<usize>,
 }
 
 impl SessionFilter {
@@ -243,6 +246,9 @@ impl SessionFilter {
                 .cmp(&a.created_at)
                 .then_with(|| b.id.cmp(&a.id))
         });
+        if let Some(newest) = self.newest {
+            out.truncate(newest);
+        }
         out
     }
 }

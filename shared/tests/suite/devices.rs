@@ -14,7 +14,51 @@ testkit::each_store!(
     a_user_lists_its_sessions_on_every_device,
     a_user_revokes_a_session_from_another_device_never_someone_elses,
     racing_revokes_of_one_session_revoke_it_once,
+    a_users_sessions_come_in_pages,
 );
+
+/// `/v1/me/sessions` pages as Clerk's lists do (`limit`, `offset`, newest first); without
+/// them (clerk-js) it answers up to 100.
+async fn a_users_sessions_come_in_pages(store: Arc<dyn Store>) {
+    let app = TestApp::on(store).await;
+    let user = app.create_user().await;
+    let mut sids = Vec::new();
+    let mut token = String::new();
+    for _ in 0..5 {
+        app.clock.advance_secs(1);
+        let (t, sid) = sign_in_from(&app, &user, MAC_CHROME, "203.0.113.9").await;
+        token = t;
+        sids.push(sid);
+    }
+    sids.reverse(); // newest first
+    let ids = |resp: &TestResponse| -> Vec<String> {
+        resp.body
+            .as_array()
+            .expect("a bare array")
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for path in ["/v1/me/sessions", "/v1/me/sessions/active"] {
+        let all = app.send(Req::get(path).native(&token)).await;
+        assert_eq!(all.status, 200, "{}", all.body);
+        assert_eq!(ids(&all), sids, "{path}");
+        let page = app
+            .send(Req::get(format!("{path}?limit=2&offset=1")).native(&token))
+            .await;
+        assert_eq!(ids(&page), sids[1..3], "{path}");
+        let past = app
+            .send(Req::get(format!("{path}?offset=9")).native(&token))
+            .await;
+        assert!(ids(&past).is_empty(), "{path}");
+        for bad in ["limit=0", "limit=501", "limit=ten", "offset=-1"] {
+            let param = bad.split('=').next().unwrap();
+            app.send(Req::get(format!("{path}?{bad}")).native(&token))
+                .await
+                .assert_param_error(422, "form_param_value_invalid", param);
+        }
+    }
+}
 
 const MAC_CHROME: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 const IPHONE_SAFARI: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";

@@ -398,10 +398,12 @@ async fn a_database_of_schema_1_is_upgraded_when_opened() {
     let by_client = SessionFilter {
         client_id: Some(c.id.clone()),
         user_id: None,
+        ..SessionFilter::default()
     };
     let by_user = SessionFilter {
         client_id: None,
         user_id: Some(u.id.clone()),
+        ..SessionFilter::default()
     };
     assert_eq!(store.list_sessions(&by_client).await.unwrap().len(), 3);
     assert_eq!(store.list_sessions(&by_user).await.unwrap().len(), 3);

@@ -376,6 +376,7 @@ async fn sessions_are_found_by_id_and_listed(store: Arc<dyn Store>) {
     let by_client = SessionFilter {
         client_id: Some(c1.id.clone()),
         user_id: None,
+        ..SessionFilter::default()
     };
     assert_eq!(
         ids(store.list_sessions(&by_client).await.unwrap()),
@@ -385,6 +386,7 @@ async fn sessions_are_found_by_id_and_listed(store: Arc<dyn Store>) {
     let by_user = SessionFilter {
         client_id: None,
         user_id: Some(u1.id.clone()),
+        ..SessionFilter::default()
     };
     assert_eq!(
         ids(store.list_sessions(&by_user).await.unwrap()),
@@ -393,10 +395,21 @@ async fn sessions_are_found_by_id_and_listed(store: Arc<dyn Store>) {
     let both = SessionFilter {
         client_id: Some(c1.id.clone()),
         user_id: Some(u1.id.clone()),
+        ..SessionFilter::default()
     };
     assert_eq!(
         ids(store.list_sessions(&both).await.unwrap()),
         vec![a.id.clone()]
+    );
+    // The newest only, read no further (what `/v1/me` asks for).
+    let newest = SessionFilter {
+        user_id: Some(u1.id.clone()),
+        newest: Some(1),
+        ..SessionFilter::default()
+    };
+    assert_eq!(
+        ids(store.list_sessions(&newest).await.unwrap()),
+        [c.id.clone()]
     );
     let all = store
         .list_sessions(&SessionFilter::default())
@@ -534,6 +547,7 @@ async fn racing_ticket_redemptions_sign_in_once(store: Arc<dyn Store>) {
         .list_sessions(&SessionFilter {
             client_id: None,
             user_id: Some(user),
+            ..SessionFilter::default()
         })
         .await
         .unwrap();

@@ -77,25 +77,7 @@ pub(crate) fn list_answer<'a, T, R: Serialize>(
     }
 }
 
-/// Parses `limit`/`offset` the way Clerk's list endpoints take them (offset is an int64 there).
+/// `limit` (10 by default, at most 500) and `offset`, as Clerk's Backend API lists take them.
 fn page(req: &Request) -> Result<(usize, usize), ApiError> {
-    let number = |name: &str, default: usize, min: usize, max: usize| -> Result<usize, ApiError> {
-        match req.query_param(name) {
-            None => Ok(default),
-            Some(raw) => raw
-                .parse::<usize>()
-                .ok()
-                .filter(|v| (min..=max).contains(v))
-                .ok_or_else(|| {
-                    ApiError::param_invalid(
-                        name,
-                        format!("{name} must be a whole number from {min} to {max}."),
-                    )
-                }),
-        }
-    };
-    Ok((
-        number("limit", 10, 1, 500)?,
-        number("offset", 0, 0, i64::MAX as usize)?,
-    ))
+    crate::http::request::limit_offset(req, 10, 500)
 }

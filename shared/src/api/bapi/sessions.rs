@@ -26,6 +26,7 @@ pub async fn list(state: &AppState, req: Request) -> Result<Response, ApiError> 
     let filter = SessionFilter {
         client_id: req.query_param("client_id").filter(|s| !s.is_empty()),
         user_id: req.query_param("user_id").filter(|s| !s.is_empty()),
+        newest: None,
     };
     let now = state.now();
     let matching: Vec<Session> = state

@@ -7,7 +7,7 @@ use crate::app::sessions;
 use crate::domain::Session;
 use crate::error::ApiError;
 use crate::http::auth::ClientAuth;
-use crate::http::request::{form, RequestExt};
+use crate::http::request::{form, limit_offset, RequestExt};
 use crate::http::response::{self, Response};
 use crate::http::Request;
 use crate::state::AppState;
@@ -22,14 +22,17 @@ async fn me(
     sessions::requesting(state, auth, named.as_deref().filter(|s| !s.is_empty())).await
 }
 
-/// The user's sessions as a bare array (what clerk-js maps over), each with its latest
-/// activity; `signed_in` keeps only those signed in now (`/active`).
+/// The user's sessions as a bare array (what clerk-js maps over), newest first, each with
+/// its latest activity; `signed_in` keeps only those signed in now (`/active`). Paged by
+/// `limit` (100 by default, at most 500) and `offset`, as Clerk's lists are; clerk-js asks
+/// without them. Only the newest `sessions::MY_SESSIONS_READ` are read.
 async fn list(
     state: &AppState,
     req: &Request,
     auth: &ClientAuth,
     signed_in: bool,
 ) -> Result<Response, ApiError> {
+    let (limit, offset) = limit_offset(req, 100, 500)?;
     let (cs, me) = me(state, req, auth).await?;
     let now = state.now();
     let all = sessions::of_user(state, &me.user_id).await?;
@@ -38,6 +41,8 @@ async fn list(
     let shown: Vec<_> = all
         .iter()
         .filter(|s| !signed_in || s.status_at(now).is_signed_in())
+        .skip(offset)
+        .take(limit)
         .map(|s| wire::active_session(s, user.as_deref(), now))
         .collect();
     response::ok(&shown)

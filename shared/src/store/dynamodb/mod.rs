@@ -124,15 +124,30 @@ impl DynamoDbStore {
         values: Vec<(&str, String)>,
         newest_first: bool,
     ) -> Result<Vec<Item>, StoreError> {
+        self.query_first(index, key_condition, values, newest_first, None)
+            .await
+    }
+
+    /// The first `limit` items of a query (all of them without one), following pages.
+    async fn query_first(
+        &self,
+        index: Option<&str>,
+        key_condition: &str,
+        values: Vec<(&str, String)>,
+        newest_first: bool,
+        limit: Option<usize>,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
+            let left = limit.map(|l| l.saturating_sub(items.len()));
             let mut q = self
                 .client
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression(key_condition)
                 .scan_index_forward(!newest_first)
+                .set_limit(left.map(|l| l.clamp(1, i32::MAX as usize) as i32))
                 .set_exclusive_start_key(start.take());
             for (name, value) in &values {
                 q = q.expression_attribute_values(*name, AttributeValue::S(value.clone()));
@@ -149,6 +164,9 @@ impl DynamoDbStore {
             };
             let out = q.send().await.map_err(classify)?;
             items.extend(out.items.unwrap_or_default());
+            if limit.is_some_and(|l| items.len() >= l) {
+                return Ok(items);
+            }
             match out.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
                 _ => return Ok(items),
@@ -802,12 +820,14 @@ impl Store for DynamoDbStore {
                 )
                 .await?
             }
+            // The index sorts a user's sessions by creation: newest first, no further.
             (None, Some(user_id)) => {
-                self.query_all(
+                self.query_first(
                     Some(GSI1),
                     "#gpk = :pk",
                     vec![(":pk", format!("USER#{user_id}"))],
                     true,
+                    filter.newest,
                 )
                 .await?
             }
@@ -954,12 +974,32 @@ impl DynamoDbStore {
                 }
             });
         }
-        let result = self
+        // One token for every attempt of this commit: when the SDK retries a call whose
+        // answer was lost (a time-out after DynamoDB applied it), DynamoDB recognises the
+        // token and answers success without applying it again, for 10 minutes. Without it
+        // the retry would fail its own conditions and read as a lost race.
+        let token = crate::ids::new_id("tx");
+        let request = self
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
-            .send()
-            .await;
+            .client_request_token(&token);
+        let mut result = request.clone().send().await;
+        // The first call may still be in flight on DynamoDB when a retry of it arrives:
+        // wait for it, with the same token.
+        for pause_ms in [50, 100, 200, 400, 800] {
+            let in_progress = matches!(
+                result.as_ref().map_err(|e| e.as_service_error()),
+                Err(Some(
+                    TransactWriteItemsError::TransactionInProgressException(_)
+                ))
+            );
+            if !in_progress {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+            result = request.clone().send().await;
+        }
         match result {
             Ok(_) => Ok(()),
             Err(err) => {

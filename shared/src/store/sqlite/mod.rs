@@ -1078,10 +1078,12 @@ impl Store for SqliteStore {
                     "SELECT data FROM sessions WHERE client_id = ?1",
                     params![client_id],
                 )?,
+                // Newest first along the index, read no further than asked.
                 (None, Some(user_id)) => records(
                     conn,
-                    "SELECT data FROM sessions WHERE user_id = ?1",
-                    params![user_id],
+                    "SELECT data FROM sessions WHERE user_id = ?1 \
+                     ORDER BY created_at DESC, id DESC LIMIT ?2",
+                    params![user_id, filter.newest.map_or(-1, |n| n as i64)],
                 )?,
                 (None, None) => records(conn, "SELECT data FROM sessions", [])?,
             };
