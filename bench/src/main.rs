@@ -19,8 +19,8 @@ use bench::stats::fmt_duration;
 use args::Args;
 use figures::steady_state::PEAK_MAX_KB;
 use figures::{
-    calls, cold_start, embedded_store, functions::Functions, metrics_cost, minting, progress,
-    session_read, steady_state, worst_case, writes, Plan,
+    calls, cold_start, embedded_store, functions::Functions, many_sessions, metrics_cost,
+    minting, progress, session_read, steady_state, worst_case, writes, Plan,
 };
 use report::Table;
 
@@ -109,9 +109,12 @@ async fn run(args: &Args) -> Result<String, String> {
     let writes_in_process = writes::in_process(&plan).await;
     progress("in process: what metrics cost a session read");
     let metrics = metrics_cost::measure(&plan).await;
+    progress("in process: a client answer with 50 sessions against one");
+    let many = many_sessions::measure(&plan).await;
     if args.in_process_only {
         let mut t = Table::new();
         metrics.rows(&mut t);
+        many.rows(&mut t);
         let mut line = format!(
             "tokens p50 {} (floor {}), GET session p50 {}, environment p50 {}",
             fmt_duration(mint.tokens.p50),
@@ -156,6 +159,7 @@ async fn run(args: &Args) -> Result<String, String> {
     writes::rows(&mut t, &writes_in_process, &writes_http);
     store.rows(&mut t);
     metrics.rows(&mut t);
+    many.rows(&mut t);
 
     // 6. What each endpoint costs on AWS, from the warm durations measured above.
     let lifetimes = bench::costs::default_lifetimes()?;

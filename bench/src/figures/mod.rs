@@ -5,6 +5,7 @@ pub mod calls;
 pub mod cold_start;
 pub mod embedded_store;
 pub mod functions;
+pub mod many_sessions;
 pub mod metrics_cost;
 pub mod minting;
 pub mod session_read;
