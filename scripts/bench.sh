@@ -10,9 +10,10 @@
 #                                  starts (also on DynamoDB, with moto from .venv), steady
 #                                  state and sizes; prints their rows
 #   bash scripts/bench.sh --in-process
-#                                  the in-process figures only (1, 2, 8 and 10: minting,
-#                                  session reads, writes, what metrics cost) with the release
-#                                  driver; prints their p50s and figure 10's rows
+#                                  the in-process figures only (1, 2, 8, 10 and 11: minting,
+#                                  session reads, writes, what metrics cost, a client answer
+#                                  with 50 sessions) with the release driver; prints their
+#                                  p50s and the rows of figures 10 and 11
 #   bash scripts/bench.sh --http
 #                                  figure 2 only (the session read beside the floor, in
 #                                  process and over the release local-api); prints its rows

@@ -19,8 +19,8 @@ use bench::stats::fmt_duration;
 use args::Args;
 use figures::steady_state::PEAK_MAX_KB;
 use figures::{
-    calls, cold_start, embedded_store, functions::Functions, many_sessions, metrics_cost,
-    minting, progress, session_read, steady_state, worst_case, writes, Plan,
+    calls, cold_start, embedded_store, functions::Functions, many_sessions, metrics_cost, minting,
+    progress, session_read, steady_state, worst_case, writes, Plan,
 };
 use report::Table;
 

@@ -136,3 +136,80 @@ pub async fn drain_outbox(
         }
     }
 }
+
+/// Fault injection for the DynamoDB store: the answers of the next `n` write calls
+/// (`PutItem`, `UpdateItem`, `DeleteItem`, `TransactWriteItems`) are lost after DynamoDB
+/// applied them, as when a connection drops or an attempt times out on the way back. The
+/// SDK then retries the same call, which must recognise its own write.
+#[derive(Clone, Debug, Default)]
+pub struct LostAnswers {
+    left: Arc<std::sync::atomic::AtomicUsize>,
+    lost: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl LostAnswers {
+    pub fn lose_next(&self, n: usize) {
+        self.left.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// How many answers were lost so far.
+    pub fn lost(&self) -> usize {
+        self.lost.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for LostAnswers {
+    fn name(&self) -> &'static str {
+        "LostAnswers"
+    }
+
+    fn modify_before_attempt_completion(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextMut<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        use std::sync::atomic::Ordering;
+        let write = cfg
+            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+            .is_some_and(|m| {
+                matches!(
+                    m.name(),
+                    "PutItem" | "UpdateItem" | "DeleteItem" | "TransactWriteItems"
+                )
+            });
+        let Some(result) = context.output_or_error_mut() else {
+            return Ok(());
+        };
+        if !write || result.is_err() {
+            return Ok(());
+        }
+        let take = self
+            .left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if take {
+            self.lost.fetch_add(1, Ordering::SeqCst);
+            *result = Err(
+                aws_smithy_runtime_api::client::orchestrator::OrchestratorError::timeout(
+                    "the answer was lost after the write was applied".into(),
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A store on the test command's DynamoDB whose write answers can be lost on demand.
+pub async fn dynamodb_losing_answers() -> Option<(Arc<DynamoDbStore>, LostAnswers)> {
+    let endpoint = dynamodb_endpoint()?;
+    let lost = LostAnswers::default();
+    let store = DynamoDbStore::with_interceptor(
+        shared::ids::new_id("test"),
+        Some(endpoint),
+        Some(aws_smithy_runtime_api::client::interceptors::SharedInterceptor::new(lost.clone())),
+    )
+    .await;
+    store.ensure_table().await.expect("create the test table");
+    Some((Arc::new(store), lost))
+}

@@ -3,8 +3,10 @@
 
 use super::clients::{self, new_client};
 use super::{landed, retrying};
+use crate::clock::Millis;
 use crate::domain::{
-    ticket_hash, ClientState, Session, SessionActivity, SignInRefused, SignInTokenStatus, User,
+    ticket_hash, ClientState, Session, SessionActivity, SignInRefused, SignInToken,
+    SignInTokenStatus, User,
 };
 use crate::error::ApiError;
 use crate::http::auth::ClientAuth;
@@ -57,7 +59,15 @@ pub async fn redeem_ticket(
                 return Err(ApiError::ticket_expired())
             }
             SignInTokenStatus::Pending => {}
-            SignInTokenStatus::Accepted | SignInTokenStatus::Revoked => {
+            SignInTokenStatus::Accepted => {
+                if let Some(done) = retried(state, auth, &token, now).await? {
+                    return Ok(Some((done, Redeemed::Again)));
+                }
+                return Err(ApiError::ticket_invalid(
+                    "This sign-in ticket has already been used.",
+                ));
+            }
+            SignInTokenStatus::Revoked => {
                 return Err(ApiError::ticket_invalid(
                     "This sign-in ticket has already been used.",
                 ))
@@ -95,7 +105,7 @@ pub async fn redeem_ticket(
         }
         let user = user.signed_in(now);
         let mut writes = vec![
-            Write::sign_in_token(token.accepted(now)),
+            Write::sign_in_token(token.accepted(now, &client.client.id, &session.id)),
             Write::NewSession(session.clone()),
             Write::client(client.client.clone()),
             Write::user(user.clone()),
@@ -109,14 +119,64 @@ pub async fn redeem_ticket(
             return Ok(None);
         }
         client.sessions.push(session.clone());
-        Ok(Some(SignedIn {
+        let done = SignedIn {
             client,
             session,
             user,
-        }))
+        };
+        Ok(Some((done, Redeemed::Now)))
     })
     .await?;
-    crate::metrics::sign_in("ticket");
-    crate::metrics::session_transitions("sign_in", 1);
-    Ok(signed_in)
+    if let (_, Redeemed::Now) = signed_in {
+        crate::metrics::sign_in("ticket");
+        crate::metrics::session_transitions("sign_in", 1);
+    }
+    Ok(signed_in.0)
+}
+
+/// Whether a sign-in made its session now, or was made before (a retry, answered again).
+enum Redeemed {
+    Now,
+    Again,
+}
+
+/// How long after a sign-in its caller's retry is answered with what it made.
+const RETRY_WINDOW_MS: Millis = 120_000;
+
+/// A caller retrying its own sign-in, whose answer it never got (a time-out, a dropped
+/// connection): it presents the ticket again with the client token it sent the first time,
+/// which that sign-in superseded. Within [`RETRY_WINDOW_MS`], and while the session is
+/// signed in, it is answered what the sign-in made, with the client's current token, and
+/// nothing is written; anyone else presenting the ticket is told it was used.
+async fn retried(
+    state: &AppState,
+    auth: &ClientAuth,
+    token: &SignInToken,
+    now: Millis,
+) -> Result<Option<SignedIn>, ApiError> {
+    let Some(made) = auth
+        .verified
+        .iter()
+        .find_map(|t| token.redeemed_by(&t.claims.id, now, RETRY_WINDOW_MS))
+    else {
+        return Ok(None);
+    };
+    let Some(client) = state.store.get_client(&made.client_id).await? else {
+        return Ok(None);
+    };
+    let Some(session) = client
+        .session(&made.session_id)
+        .filter(|s| s.status_at(now).is_signed_in())
+        .cloned()
+    else {
+        return Ok(None);
+    };
+    let Some(user) = state.store.get_user(&session.user_id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(SignedIn {
+        client,
+        session,
+        user,
+    }))
 }

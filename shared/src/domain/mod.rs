@@ -9,7 +9,7 @@ pub mod user;
 pub use client::{Client, ClientState, SessionsPerClient, SignInRefused};
 pub use jwt_template::{JwtTemplate, SigningAlgorithm, SigningKey, RESERVED_CLAIMS};
 pub use session::{Session, SessionAction, SessionActivity, SessionStatus, TransitionError};
-pub use sign_in_token::{ticket_hash, SignInToken, SignInTokenStatus};
+pub use sign_in_token::{ticket_hash, Redemption, SignInToken, SignInTokenStatus};
 pub use user::{EmailAddress, NewUser, PhoneNumber, User};
 
 use crate::clock::Millis;

@@ -22,6 +22,17 @@ pub struct SignInToken {
     pub updated_at: Millis,
     pub expires_at: Millis,
     pub version: u64,
+    /// Where an accepted ticket signed its user in (tickets accepted by earlier versions
+    /// have none): the caller's own retry of that sign-in is answered what it made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redeemed: Option<Redemption>,
+}
+
+/// The client and session a ticket's sign-in made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redemption {
+    pub client_id: String,
+    pub session_id: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,14 +44,29 @@ pub enum SignInTokenStatus {
 }
 
 impl SignInToken {
-    /// The ticket as redeemed at `now`: accepted, never to sign anyone in again.
-    pub fn accepted(&self, now: Millis) -> Self {
+    /// The ticket as redeemed at `now` by a sign-in that made `session_id` on `client_id`:
+    /// accepted, never to sign anyone in again.
+    pub fn accepted(&self, now: Millis, client_id: &str, session_id: &str) -> Self {
         Self {
             status: SignInTokenStatus::Accepted,
             updated_at: now,
             version: self.version + 1,
+            redeemed: Some(Redemption {
+                client_id: client_id.to_string(),
+                session_id: session_id.to_string(),
+            }),
             ..self.clone()
         }
+    }
+
+    /// The sign-in this ticket made, if `client_id` made it at most `window` ago: a caller
+    /// retrying its own sign-in (its answer was lost) on that client.
+    pub fn redeemed_by(&self, client_id: &str, now: Millis, window: Millis) -> Option<&Redemption> {
+        self.redeemed.as_ref().filter(|r| {
+            self.status == SignInTokenStatus::Accepted
+                && r.client_id == client_id
+                && now - self.updated_at <= window
+        })
     }
 
     /// The status a reader sees: a pending ticket past its expiry reports `expired`.

@@ -109,3 +109,78 @@ async fn an_unreachable_table_is_503_with_retry_after_and_the_process_keeps_serv
         200
     );
 }
+
+/// Answers lost after DynamoDB applied the write (a dropped connection, an attempt timed
+/// out on the way back): the SDK retries the same call, which recognises its own write
+/// (puts by the write id they carry, transactions by their ClientRequestToken, status
+/// writes by theirs), so every request answers what it did, and nothing is made twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_whose_answer_was_lost_answers_what_it_did() {
+    let Some((store, lost)) = stores::dynamodb_losing_answers().await else {
+        return;
+    };
+    let app = TestApp::on(store.clone()).await;
+
+    // A create (conditional PutItem): its retry finds the user it put, not a conflict.
+    lost.lose_next(1);
+    let user = app.create_user().await;
+    assert_eq!(lost.lost(), 1);
+    app.send(Req::get(format!("/v1/users/{user}")).secret())
+        .await
+        .ok();
+
+    // A ticket (PutItem) and a client (PutItem).
+    lost.lose_next(1);
+    let ticket = app.ticket(&user).await;
+    lost.lose_next(1);
+    let client = app.send(Req::post("/v1/client?_is_native=1")).await;
+    let token = client
+        .header("authorization")
+        .expect("client token")
+        .to_string();
+    assert_eq!(lost.lost(), 3);
+
+    // A ticket sign-in (TransactWriteItems): answered with its session, which is the
+    // client's only one, instead of "ticket already used".
+    lost.lose_next(1);
+    let resp = app
+        .send(
+            Req::post("/v1/client/sign_ins")
+                .native(&token)
+                .form(&format!("strategy=ticket&ticket={ticket}")),
+        )
+        .await;
+    let (token, sid) = resp.signed_in();
+    assert_eq!(lost.lost(), 4);
+    let client_id = app.stored_session(&sid).await.client_id;
+    assert_eq!(app.stored_client(&client_id).await.sessions.len(), 1);
+    assert_eq!(app.user_sessions(&user).await.len(), 1);
+
+    // A template (PutItem), then an update of the user (a versioned PutItem).
+    lost.lose_next(1);
+    let resp = app
+        .send(
+            Req::post("/v1/jwt_templates")
+                .secret()
+                .json(&serde_json::json!({"name": "lost", "claims": {"a": 1}})),
+        )
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    lost.lose_next(1);
+    let resp = app
+        .send(
+            Req::new("PATCH", format!("/v1/users/{user}"))
+                .secret()
+                .json(&serde_json::json!({"first_name": "Grace"})),
+        )
+        .await;
+    assert_eq!(resp.ok()["first_name"], "Grace");
+
+    // An end (a conditioned UpdateItem with its write id).
+    lost.lose_next(1);
+    let resp = app
+        .send(Req::post(session_path(&sid, "end")).native(&token))
+        .await;
+    assert_eq!(resp.ok()["response"]["status"], "ended");
+    assert_eq!(lost.lost(), 7);
+}

@@ -144,7 +144,7 @@ async fn the_fixtures_seed_is_fixed_and_puts_its_records_back(store: Arc<dyn Sto
     store
         .commit(vec![
             Write::session_status(&active, SessionStatus::Ended, now),
-            Write::sign_in_token(ticket.accepted(now)),
+            Write::sign_in_token(ticket.accepted(now, "client_x", "sess_x")),
             Write::DeleteJwtTemplate {
                 name: template.name.clone(),
                 version: template.version,

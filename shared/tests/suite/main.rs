@@ -16,6 +16,7 @@ mod jwt_templates;
 mod keys;
 mod limits;
 mod metrics_counted;
+mod retries;
 mod session_races;
 mod sessions_per_client;
 mod sign_in_and_bapi;

@@ -53,6 +53,7 @@ fn ticket(now: i64, hash: &str) -> SignInToken {
         updated_at: now,
         expires_at: now + 60_000,
         version: 1,
+        redeemed: None,
     }
 }
 

@@ -409,7 +409,7 @@ async fn sessions_are_found_by_id_and_listed(store: Arc<dyn Store>) {
     };
     assert_eq!(
         ids(store.list_sessions(&newest).await.unwrap()),
-        [c.id.clone()]
+        std::slice::from_ref(&c.id)
     );
     let all = store
         .list_sessions(&SessionFilter::default())
@@ -428,6 +428,7 @@ async fn sign_in_tokens_round_trip(store: Arc<dyn Store>) {
         updated_at: START_MS,
         expires_at: START_MS + 60_000,
         version: 1,
+        redeemed: None,
     };
     store
         .commit(vec![Write::sign_in_token(token.clone())])

@@ -51,6 +51,7 @@ pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError
         updated_at: now,
         expires_at: now + expires_in as i64 * 1000,
         version: 1,
+        redeemed: None,
     };
     state
         .store

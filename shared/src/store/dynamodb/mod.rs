@@ -52,6 +52,16 @@ impl DynamoDbStore {
 
     /// Like [`DynamoDbStore::from_env`], with an explicit endpoint (tests, local servers).
     pub async fn new(table: String, endpoint: Option<String>) -> Self {
+        Self::with_interceptor(table, endpoint, None).await
+    }
+
+    /// Like [`DynamoDbStore::new`], with one more SDK interceptor (the tests' fault
+    /// injection: answers lost after DynamoDB applied the call).
+    pub async fn with_interceptor(
+        table: String,
+        endpoint: Option<String>,
+        extra: Option<aws_smithy_runtime_api::client::interceptors::SharedInterceptor>,
+    ) -> Self {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         if let Some(url) = endpoint {
             loader = loader.endpoint_url(url);
@@ -68,9 +78,11 @@ impl DynamoDbStore {
             .load()
             .await;
         let calls = CallCounter::default();
-        let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .interceptor(calls.clone())
-            .build();
+        let mut config = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(calls.clone());
+        if let Some(extra) = extra {
+            config.push_interceptor(extra);
+        }
+        let config = config.build();
         Self {
             client: Client::from_conf(config),
             table,
@@ -252,6 +264,8 @@ const ABANDON_AT: &str = "abandon_at";
 const UPDATED_AT: &str = "updated_at";
 const LATEST_ACTIVITY: &str = "latest_activity";
 const LAST_ACTIVE_SESSION_ID: &str = "last_active_session_id";
+/// The id of the commit that put an item whole, so that a retried put recognises itself.
+const WRITE_ID: &str = "write_id";
 /// Until when a spent one-time credential's item is kept (milliseconds).
 const EXPIRES_AT: &str = "expires_at";
 /// The key prefix of spent one-time credentials (`Write::UseOnce`).
@@ -590,8 +604,11 @@ fn session_items(sess: &Session) -> Result<(Item, Item), StoreError> {
 
 /// Sets an expectation's condition on any DynamoDB write builder (they share the setters).
 macro_rules! conditioned {
-    ($builder:expr, $expect:expr) => {{
-        let (expr, names, values) = condition($expect);
+    ($builder:expr, $expect:expr) => {
+        conditioned!($builder, $expect, None)
+    };
+    ($builder:expr, $expect:expr, $write:expr) => {{
+        let (expr, names, values) = condition($expect, $write);
         $builder
             .condition_expression(expr)
             .set_expression_attribute_names(Some(names))
@@ -612,26 +629,55 @@ macro_rules! field_updated {
     }};
 }
 
-/// The condition expression for an expectation, with its names and values.
+/// The condition expression for an expectation, with its names and values. With `write`
+/// (the id a put carries, [`WRITE_ID`]), an item this very write already put also passes:
+/// the SDK's retry of a put whose answer was lost then succeeds, instead of failing its own
+/// condition and reading as a lost race (a create answering 409 for the record it made).
 fn condition(
     expect: Expect,
+    write: Option<&str>,
 ) -> (
-    &'static str,
+    String,
     HashMap<String, String>,
     Option<HashMap<String, AttributeValue>>,
 ) {
-    match expect {
+    let (expr, mut names, mut values) = match expect {
         Expect::Absent => (
-            "attribute_not_exists(#pk)",
-            HashMap::from([("#pk".into(), PK.into())]),
-            None,
+            "attribute_not_exists(#pk)".to_string(),
+            HashMap::from([("#pk".to_string(), PK.to_string())]),
+            HashMap::new(),
         ),
         Expect::Version(v) => (
-            "#version = :expected",
-            HashMap::from([("#version".into(), "version".into())]),
-            Some(HashMap::from([(":expected".into(), n(v as i64))])),
+            "#version = :expected".to_string(),
+            HashMap::from([("#version".to_string(), "version".to_string())]),
+            HashMap::from([(":expected".to_string(), n(v as i64))]),
         ),
+    };
+    let expr = match write {
+        Some(id) => {
+            names.insert("#write".into(), WRITE_ID.into());
+            values.insert(":write".into(), s(id));
+            format!("{expr} OR #write = :write")
+        }
+        None => expr,
+    };
+    (expr, names, (!values.is_empty()).then_some(values))
+}
+
+/// The write id a put carries (see [`condition`]).
+fn write_of(item: &Item) -> Option<&str> {
+    string(item, WRITE_ID)
+}
+
+/// Stamps every put of one commit with the commit's write id.
+fn stamped(mut ops: Vec<Op>) -> Vec<Op> {
+    let write = crate::ids::new_id("write");
+    for op in &mut ops {
+        if let Op::Put(item, _) = op {
+            item.insert(WRITE_ID.into(), s(write.clone()));
+        }
     }
+    ops
 }
 
 /// Sorts an SDK failure: a condition that did not hold is a conflict; throttling, time-outs
@@ -696,10 +742,10 @@ impl Store for DynamoDbStore {
             keyring.version,
             None,
         )?;
-        self.run(vec![
+        self.run(stamped(vec![
             Op::Put(private, expect),
             Op::Put(public, public_expect),
-        ])
+        ]))
         .await
     }
 
@@ -888,7 +934,7 @@ impl Store for DynamoDbStore {
         for write in &writes {
             ops.extend(ops_for(write)?);
         }
-        self.run(ops).await
+        self.run(stamped(ops)).await
     }
 }
 
@@ -902,12 +948,13 @@ impl DynamoDbStore {
         if ops.len() == 1 {
             return match ops.remove(0) {
                 Op::Put(item, expect) => {
+                    let write = write_of(&item).map(str::to_string);
                     let put = self
                         .client
                         .put_item()
                         .table_name(&self.table)
                         .set_item(Some(item));
-                    conditioned!(put, expect)
+                    conditioned!(put, expect, write.as_deref())
                         .send()
                         .await
                         .map(|_| ())
@@ -949,9 +996,14 @@ impl DynamoDbStore {
             let fault = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Fault(e.to_string());
             items.push(match op {
                 Op::Put(item, expect) => {
+                    let write = write_of(&item).map(str::to_string);
                     let put = Put::builder().table_name(&self.table).set_item(Some(item));
                     TransactWriteItem::builder()
-                        .put(conditioned!(put, expect).build().map_err(fault)?)
+                        .put(
+                            conditioned!(put, expect, write.as_deref())
+                                .build()
+                                .map_err(fault)?,
+                        )
                         .build()
                 }
                 Op::Overwrite(item) => {
