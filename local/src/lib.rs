@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Body as _;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -183,11 +183,10 @@ async fn handle(
     }
     let request_id = shared::ids::new_id("req");
     let (parts, body) = req.into_parts();
-    let collected =
-        tokio::time::timeout(body_timeout, Limited::new(body, MAX_BODY_BYTES).collect()).await;
+    let collected = tokio::time::timeout(body_timeout, read_body(body)).await;
     let resp = match collected {
         Ok(Ok(collected)) => {
-            let mut req = http::Request::from_parts(parts, collected.to_bytes());
+            let mut req = http::Request::from_parts(parts, collected);
             req.extensions_mut().insert(RequestId(request_id));
             req.extensions_mut().insert(ClientAddr(peer.ip()));
             routes::dispatch(state, req, routes::every_route()).await
@@ -212,6 +211,42 @@ async fn handle(
         }
     };
     resp.map(|body| Full::new(Bytes::from(body)))
+}
+
+/// What is read and dropped of a body past [`MAX_BODY_BYTES`] before the 413 is sent.
+const DRAIN_BYTES: usize = 8 * 1024 * 1024;
+
+/// A body over [`MAX_BODY_BYTES`].
+struct TooLarge;
+
+/// Reads a body of at most [`MAX_BODY_BYTES`]. A longer one is read on and dropped, up to
+/// [`DRAIN_BYTES`] more, before it is refused: a client still sending when the server
+/// answers and closes gets its connection reset (the kernel resets a socket closed with
+/// unread data), and may never read the 413. Past that much, the 413 goes at once.
+async fn read_body(mut body: Incoming) -> Result<Bytes, TooLarge> {
+    let mut kept = Vec::new();
+    let mut dropped = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(TooLarge);
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if dropped == 0 && kept.len() + data.len() <= MAX_BODY_BYTES {
+            kept.extend_from_slice(&data);
+        } else {
+            dropped += data.len();
+            if dropped > DRAIN_BYTES {
+                break;
+            }
+        }
+    }
+    if dropped > 0 {
+        Err(TooLarge)
+    } else {
+        Ok(Bytes::from(kept))
+    }
 }
 
 /// The answer with `Connection: close`: hyper closes the connection after it.

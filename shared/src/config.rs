@@ -152,6 +152,9 @@ pub struct Config {
     /// How many sessions one client may hold signed in (`SESSION_MODE`,
     /// `MAX_SESSIONS_PER_CLIENT`; docs/sessions.md, "Sessions per client").
     pub sessions_per_client: SessionsPerClient,
+    /// How long start-up keeps retrying a store that is throttled or down before it gives
+    /// up (`STARTUP_RETRY_SECONDS`): within Lambda's 10 s init phase by default.
+    pub startup_retry: Duration,
     cookies: CookieNames,
 }
 
@@ -345,6 +348,18 @@ impl Config {
         };
 
         Ok(Self {
+            startup_retry: match get("STARTUP_RETRY_SECONDS") {
+                None => Duration::from_secs(8),
+                Some(raw) => match raw.trim().parse::<u64>() {
+                    Ok(v) if v <= 600 => Duration::from_secs(v),
+                    _ => {
+                        return Err(ConfigError::Invalid {
+                            name: "STARTUP_RETRY_SECONDS",
+                            reason: "expected whole seconds from 0 to 600".into(),
+                        })
+                    }
+                },
+            },
             sessions_per_client,
             allowed_origins,
             session_max_lifetime: seconds("SESSION_MAX_LIFETIME_SECONDS", 7 * 24 * 3600, 60)?,

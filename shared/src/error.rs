@@ -355,7 +355,7 @@ impl ApiError {
             StatusCode::SERVICE_UNAVAILABLE,
             "service_unavailable",
             "Service temporarily unavailable",
-            "The session store is not answering right now. Nothing was changed; try again.",
+            "The session store is not answering right now. The change was not confirmed: try again, or read it back first (see Retrying in docs/api.md).",
         );
         e.retry_after = Some(retry_after);
         e

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use crate::clock::{Clock, Millis, SystemClock};
 use crate::config::{Config, StoreBackend};
@@ -256,7 +257,11 @@ impl AppState {
             recent_tokens: Default::default(),
             rendered: Default::default(),
         };
-        let keyring = (state.load_keys)(&state, &Keyring::empty(), true).await?;
+        let none = Keyring::empty();
+        let keyring = at_start(state.config.startup_retry, "loading the keyring", || {
+            (state.load_keys)(&state, &none, true)
+        })
+        .await?;
         state.install_keyring(keyring);
         Ok(state)
     }
@@ -429,9 +434,45 @@ async fn configured_store(
         StoreBackend::DynamoDb { table_name } => {
             let store = DynamoDbStore::from_env(table_name.clone()).await;
             if create_table {
-                store.ensure_table().await?;
+                at_start(config.startup_retry, "checking the table", || async {
+                    Ok(store.ensure_table().await?)
+                })
+                .await?;
             }
             Arc::new(store)
         }
     })
+}
+
+/// Runs a start-up step, retrying while the store is unavailable (throttled, unreachable):
+/// pauses from 100 ms, doubling up to 2 s, each with up to half of it added at random (so
+/// processes starting together do not retry in step), until `budget` is spent. Then the
+/// last failure, saying how long it was tried. Any other failure is answered at once.
+async fn at_start<T, F, Fut>(budget: Duration, what: &str, mut step: F) -> Result<T, StartupError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StartupError>>,
+{
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match step().await {
+            Err(StartupError::Store(StoreError::Unavailable(why))) => {
+                let jitter = pause.mul_f64(f64::from(crate::ids::random_bytes::<1>()[0]) / 510.0);
+                let next = pause + jitter;
+                if started.elapsed() + next > budget {
+                    return Err(StartupError::Store(StoreError::Unavailable(format!(
+                        "{what}: still unavailable after {:.1} s of retries \
+                         (STARTUP_RETRY_SECONDS={}): {why}",
+                        started.elapsed().as_secs_f64(),
+                        budget.as_secs()
+                    ))));
+                }
+                tracing::warn!(step = what, error = %why, "store unavailable at start-up, retrying");
+                tokio::time::sleep(next).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            other => return other,
+        }
+    }
 }

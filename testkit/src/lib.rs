@@ -15,6 +15,7 @@
 
 pub mod app;
 pub mod emulator;
+pub mod fault_proxy;
 pub mod fixtures;
 pub mod local_api;
 pub mod metrics;

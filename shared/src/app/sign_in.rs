@@ -145,7 +145,7 @@ const RETRY_WINDOW_MS: Millis = 120_000;
 
 /// A caller retrying its own sign-in, whose answer it never got (a time-out, a dropped
 /// connection): it presents the ticket again with the client token it sent the first time,
-/// which that sign-in superseded. Within [`RETRY_WINDOW_MS`], and while the session is
+/// which that sign-in superseded (a caller with the client's current token had its answer). Within [`RETRY_WINDOW_MS`], and while the session is
 /// signed in, it is answered what the sign-in made, with the client's current token, and
 /// nothing is written; anyone else presenting the ticket is told it was used.
 async fn retried(
@@ -154,16 +154,26 @@ async fn retried(
     token: &SignInToken,
     now: Millis,
 ) -> Result<Option<SignedIn>, ApiError> {
-    let Some(made) = auth
-        .verified
-        .iter()
-        .find_map(|t| token.redeemed_by(&t.claims.id, now, RETRY_WINDOW_MS))
-    else {
+    let Some((made, sent)) = auth.verified.iter().find_map(|t| {
+        token
+            .redeemed_by(&t.claims.id, now, RETRY_WINDOW_MS)
+            .map(|made| (made, &t.claims))
+    }) else {
         return Ok(None);
     };
     let Some(client) = state.store.get_client(&made.client_id).await? else {
         return Ok(None);
     };
+    // The token the first attempt sent, which its sign-in replaced. A caller holding the
+    // client's current token got the answer already: the ticket is used, as for anyone.
+    let superseded = aws_lc_rs::constant_time::verify_slices_are_equal(
+        client.client.rotating_token.as_bytes(),
+        sent.rotating_token.as_bytes(),
+    )
+    .is_err();
+    if !superseded {
+        return Ok(None);
+    }
     let Some(session) = client
         .session(&made.session_id)
         .filter(|s| s.status_at(now).is_signed_in())

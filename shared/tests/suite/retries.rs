@@ -42,6 +42,10 @@ async fn a_sign_in_retried_by_its_caller_answers_what_it_made(store: Arc<dyn Sto
         "nothing made twice"
     );
 
+    // The client's current token had its answer already: for it the ticket is used.
+    app.send(sign_in(&token))
+        .await
+        .assert_error(400, "ticket_invalid");
     // Anyone else with the ticket: another client, or none.
     let other = app.send(Req::post("/v1/client?_is_native=1")).await;
     let other = other.header("authorization").unwrap().to_string();
@@ -73,7 +77,6 @@ async fn a_sign_in_retried_by_its_caller_answers_what_it_made(store: Arc<dyn Sto
         .await
         .ok();
     app.send(retry()).await.assert_error(400, "ticket_invalid");
-    let _ = token;
 }
 
 /// What docs/api.md ("Retrying") says a caller's second end, remove or sign-out gets.

@@ -31,6 +31,11 @@ use crate::domain::{
 
 type Item = HashMap<String, AttributeValue>;
 
+/// How long the confirming send of a write whose answer never came may take (see
+/// `DynamoDbStore::run`): with the SDK's 5 s before it, a request stays within a Lambda
+/// function's 10 s time-out.
+const CONFIRM_WITHIN: Duration = Duration::from_secs(2);
+
 /// How long an expired item is kept before DynamoDB's TTL may delete it, in seconds.
 /// Reads never rely on the deletion: expiry is decided by the domain from the record.
 const RETENTION_SECS: i64 = 24 * 3600;
@@ -321,6 +326,7 @@ fn parse_client(item: &Item) -> Result<ClientRecord, StoreError> {
 }
 
 /// A conditional field update of one item.
+#[derive(Clone)]
 struct FieldUpdate {
     key: Item,
     set: &'static str,
@@ -442,6 +448,7 @@ fn field_update(write: &Write) -> Option<FieldUpdate> {
 }
 
 /// One item operation of a commit.
+#[derive(Clone)]
 enum Op {
     Put(Item, Expect),
     /// Put the item whatever is stored (`Write::ReplaceSession`).
@@ -940,8 +947,31 @@ impl Store for DynamoDbStore {
 
 impl DynamoDbStore {
     /// Runs item operations: one alone as a single conditional call, more as one
-    /// transaction.
-    async fn run(&self, mut ops: Vec<Op>) -> Result<(), StoreError> {
+    /// transaction. When the SDK's attempts end without an answer, the last one may have
+    /// been applied: the same call, with the same write ids and transaction token, is sent
+    /// once more, for at most [`CONFIRM_WITHIN`]. It answers success whether the first call
+    /// had landed or lands now, so a request answers 503 only when the store stayed
+    /// unreachable throughout. (Not for a lone delete, whose repeat would read as a lost
+    /// race.)
+    async fn run(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        let token = crate::ids::new_id("tx");
+        let repeatable = ops.len() > 1 || !matches!(ops.first(), Some(Op::Delete(..)));
+        match self.send_ops(ops.clone(), &token).await {
+            Err(StoreError::Unavailable(why)) if repeatable => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                match tokio::time::timeout(CONFIRM_WITHIN, self.send_ops(ops, &token)).await {
+                    Ok(Err(StoreError::Unavailable(_))) | Err(_) => {
+                        Err(StoreError::Unavailable(why))
+                    }
+                    Ok(other) => other,
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// One send of `ops` (see [`DynamoDbStore::run`]), a transaction under `token`.
+    async fn send_ops(&self, mut ops: Vec<Op>, token: &str) -> Result<(), StoreError> {
         if ops.is_empty() {
             return Ok(());
         }
@@ -1030,12 +1060,11 @@ impl DynamoDbStore {
         // answer was lost (a time-out after DynamoDB applied it), DynamoDB recognises the
         // token and answers success without applying it again, for 10 minutes. Without it
         // the retry would fail its own conditions and read as a lost race.
-        let token = crate::ids::new_id("tx");
         let request = self
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
-            .client_request_token(&token);
+            .client_request_token(token);
         let mut result = request.clone().send().await;
         // The first call may still be in flight on DynamoDB when a retry of it arrives:
         // wait for it, with the same token.
