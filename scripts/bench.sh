@@ -21,6 +21,10 @@
 #                                  figure 8 only (touch, end and ticket sign-in beside the
 #                                  session read, in process and over the release local-api;
 #                                  ~10 min, most of it signing in the sessions the ends use)
+#   bash scripts/bench.sh --soak  figure 12 only: the release local-api under a steady mixed
+#                                  load, RSS and p99 every minute: SOAK_MINUTES (60) on the
+#                                  embedded store, then SOAK_DYNAMODB_MINUTES (10) on DynamoDB
+#                                  (moto from .venv); prints its rows
 #   bash scripts/bench.sh --worst-case
 #                                  figure 7 only: the release template-token function (the
 #                                  driver runs from the dev build); prints its rows
@@ -69,6 +73,15 @@ case "${1:-}" in
     echo "== build (release profile)"
     cargo build --release --locked -p bench --bins
     "$target/release/bench" --in-process-only --bin-dir "$target/release"
+    ;;
+  --soak)
+    echo "== build (release profile)"
+    cargo build --release --locked -p local-api
+    cargo build --release --locked -p bench --bins
+    source scripts/moto.sh
+    start_moto
+    "$target/release/bench" --soak-minutes "${SOAK_MINUTES:-60}" \
+      --soak-dynamodb-minutes "${SOAK_DYNAMODB_MINUTES:-10}" --bin-dir "$target/release"
     ;;
   --http)
     echo "== build (release profile)"

@@ -20,7 +20,7 @@ use args::Args;
 use figures::steady_state::PEAK_MAX_KB;
 use figures::{
     calls, cold_start, embedded_store, functions::Functions, many_sessions, metrics_cost, minting,
-    progress, session_read, steady_state, worst_case, writes, Plan,
+    progress, session_read, soak, steady_state, worst_case, writes, Plan,
 };
 use report::Table;
 
@@ -59,6 +59,39 @@ async fn run(args: &Args) -> Result<String, String> {
         let mut t = Table::new();
         let (rows, misses) = w.rows(PEAK_MAX_KB);
         t.push_rows(&rows, misses);
+        return Ok(rows_only(args, &t));
+    }
+    if let Some(minutes) = args.soak_minutes {
+        let dir = std::env::temp_dir().join(shared::ids::new_id("soak"));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let data_file = dir.join("soak.sqlite3");
+        let data_file = data_file.to_str().ok_or("temporary path is not UTF-8")?;
+        let mut t = Table::new();
+        let embedded = soak::measure(
+            &args.bin_dir,
+            "the embedded store (SQLite)",
+            &["--data-file", data_file],
+            &[],
+            minutes,
+        )
+        .await;
+        let _ = std::fs::remove_dir_all(&dir);
+        embedded?.rows(&mut t);
+        if args.soak_dynamodb_minutes > 0 {
+            let table = shared::ids::new_id("soak");
+            soak::measure(
+                &args.bin_dir,
+                "DynamoDB (moto)",
+                &[],
+                &[
+                    ("STORE_BACKEND", "dynamodb"),
+                    ("DYNAMODB_TABLE_NAME", &table),
+                ],
+                args.soak_dynamodb_minutes,
+            )
+            .await?
+            .rows(&mut t);
+        }
         return Ok(rows_only(args, &t));
     }
     if args.embedded_store_only {

@@ -276,6 +276,7 @@ fn serve_metrics(
     };
     let resp = match answer {
         Ok(()) => {
+            shared::metrics::record_caches(&state.cache_sizes());
             let mut resp = http::Response::new(metrics.render());
             resp.headers_mut().insert(
                 http::header::CONTENT_TYPE,

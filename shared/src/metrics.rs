@@ -50,6 +50,24 @@ pub const WEBHOOK_ATTEMPTS: &str = "webhook_attempts_total";
 /// Webhook deliveries given up on after the last attempt of the schedule.
 pub const WEBHOOK_DEAD_LETTERS: &str = "webhook_dead_letters_total";
 
+/// What each in-process cache holds, by `cache`: `rendered_users`, `rendered_sessions`,
+/// `recent_tokens`, `verified_client_tokens`, `compiled_templates` (local server, set when
+/// `/metrics` is read).
+pub const CACHE_ENTRIES: &str = "cache_entries";
+/// The bytes of what a cache holds, by `cache` (those that count them).
+pub const CACHE_BYTES: &str = "cache_bytes";
+
+/// Sets the cache gauges: (cache, entries, bytes where counted), as
+/// `AppState::cache_sizes` answers them.
+pub fn record_caches(sizes: &[(&'static str, usize, Option<usize>)]) {
+    for &(cache, entries, bytes) in sizes {
+        metrics::gauge!(CACHE_ENTRIES, "cache" => cache).set(entries as f64);
+        if let Some(bytes) = bytes {
+            metrics::gauge!(CACHE_BYTES, "cache" => cache).set(bytes as f64);
+        }
+    }
+}
+
 /// The buckets of [`STORE_CALL_DURATION`] on the local server, in seconds: from an
 /// in-memory read (µs) to a slow SQLite commit.
 pub const STORE_CALL_BUCKETS: &[f64] = &[

@@ -266,6 +266,21 @@ impl AppState {
         Ok(state)
     }
 
+    /// What each in-process cache holds: (name, entries, bytes where counted). Every one
+    /// is bounded (docs/operations.md, "Memory").
+    pub fn cache_sizes(&self) -> Vec<(&'static str, usize, Option<usize>)> {
+        let [(users, user_bytes), (sessions, session_bytes)] = self.rendered.sizes();
+        let (verified, verified_bytes) = self.keys().verified_tokens();
+        let templates = self.templates.lock().map_or(0, |t| t.len());
+        vec![
+            ("rendered_users", users, Some(user_bytes)),
+            ("rendered_sessions", sessions, Some(session_bytes)),
+            ("recent_tokens", self.recent_tokens.len(), None),
+            ("verified_client_tokens", verified, Some(verified_bytes)),
+            ("compiled_templates", templates, None),
+        ]
+    }
+
     /// The keyring as this process last loaded it (cheap: an `Arc` clone).
     pub fn keys(&self) -> Arc<Keyring> {
         Arc::clone(&self.keyring.read().unwrap_or_else(|p| p.into_inner()))

@@ -244,6 +244,15 @@ pub struct RecentTokens {
 }
 
 impl RecentTokens {
+    /// How many sessions have a token kept now.
+    pub fn len(&self) -> usize {
+        self.by_session.lock().map_or(0, |m| m.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     fn get(&self, session_id: &str, origin: Option<&str>, fresh: &Fresh) -> Option<Arc<RawValue>> {
         let map = self.by_session.lock().ok()?;
         let recent = map

@@ -567,6 +567,11 @@ impl Keyring {
 
     /// Verifies a client token against every secret that is not gone. Answers the claims
     /// and whether the token should be re-signed with the current secret.
+    /// How many client tokens this keyring remembers as verified, and their bytes.
+    pub fn verified_tokens(&self) -> (usize, usize) {
+        self.verified.size()
+    }
+
     pub fn verify_client_token(
         &self,
         token: &str,

@@ -210,6 +210,13 @@ impl Default for VerifiedTokens {
 }
 
 impl VerifiedTokens {
+    /// How many tokens are remembered now, and their bytes.
+    pub fn size(&self) -> (usize, usize) {
+        self.entries.read().map_or((0, 0), |e| {
+            (e.len(), e.values().map(|v| v.token.len()).sum())
+        })
+    }
+
     /// [`verify`], answered from memory when this token was verified before.
     pub fn verify<'a>(
         &self,

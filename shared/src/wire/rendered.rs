@@ -143,6 +143,14 @@ pub struct RenderCache {
 }
 
 impl RenderCache {
+    /// (entries, bytes of rendered text) of the users and of the sessions kept now.
+    pub fn sizes(&self) -> [(usize, usize); 2] {
+        fn size<T>(e: &Mutex<Entries<T>>) -> (usize, usize) {
+            e.lock().map_or((0, 0), |e| (e.by_id.len(), e.bytes))
+        }
+        [size(&self.users), size(&self.sessions)]
+    }
+
     /// `u` as sessions show it: from the cache when rendered from an equal record.
     pub fn user(&self, u: &User) -> Arc<ShownUser> {
         if let Some(hit) = cached(&self.users, &u.id, |e| e.from == *u) {
