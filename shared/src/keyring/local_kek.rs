@@ -101,22 +101,7 @@ impl LocalKek {
         ciphertext: &str,
     ) -> Result<Vec<u8>, KeyError> {
         self.check_key_id(key_id)?;
-        let unreadable = |_| KeyError::Unreadable("sealed key material is not base64");
-        let nonce: [u8; NONCE_LEN] = STANDARD
-            .decode(nonce)
-            .map_err(unreadable)?
-            .try_into()
-            .map_err(|_| KeyError::Unreadable("sealed key nonce"))?;
-        let mut in_out = STANDARD.decode(ciphertext).map_err(unreadable)?;
-        let plain = self
-            .key
-            .open_in_place(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad),
-                &mut in_out,
-            )
-            .map_err(|_| KeyError::Unreadable("sealed key material fails its check"))?;
-        Ok(plain.to_vec())
+        super::seal::open_sealed(&self.key, aad, nonce, ciphertext)
     }
 }
 

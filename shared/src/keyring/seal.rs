@@ -184,20 +184,7 @@ impl Sealer {
                     .plaintext()
                     .ok_or_else(|| kms_error("Decrypt", "no plaintext key"))?;
                 let key = aead_key(plaintext_key.as_ref())?;
-                let nonce: [u8; NONCE_LEN] = STANDARD
-                    .decode(nonce)
-                    .map_err(unreadable)?
-                    .try_into()
-                    .map_err(|_| KeyError::Unreadable("sealed key nonce"))?;
-                let mut in_out = STANDARD.decode(ciphertext).map_err(unreadable)?;
-                let plain = key
-                    .open_in_place(
-                        Nonce::assume_unique_for_key(nonce),
-                        Aad::from(kid.as_bytes()),
-                        &mut in_out,
-                    )
-                    .map_err(|_| KeyError::Unreadable("sealed key material fails its check"))?;
-                Ok(plain.to_vec())
+                open_sealed(&key, kid.as_bytes(), nonce, ciphertext)
             }
         }
     }
@@ -228,6 +215,32 @@ impl Sealer {
 /// moved to another key (or another use) fails its check, as the KMS variant's context.
 fn local_aad(kid: &str) -> Vec<u8> {
     format!("{CONTEXT_PURPOSE}/{kid}").into_bytes()
+}
+
+/// Opens AES-256-GCM `ciphertext` (tag appended) sealed under `key` with `nonce` and
+/// `aad`, both stored base64: the one way sealed material opens, under a KMS data key or
+/// the local key-encryption key.
+pub(super) fn open_sealed(
+    key: &LessSafeKey,
+    aad: &[u8],
+    nonce: &str,
+    ciphertext: &str,
+) -> Result<Vec<u8>, KeyError> {
+    let unreadable = |_| KeyError::Unreadable("sealed key material is not base64");
+    let nonce: [u8; NONCE_LEN] = STANDARD
+        .decode(nonce)
+        .map_err(unreadable)?
+        .try_into()
+        .map_err(|_| KeyError::Unreadable("sealed key nonce"))?;
+    let mut in_out = STANDARD.decode(ciphertext).map_err(unreadable)?;
+    let plain = key
+        .open_in_place(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            &mut in_out,
+        )
+        .map_err(|_| KeyError::Unreadable("sealed key material fails its check"))?;
+    Ok(plain.to_vec())
 }
 
 pub(super) fn aead_key(bytes: &[u8]) -> Result<LessSafeKey, KeyError> {
