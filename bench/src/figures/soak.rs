@@ -26,7 +26,12 @@ const READS: usize = 4;
 const MINTS: usize = 3;
 
 pub struct Minute {
+    /// Resident anonymous memory: the process's own heap and stacks (and SQLite's page
+    /// caches), what a leak would grow.
     pub rss_kb: u64,
+    /// All resident memory, with the pages of files it maps (the embedded store maps its
+    /// database file): these grow with the file and are the kernel's to drop.
+    pub rss_all_kb: u64,
     pub p99: Duration,
     pub requests: usize,
     pub errors: usize,
@@ -39,12 +44,13 @@ pub struct Soak {
     pub caches: Vec<String>,
 }
 
-fn rss_kb(pid: u32) -> u64 {
+/// A `/proc/<pid>/status` field in kB (`RssAnon`, `VmRSS`).
+fn status_kb(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
@@ -150,16 +156,20 @@ pub async fn measure(
             }
         }
         let summary = Summary::of(&times);
-        let rss = rss_kb(server.pid());
+        let rss = status_kb(server.pid(), "RssAnon");
+        let rss_all = status_kb(server.pid(), "VmRSS");
         super::progress(&format!(
-            "soak on {store}: minute {} RSS {} MB, p99 {}, {} requests, {errors} errors",
+            "soak on {store}: minute {} RSS anonymous {} MB (all {} MB), p99 {}, {} requests, \
+             {errors} errors",
             minute + 1,
             rss / 1024,
+            rss_all / 1024,
             fmt_duration(summary.p99),
             times.len()
         ));
         out.minutes.push(Minute {
             rss_kb: rss,
+            rss_all_kb: rss_all,
             p99: summary.p99,
             requests: times.len(),
             errors,
@@ -195,17 +205,27 @@ impl Soak {
             .iter()
             .map(|m| format!("{}", m.rss_kb / 1024))
             .collect();
+        let all_per_minute: Vec<String> = self
+            .minutes
+            .iter()
+            .map(|m| format!("{}", m.rss_all_kb / 1024))
+            .collect();
         let p99: Vec<String> = self.minutes.iter().map(|m| fmt_duration(m.p99)).collect();
         let errors: usize = self.minutes.iter().map(|m| m.errors).sum();
         let requests: usize = self.minutes.iter().map(|m| m.requests).sum();
         t.target_row(
             [
                 format!(
-                    "12 soak on {}, {} min at {RATE:.0} req/s: RSS per minute (MB)",
+                    "12 soak on {}, {} min at {RATE:.0} req/s: anonymous RSS per minute (MB); \
+                     all RSS, mapped files included",
                     self.store,
                     self.minutes.len()
                 ),
-                per_minute.join(" "),
+                format!(
+                    "{}; all: {}",
+                    per_minute.join(" "),
+                    all_per_minute.join(" ")
+                ),
                 format!(
                     "p99 per minute: {}; {requests} requests, {errors} errors",
                     p99.join(" ")
