@@ -145,9 +145,10 @@ const RETRY_WINDOW_MS: Millis = 120_000;
 
 /// A caller retrying its own sign-in, whose answer it never got (a time-out, a dropped
 /// connection): it presents the ticket again with the client token it sent the first time,
-/// which that sign-in superseded (a caller with the client's current token had its answer). Within [`RETRY_WINDOW_MS`], and while the session is
-/// signed in, it is answered what the sign-in made, with the client's current token, and
-/// nothing is written; anyone else presenting the ticket is told it was used.
+/// which that sign-in superseded (a caller with the client's current token had its
+/// answer). Within [`RETRY_WINDOW_MS`], and while the session is signed in, it is answered
+/// what the sign-in made, with the client's current token, and nothing is written; anyone
+/// else presenting the ticket is told it was used.
 async fn retried(
     state: &AppState,
     auth: &ClientAuth,

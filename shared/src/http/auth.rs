@@ -200,7 +200,8 @@ pub async fn authenticate(state: &AppState, req: &Request) -> Result<ClientAuth,
 
 /// After any Frontend API answer: the caller's token, when it verified with a secret that
 /// no longer signs, is handed back re-signed with the current one; `__client` cookies of
-/// which none verified are cleared (never when one did). Nothing happens when the answer already carries a new token.
+/// which none verified are cleared (never when one did). Nothing happens when the answer
+/// already carries a new token.
 pub fn settle_client_token(state: &AppState, auth: &ClientAuth, resp: &mut Response) {
     if carries_client_token(resp) {
         return;
