@@ -435,10 +435,15 @@ async fn every_endpoint_answers_its_golden_json() {
         match std::fs::read_to_string(&file) {
             Ok(expected) if expected == text => {}
             Ok(expected) => failures.push(format!(
-                "{name}: answer differs from {}\nexpected:\n{expected}\nactual:\n{text}",
+                "{name}: answer differs from {}\nexpected:\n{expected}\nactual:\n{text}\n\
+                 If the change is meant, rerun with UPDATE_GOLDEN=1 and review the diff.",
                 file.display()
             )),
-            Err(e) => failures.push(format!("{name}: {}: {e}", file.display())),
+            Err(e) => failures.push(format!(
+                "{name}: no golden file {} ({e}): rerun with UPDATE_GOLDEN=1 to write it \
+                 (`UPDATE_GOLDEN=1 cargo test -p shared --test suite golden`), and review it",
+                file.display()
+            )),
         }
     }
     // Every golden file is still produced: none is left behind by a renamed case.
