@@ -58,6 +58,8 @@ case "${1:-}" in
     out=$(mktemp)
     trap 'rm -f "$out"' EXIT
     "$target/debug/bench" --quick --bin-dir "$target/debug" --out "$out"
+    echo "== bench --quick --soak-minutes 2 (two-second minutes, on the embedded store)"
+    "$target/debug/bench" --quick --soak-minutes 2 --bin-dir "$target/debug"
     ;;
   --functions)
     echo "== build (release profile, as deployed)"
