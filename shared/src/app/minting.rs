@@ -222,7 +222,7 @@ impl Fresh {
 /// A reused `last_active_token` is at most a tenth of its lifetime old: with the default
 /// 60 s it has at least 54 s left, more than clerk-js's refresh margin.
 const REUSE_FRACTION: Millis = 10;
-/// Past this many sessions, stale entries are dropped (and, if still full, all).
+/// Past this many sessions, stale entries are dropped (and, if still full, a sixteenth).
 const RECENT_TOKENS_CAPACITY: usize = 10_000;
 
 struct Recent {
@@ -275,9 +275,20 @@ impl RecentTokens {
                 recents.retain(|r| fresh.now - r.signed_at <= fresh.window);
                 !recents.is_empty()
             });
-            if map.len() >= RECENT_TOKENS_CAPACITY {
-                map.clear();
-            }
+            // Still full of young tokens: a sixteenth make room (one pass), so the memory
+            // stays level instead of emptying and refilling.
+            let mut evict = if map.len() >= RECENT_TOKENS_CAPACITY {
+                RECENT_TOKENS_CAPACITY / 16
+            } else {
+                0
+            };
+            map.retain(|_, _| {
+                if evict == 0 {
+                    return true;
+                }
+                evict -= 1;
+                false
+            });
         }
         let recent = Recent {
             origin: origin.map(str::to_string),
@@ -312,4 +323,46 @@ pub async fn template_and_user(
         ApiError::internal()
     })?;
     Ok((compiled, user.ok_or_else(ApiError::signed_out)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fresh(now: Millis) -> Fresh {
+        Fresh {
+            now,
+            kid: "ins_kid".into(),
+            fva: -1,
+            pending: false,
+            exp: now + 60_000,
+            latest_exp: None,
+            window: 6_000,
+        }
+    }
+
+    #[test]
+    fn recent_tokens_make_room_a_sixteenth_at_a_time() {
+        let recent = RecentTokens::default();
+        let token: Arc<RawValue> = Arc::from(RawValue::from_string("\"t\"".into()).unwrap());
+        let now = fresh(1_000);
+        for i in 0..RECENT_TOKENS_CAPACITY {
+            recent.put(&format!("sess_{i}"), None, &now, &token);
+        }
+        assert_eq!(recent.len(), RECENT_TOKENS_CAPACITY);
+        // Full of young tokens: a sixteenth go, not all of them.
+        recent.put("sess_new", None, &now, &token);
+        assert_eq!(
+            recent.len(),
+            RECENT_TOKENS_CAPACITY - RECENT_TOKENS_CAPACITY / 16 + 1
+        );
+        assert!(recent.get("sess_new", None, &now).is_some());
+        // Once they are stale, they all go first.
+        let later = fresh(1_000 + now.window + 1);
+        for i in 0..RECENT_TOKENS_CAPACITY / 16 {
+            recent.put(&format!("sess_more_{i}"), None, &later, &token);
+        }
+        recent.put("sess_last", None, &later, &token);
+        assert_eq!(recent.len(), RECENT_TOKENS_CAPACITY / 16 + 1);
+    }
 }
