@@ -101,10 +101,56 @@ fn template_routes_equal_the_route_table() {
         .collect();
     let missing: Vec<_> = from_code.difference(&from_template).collect();
     let extra: Vec<_> = from_template.difference(&from_code).collect();
+    let t = template();
+    let paste: Vec<String> = missing
+        .iter()
+        .map(|(method, path, binary)| event_block(&t, method, path, binary))
+        .collect();
     assert!(
         missing.is_empty() && extra.is_empty(),
-        "not in template.yaml: {missing:?}\nnot in the route table: {extra:?}"
+        "template.yaml lacks {} route(s) of the route table (shared/src/route_table.rs); \
+         paste each block below into its function's `Properties.Events`:\n\n{}\n\
+         routes in template.yaml that the route table does not serve (remove them, or add \
+         their rows): {extra:?}",
+        missing.len(),
+        paste.join("\n")
     );
+}
+
+/// The `Events` entry template.yaml needs for a route, ready to paste: named for its
+/// endpoint (a tunnelled DELETE or PATCH's POST twin: `…Tunnelled`).
+fn event_block(t: &Value, method: &str, path: &str, binary: &str) -> String {
+    let route = shared::routes::routes()
+        .find(|(f, r)| f.name == binary && r.path == path && r.method.as_str() == method)
+        .or_else(|| {
+            shared::routes::routes().find(|(f, r)| {
+                f.name == binary
+                    && r.path == path
+                    && matches!(r.method.as_str(), "DELETE" | "PATCH")
+            })
+        });
+    let name = match route {
+        Some((_, r)) if r.method.as_str() == method => r.endpoint.name().to_string(),
+        Some((_, r)) => format!(
+            "{}Tunnelled\n          # clerk-js sends this {} as POST with `_method={}`.",
+            r.endpoint.name(),
+            r.method,
+            r.method
+        ),
+        None => "NewRoute".to_string(),
+    };
+    let function = functions(t)
+        .into_iter()
+        .find(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(binary))
+        .map_or_else(
+            || format!("a new function with Binary: {binary}"),
+            |(id, _)| id.to_string(),
+        );
+    format!(
+        "# under {function}, Properties.Events:\n        {name}:\n          Type: HttpApi\n          \
+         Properties:\n            ApiId: !Ref HttpApi\n            Method: {method}\n            \
+         Path: {path}\n"
+    )
 }
 
 #[test]
@@ -264,7 +310,13 @@ fn each_functions_iam_actions_are_what_its_code_calls() {
                         })
                         .flatten()
                 })
-                .unwrap_or_else(|| panic!("docs/dynamodb.md has no calls row for {method} {path}"));
+                .unwrap_or_else(|| {
+                    panic!(
+                        "docs/dynamodb.md has no calls row for {method} {path}: the test \
+                         every_route_has_a_calls_row_and_every_row_a_measurement (cargo test -p \
+                         shared --test suite) prints the row to paste"
+                    )
+                });
             for op in ops {
                 // Items in a transaction are authorised by their own action
                 // (`TransactWriteItems/Update` needs `UpdateItem`), not by the call itself.

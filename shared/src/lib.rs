@@ -19,6 +19,7 @@ pub mod ids;
 pub mod keyring;
 pub mod limits;
 pub mod metrics;
+mod route_table;
 pub mod routes;
 pub mod state;
 pub mod store;

@@ -6,7 +6,7 @@ use http::{header, HeaderValue, Method};
 use tracing::Instrument;
 
 use crate::api::{bapi, fapi};
-pub use crate::endpoint::Endpoint;
+pub use crate::endpoint::{Access, Api, Endpoint};
 use crate::error::ApiError;
 use crate::http::auth::{self, ClientAuth};
 use crate::http::request::MAX_BODY_BYTES;
@@ -31,6 +31,13 @@ pub struct Route {
     pub handler: Handler,
 }
 
+impl Route {
+    /// What the route needs of its caller before its handler runs.
+    pub fn access(&self) -> Access {
+        self.endpoint.access()
+    }
+}
+
 impl std::fmt::Debug for Route {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {} ({:?})", self.method, self.path, self.endpoint)
@@ -43,414 +50,64 @@ impl std::fmt::Debug for Route {
 pub struct Function {
     /// The binary's name, and its `CodeUri`/`Handler` in template.yaml.
     pub name: &'static str,
+    pub api: Api,
     pub routes: &'static [Route],
     pub start: Start,
-}
-
-const fn route(method: Method, path: &'static str, endpoint: Endpoint, handler: Handler) -> Route {
-    Route {
-        method,
-        path,
-        endpoint,
-        handler,
-    }
-}
-
-/// Wraps each handler in a function of the one `Handler` type.
-macro_rules! handlers {
-    ($($name:ident($state:ident, $req:pat_param, $auth:pat_param) => $call:expr;)*) => {
-        $(
-            fn $name<'a>($state: &'a AppState, $req: Request, $auth: &'a ClientAuth) -> HandlerFuture<'a> {
-                Box::pin($call)
-            }
-        )*
-    };
-}
-
-handlers! {
-    create_client(s, _, auth) => fapi::client::post(s, auth);
-    get_client(s, req, auth) => fapi::client::get(s, req, auth);
-    remove_client_sessions(s, req, auth) => fapi::client::remove_sessions(s, req, auth);
-    handshake(s, req, auth) => fapi::handshake::get(s, req, auth);
-    list_my_sessions(s, req, auth) => fapi::me::all(s, req, auth);
-    list_my_active_sessions(s, req, auth) => fapi::me::active(s, req, auth);
-    revoke_my_session(s, req, auth) => fapi::me::revoke(s, req, auth);
-    create_dev_browser(s, _, _) => fapi::client::dev_browser(s);
-    create_sign_in(s, req, auth) => fapi::sign_ins::create(s, req, auth);
-    get_environment(s, _, _) => fapi::environment::get(s);
-    update_environment(s, _, _) => fapi::environment::update(s);
-    frontend_jwks(s, _, _) => fapi::jwks(s);
-    get_session(s, req, auth) => fapi::sessions::get(s, req, auth);
-    touch_session(s, req, auth) => fapi::sessions::touch(s, req, auth);
-    end_session(s, req, auth) => fapi::sessions::end(s, req, auth);
-    remove_session(s, req, auth) => fapi::sessions::remove(s, req, auth);
-    create_session_token(s, req, auth) => fapi::sessions::tokens(s, req, auth);
-    create_session_token_from_template(s, req, auth) => fapi::sessions::template_token(s, req, auth);
-    create_user(s, req, _) => bapi::users::create(s, req);
-    get_user(s, req, _) => bapi::users::get(s, req);
-    update_user(s, req, _) => bapi::users::update(s, req);
-    delete_user(s, req, _) => bapi::users::delete(s, req);
-    ban_user(s, req, _) => bapi::users::ban(s, req);
-    unban_user(s, req, _) => bapi::users::unban(s, req);
-    create_sign_in_token(s, req, _) => bapi::sign_in_tokens::create(s, req);
-    get_handshake_payload(s, req, _) => bapi::clients::handshake_payload(s, req);
-    list_sessions(s, req, _) => bapi::sessions::list(s, req);
-    get_backend_session(s, req, _) => bapi::sessions::get(s, req);
-    revoke_session(s, req, _) => bapi::sessions::revoke(s, req);
-    refresh_session(s, req, _) => bapi::sessions::refresh(s, req);
-    create_backend_session_token(s, req, _) => bapi::sessions::tokens(s, req);
-    backend_jwks(s, req, _) => bapi::jwks(s, req);
-    create_backend_template_token(s, req, _) => bapi::sessions::template_token(s, req);
-    create_jwt_template(s, req, _) => bapi::jwt_templates::create(s, req);
-    list_jwt_templates(s, req, _) => bapi::jwt_templates::list(s, req);
-    get_jwt_template(s, req, _) => bapi::jwt_templates::get(s, req);
-    update_jwt_template(s, req, _) => bapi::jwt_templates::update(s, req);
-    delete_jwt_template(s, req, _) => bapi::jwt_templates::delete(s, req);
-    get_instance_keys(s, req, _) => bapi::keys::get(s, req);
-    rotate_instance_keys(s, req, _) => bapi::keys::rotate(s, req);
-    list_webhook_endpoints(s, req, _) => bapi::webhooks::list(s, req);
-    create_webhook_endpoint(s, req, _) => bapi::webhooks::create(s, req);
-    delete_webhook_endpoint(s, req, _) => bapi::webhooks::delete(s, req);
-    rotate_webhook_secret(s, req, _) => bapi::webhooks::rotate_secret(s, req);
 }
 
 /// Signs and verifies: the configured store, private keys unsealed as configured.
 const SIGNS: Start = AppState::start_with_private_keys;
 
-pub static FAPI_CLIENT: Function = Function {
-    name: "fapi-client",
-    start: SIGNS,
-    routes: &[
-        route(
-            Method::POST,
-            "/v1/client",
-            Endpoint::CreateClient,
-            create_client,
-        ),
-        route(Method::GET, "/v1/client", Endpoint::GetClient, get_client),
-        route(
-            Method::DELETE,
-            "/v1/client/sessions",
-            Endpoint::RemoveClientSessions,
-            remove_client_sessions,
-        ),
-        route(
-            Method::GET,
-            "/v1/client/handshake",
-            Endpoint::Handshake,
-            handshake,
-        ),
-        route(
-            Method::GET,
-            "/v1/me/sessions",
-            Endpoint::ListMySessions,
-            list_my_sessions,
-        ),
-        route(
-            Method::GET,
-            "/v1/me/sessions/active",
-            Endpoint::ListMyActiveSessions,
-            list_my_active_sessions,
-        ),
-        route(
-            Method::POST,
-            "/v1/me/sessions/{session_id}/revoke",
-            Endpoint::RevokeMySession,
-            revoke_my_session,
-        ),
-    ],
-};
+/// Declares each function's `static` and [`FUNCTIONS`] from the route table's rows, each
+/// handler wrapped in a function of the one [`Handler`] type (named for its endpoint).
+macro_rules! functions {
+    ($(
+        $(#[$doc:meta])*
+        $function:ident $binary:literal $api:ident ($start:expr) {
+            $(
+                $endpoint:ident $method:ident $path:literal $access:ident
+                |$state:pat_param, $req:pat_param, $auth:pat_param| $call:expr;
+            )*
+        }
+    )*) => {
+        #[allow(non_snake_case)]
+        mod handlers {
+            use super::*;
+            $($(
+                pub(super) fn $endpoint<'a>(
+                    $state: &'a AppState,
+                    $req: Request,
+                    $auth: &'a ClientAuth,
+                ) -> HandlerFuture<'a> {
+                    Box::pin($call)
+                }
+            )*)*
+        }
 
-pub static FAPI_DEV_BROWSER: Function = Function {
-    name: "fapi-dev-browser",
-    start: SIGNS,
-    routes: &[route(
-        Method::POST,
-        "/v1/dev_browser",
-        Endpoint::CreateDevBrowser,
-        create_dev_browser,
-    )],
-};
+        $(
+            $(#[$doc])*
+            pub static $function: Function = Function {
+                name: $binary,
+                api: Api::$api,
+                start: $start,
+                routes: &[$(
+                    Route {
+                        method: Method::$method,
+                        path: $path,
+                        endpoint: Endpoint::$endpoint,
+                        handler: handlers::$endpoint,
+                    },
+                )*],
+            };
+        )*
 
-pub static FAPI_SIGN_INS: Function = Function {
-    name: "fapi-sign-ins",
-    start: SIGNS,
-    routes: &[route(
-        Method::POST,
-        "/v1/client/sign_ins",
-        Endpoint::CreateSignIn,
-        create_sign_in,
-    )],
-};
+        /// Every function, in the table's order (template.yaml's). The local server serves
+        /// all their routes.
+        pub static FUNCTIONS: &[&Function] = &[$(&$function,)*];
+    };
+}
 
-/// Built from configuration alone: no store, no keys.
-pub static FAPI_ENVIRONMENT: Function = Function {
-    name: "fapi-environment",
-    start: AppState::start_without_store,
-    routes: &[
-        route(
-            Method::GET,
-            "/v1/environment",
-            Endpoint::GetEnvironment,
-            get_environment,
-        ),
-        route(
-            Method::PATCH,
-            "/v1/environment",
-            Endpoint::UpdateEnvironment,
-            update_environment,
-        ),
-    ],
-};
-
-/// Publishes public keys only: never opens private material.
-pub static FAPI_JWKS: Function = Function {
-    name: "fapi-jwks",
-    start: AppState::start_with_public_keys,
-    routes: &[route(
-        Method::GET,
-        "/.well-known/jwks.json",
-        Endpoint::FrontendJwks,
-        frontend_jwks,
-    )],
-};
-
-pub static FAPI_SESSION_GET: Function = Function {
-    name: "fapi-session-get",
-    start: SIGNS,
-    routes: &[route(
-        Method::GET,
-        "/v1/client/sessions/{session_id}",
-        Endpoint::GetSession,
-        get_session,
-    )],
-};
-
-pub static FAPI_SESSION_TOUCH: Function = Function {
-    name: "fapi-session-touch",
-    start: SIGNS,
-    routes: &[route(
-        Method::POST,
-        "/v1/client/sessions/{session_id}/touch",
-        Endpoint::TouchSession,
-        touch_session,
-    )],
-};
-
-pub static FAPI_SESSION_END: Function = Function {
-    name: "fapi-session-end",
-    start: SIGNS,
-    routes: &[route(
-        Method::POST,
-        "/v1/client/sessions/{session_id}/end",
-        Endpoint::EndSession,
-        end_session,
-    )],
-};
-
-pub static FAPI_SESSION_REMOVE: Function = Function {
-    name: "fapi-session-remove",
-    start: SIGNS,
-    routes: &[route(
-        Method::POST,
-        "/v1/client/sessions/{session_id}/remove",
-        Endpoint::RemoveSession,
-        remove_session,
-    )],
-};
-
-pub static FAPI_SESSION_TOKENS: Function = Function {
-    name: "fapi-session-tokens",
-    start: SIGNS,
-    routes: &[route(
-        Method::POST,
-        "/v1/client/sessions/{session_id}/tokens",
-        Endpoint::CreateSessionToken,
-        create_session_token,
-    )],
-};
-
-pub static FAPI_SESSION_TEMPLATE_TOKENS: Function = Function {
-    name: "fapi-session-template-tokens",
-    start: SIGNS,
-    routes: &[route(
-        Method::POST,
-        "/v1/client/sessions/{session_id}/tokens/{template_name}",
-        Endpoint::CreateSessionTokenFromTemplate,
-        create_session_token_from_template,
-    )],
-};
-
-pub static BAPI: Function = Function {
-    name: "bapi",
-    start: AppState::start_backend_api,
-    routes: &[
-        route(Method::POST, "/v1/users", Endpoint::CreateUser, create_user),
-        route(
-            Method::GET,
-            "/v1/users/{user_id}",
-            Endpoint::GetUser,
-            get_user,
-        ),
-        route(
-            Method::PATCH,
-            "/v1/users/{user_id}",
-            Endpoint::UpdateUser,
-            update_user,
-        ),
-        route(
-            Method::DELETE,
-            "/v1/users/{user_id}",
-            Endpoint::DeleteUser,
-            delete_user,
-        ),
-        route(
-            Method::POST,
-            "/v1/users/{user_id}/ban",
-            Endpoint::BanUser,
-            ban_user,
-        ),
-        route(
-            Method::POST,
-            "/v1/users/{user_id}/unban",
-            Endpoint::UnbanUser,
-            unban_user,
-        ),
-        route(
-            Method::POST,
-            "/v1/sign_in_tokens",
-            Endpoint::CreateSignInToken,
-            create_sign_in_token,
-        ),
-        route(
-            Method::GET,
-            "/v1/clients/handshake_payload",
-            Endpoint::GetHandshakePayload,
-            get_handshake_payload,
-        ),
-        route(
-            Method::GET,
-            "/v1/sessions",
-            Endpoint::ListSessions,
-            list_sessions,
-        ),
-        route(
-            Method::GET,
-            "/v1/sessions/{session_id}",
-            Endpoint::GetBackendSession,
-            get_backend_session,
-        ),
-        route(
-            Method::POST,
-            "/v1/sessions/{session_id}/revoke",
-            Endpoint::RevokeSession,
-            revoke_session,
-        ),
-        route(
-            Method::POST,
-            "/v1/sessions/{session_id}/refresh",
-            Endpoint::RefreshSession,
-            refresh_session,
-        ),
-        route(
-            Method::POST,
-            "/v1/sessions/{session_id}/tokens",
-            Endpoint::CreateBackendSessionToken,
-            create_backend_session_token,
-        ),
-        route(
-            Method::POST,
-            "/v1/sessions/{session_id}/tokens/{template_name}",
-            Endpoint::CreateBackendTemplateToken,
-            create_backend_template_token,
-        ),
-        route(
-            Method::POST,
-            "/v1/jwt_templates",
-            Endpoint::CreateJwtTemplate,
-            create_jwt_template,
-        ),
-        route(
-            Method::GET,
-            "/v1/jwt_templates",
-            Endpoint::ListJwtTemplates,
-            list_jwt_templates,
-        ),
-        route(
-            Method::GET,
-            "/v1/jwt_templates/{template_id}",
-            Endpoint::GetJwtTemplate,
-            get_jwt_template,
-        ),
-        route(
-            Method::PATCH,
-            "/v1/jwt_templates/{template_id}",
-            Endpoint::UpdateJwtTemplate,
-            update_jwt_template,
-        ),
-        route(
-            Method::DELETE,
-            "/v1/jwt_templates/{template_id}",
-            Endpoint::DeleteJwtTemplate,
-            delete_jwt_template,
-        ),
-        route(Method::GET, "/v1/jwks", Endpoint::BackendJwks, backend_jwks),
-        // Extensions (not Clerk's API): the keyring's lifecycle, and rotating it.
-        route(
-            Method::GET,
-            "/v1/instance/keys",
-            Endpoint::GetInstanceKeys,
-            get_instance_keys,
-        ),
-        route(
-            Method::POST,
-            "/v1/instance/keys/rotate",
-            Endpoint::RotateInstanceKeys,
-            rotate_instance_keys,
-        ),
-        // Extensions: webhook endpoints (Clerk manages them in its Dashboard).
-        route(
-            Method::GET,
-            "/v1/webhooks/endpoints",
-            Endpoint::ListWebhookEndpoints,
-            list_webhook_endpoints,
-        ),
-        route(
-            Method::POST,
-            "/v1/webhooks/endpoints",
-            Endpoint::CreateWebhookEndpoint,
-            create_webhook_endpoint,
-        ),
-        route(
-            Method::DELETE,
-            "/v1/webhooks/endpoints/{endpoint_id}",
-            Endpoint::DeleteWebhookEndpoint,
-            delete_webhook_endpoint,
-        ),
-        route(
-            Method::POST,
-            "/v1/webhooks/endpoints/{endpoint_id}/rotate_secret",
-            Endpoint::RotateWebhookSecret,
-            rotate_webhook_secret,
-        ),
-    ],
-};
-
-/// Every function, in template.yaml's order. The local server serves all their routes.
-pub static FUNCTIONS: &[&Function] = &[
-    &FAPI_CLIENT,
-    &FAPI_DEV_BROWSER,
-    &FAPI_SIGN_INS,
-    &FAPI_ENVIRONMENT,
-    &FAPI_JWKS,
-    &FAPI_SESSION_GET,
-    &FAPI_SESSION_TOUCH,
-    &FAPI_SESSION_END,
-    &FAPI_SESSION_REMOVE,
-    &FAPI_SESSION_TOKENS,
-    &FAPI_SESSION_TEMPLATE_TOKENS,
-    &BAPI,
-];
+crate::route_table::route_table!(functions);
 
 /// Every route, with the function that serves it.
 pub fn routes() -> impl Iterator<Item = (&'static Function, &'static Route)> + Clone {
@@ -483,7 +140,7 @@ pub fn gateway_routes() -> Vec<(String, &'static str, &'static str)> {
     for (f, r) in routes() {
         out.push((r.method.to_string(), r.path, f.name));
         // Only browsers tunnel; servers send real DELETEs.
-        if (r.method == Method::DELETE || r.method == Method::PATCH) && r.endpoint.is_frontend() {
+        if (r.method == Method::DELETE || r.method == Method::PATCH) && f.api == Api::Frontend {
             out.push((Method::POST.to_string(), r.path, f.name));
         }
     }
@@ -624,8 +281,9 @@ async fn handle(
     }
     req.extensions_mut().insert(params);
     state.refresh_keys(false).await;
-    let endpoint = route.endpoint;
-    if !endpoint.is_frontend() {
+    let access = route.access();
+    if access == Access::SecretKey {
+        bapi::authorize(state, &req)?;
         return call(state, route, req, &ClientAuth::anonymous()).await;
     }
     let origin = req.header_str("origin").map(str::to_string);
@@ -636,7 +294,7 @@ async fn handle(
         // the answer is settled with it.
         Ok(()) => match auth::authenticate(state, &req).await {
             Ok(auth) => (call(state, route, req, &auth).await, Some(auth)),
-            Err(e) if endpoint.acts_for_client() => (Err(e), None),
+            Err(e) if access == Access::Client => (Err(e), None),
             // A token these endpoints never look at cannot fail them.
             Err(_) => {
                 let anonymous = ClientAuth::anonymous();

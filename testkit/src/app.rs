@@ -168,6 +168,16 @@ pub struct Req {
 }
 
 impl Req {
+    /// The method sent (a tunnelled `_method` is in the query).
+    pub fn method(&self) -> &'static str {
+        self.method
+    }
+
+    /// The request's path and query.
+    pub fn uri(&self) -> &str {
+        &self.uri
+    }
+
     pub fn new(method: &'static str, uri: impl Into<String>) -> Self {
         Self {
             method,

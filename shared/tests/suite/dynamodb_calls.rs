@@ -4,7 +4,7 @@
 //! write fails here. The units assume the item sizes the table keeps to, and this checks
 //! those sizes on the items the run wrote.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -68,6 +68,75 @@ fn documented() -> BTreeMap<String, Calls> {
         out.insert(endpoint, calls);
     }
     out
+}
+
+/// `{session_id}`, `{template_name}`… as the doc writes them: `{id}`, `{template}`.
+fn doc_path(path: &str) -> String {
+    path.split('/')
+        .map(|seg| match seg {
+            "{template_name}" | "{template}" => "{template}",
+            s if s.starts_with('{') => "{id}",
+            s => s,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Always run (no DynamoDB needed): every route has a row in docs/dynamodb.md's calls
+/// table, and every row is measured by [`every_endpoint_makes_the_documented_calls`]
+/// (which compares them on the test command's moto), so neither can be left out silently.
+#[test]
+fn every_route_has_a_calls_row_and_every_row_a_measurement() {
+    let documented = documented();
+    let rows: BTreeSet<(String, String)> = documented
+        .keys()
+        .map(|label| {
+            let label = label.split(" (").next().unwrap_or(label);
+            let (method, path) = label.split_once(' ').expect("`METHOD path`");
+            let path = path.split('?').next().unwrap_or(path);
+            (method.to_string(), doc_path(path))
+        })
+        .collect();
+    let missing_rows: Vec<String> = shared::routes::routes()
+        .map(|(_, r)| (r.method.to_string(), doc_path(r.path)))
+        .filter(|key| !rows.contains(key))
+        .map(|(method, path)| format!("| `{method} {path}` | ? | ? |"))
+        .collect();
+    // The labels this file measures under are its string literals.
+    let source = include_str!("dynamodb_calls.rs");
+    let unmeasured: Vec<String> = documented
+        .keys()
+        .filter(|label| !source.contains(&format!("\"{label}\"")))
+        .map(|label| {
+            let (method, path) = label.split_once(' ').unwrap_or(("GET", label));
+            let path = path.split(" (").next().unwrap_or(path);
+            let req = match method {
+                "GET" => format!("Req::get(\"{path}\")"),
+                "POST" => format!("Req::post(\"{path}\")"),
+                other => format!("Req::new(\"{other}\", \"{path}\")"),
+            };
+            format!("    run.measure(\"{label}\", {req}.secret()).await;")
+        })
+        .collect();
+    assert!(
+        missing_rows.is_empty(),
+        "docs/dynamodb.md's calls table (between `<!-- calls:start -->` and \
+         `<!-- calls:end -->`) has no row for {} route(s); paste:\n{}\nthen measure each \
+         (see the next failure, once the rows are in) and fill in what `PRINT_CALLS=1 cargo \
+         test -p shared --test suite every_endpoint_makes_the_documented_calls -- \
+         --nocapture` prints (with moto running: `.venv/bin/python scripts/moto_server.py \
+         127.0.0.1 5055` and `AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:5055`)",
+        missing_rows.len(),
+        missing_rows.join("\n")
+    );
+    assert!(
+        unmeasured.is_empty(),
+        "shared/tests/suite/dynamodb_calls.rs measures no request for {} row(s) of \
+         docs/dynamodb.md; add to `every_endpoint_makes_the_documented_calls`, with real ids \
+         (a client route: `.native(&token)` instead of `.secret()`):\n{}",
+        unmeasured.len(),
+        unmeasured.join("\n")
+    );
 }
 
 struct Run {

@@ -99,8 +99,9 @@ impl Normaliser {
                         "n" | "public_key" | "public_key_pem" if v.is_string() => {
                             Value::String("<key material>".into())
                         }
-                        // Random secrets: a ticket, a client token's rotating part.
-                        "token" | "rotating_token"
+                        // Random secrets: a ticket, a client token's rotating part, a
+                        // webhook endpoint's signing secret.
+                        "token" | "rotating_token" | "secret"
                             if v.as_str().is_some_and(|s| self.jwt(s).is_none()) =>
                         {
                             Value::String("<secret>".into())
@@ -120,10 +121,20 @@ struct Recorder {
     app: TestApp,
     normaliser: Normaliser,
     answers: Vec<(String, Value)>,
+    /// (method, path) of every recorded request.
+    requested: Vec<(String, String)>,
 }
 
 impl Recorder {
     async fn record(&mut self, name: &str, req: Req) -> TestResponse {
+        let (method, uri) = (req.method(), req.uri().to_string());
+        let path = uri.split('?').next().unwrap_or(&uri);
+        // A tunnelled DELETE or PATCH is its route's.
+        let method = match uri.split_once("_method=") {
+            Some((_, m)) => m.split('&').next().unwrap_or(m).to_uppercase(),
+            None => method.to_string(),
+        };
+        self.requested.push((method, path.to_string()));
         let resp = self.app.send(req).await;
         self.keep(name, resp)
     }
@@ -149,6 +160,7 @@ async fn every_endpoint_answers_its_golden_json() {
         app,
         normaliser: Normaliser::default(),
         answers: Vec::new(),
+        requested: Vec::new(),
     };
     let origin = APP_ORIGIN;
 
@@ -157,6 +169,11 @@ async fn every_endpoint_answers_its_golden_json() {
         .await;
     r.record("fapi_jwks", Req::get("/.well-known/jwks.json"))
         .await;
+    r.record(
+        "fapi_update_environment",
+        Req::new("PATCH", "/v1/environment"),
+    )
+    .await;
 
     // A development instance: the dev-browser token, and a client found through it.
     let dev_app = TestApp::development().await;
@@ -361,6 +378,23 @@ async fn every_endpoint_answers_its_golden_json() {
         Req::get(session_path(&sid, "")).native("Bearer not-a-token"),
     )
     .await;
+    r.record("fapi_my_sessions", fapi("/v1/me/sessions".into()))
+        .await;
+    r.record(
+        "fapi_my_active_sessions",
+        fapi("/v1/me/sessions/active".into()),
+    )
+    .await;
+    r.record(
+        "fapi_revoke_my_session_unknown",
+        post("/v1/me/sessions/sess_2b4f0000000000000000000000/revoke".into()),
+    )
+    .await;
+    r.record(
+        "fapi_handshake_to_another_origin",
+        fapi("/v1/client/handshake?redirect_url=https%3A%2F%2Felsewhere.example%2F".into()),
+    )
+    .await;
 
     // The Backend API's view of the sessions.
     r.record(
@@ -381,6 +415,18 @@ async fn every_endpoint_answers_its_golden_json() {
     r.record(
         "bapi_template_token",
         Req::post(format!("/v1/sessions/{sid}/tokens/hasura")).secret(),
+    )
+    .await;
+    r.record(
+        "bapi_refresh_session_without_token",
+        Req::post(format!("/v1/sessions/{sid}/refresh"))
+            .secret()
+            .json(&json!({})),
+    )
+    .await;
+    r.record(
+        "bapi_handshake_payload_unknown",
+        Req::get("/v1/clients/handshake_payload?nonce=unknown").secret(),
     )
     .await;
 
@@ -421,6 +467,60 @@ async fn every_endpoint_answers_its_golden_json() {
     )
     .await;
 
+    // A user's life after sign-in: banned, unbanned, deleted.
+    let banned = r.app.create_user().await;
+    r.record(
+        "bapi_ban_user",
+        Req::post(format!("/v1/users/{banned}/ban")).secret(),
+    )
+    .await;
+    r.record(
+        "bapi_unban_user",
+        Req::post(format!("/v1/users/{banned}/unban")).secret(),
+    )
+    .await;
+    r.record(
+        "bapi_delete_user",
+        Req::delete(format!("/v1/users/{banned}")).secret(),
+    )
+    .await;
+
+    // Webhook endpoints (an extension of the Backend API).
+    let endpoint = r
+        .record(
+            "bapi_create_webhook_endpoint",
+            Req::post("/v1/webhooks/endpoints")
+                .secret()
+                .json(&json!({"url": "https://hooks.example.com/clerk"})),
+        )
+        .await;
+    let endpoint_id = endpoint.body["id"].as_str().unwrap_or_default().to_string();
+    r.record(
+        "bapi_list_webhook_endpoints",
+        Req::get("/v1/webhooks/endpoints").secret(),
+    )
+    .await;
+    r.record(
+        "bapi_rotate_webhook_secret",
+        Req::post(format!(
+            "/v1/webhooks/endpoints/{endpoint_id}/rotate_secret"
+        ))
+        .secret(),
+    )
+    .await;
+    r.record(
+        "bapi_delete_webhook_endpoint",
+        Req::delete(format!("/v1/webhooks/endpoints/{endpoint_id}")).secret(),
+    )
+    .await;
+
+    // Last, as it changes the keys every answer above was signed with.
+    r.record(
+        "bapi_rotate_instance_keys",
+        Req::post("/v1/instance/keys/rotate").secret(),
+    )
+    .await;
+
     let dir = golden_dir();
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut failures = Vec::new();
@@ -457,5 +557,56 @@ async fn every_endpoint_answers_its_golden_json() {
             }
         }
     }
+    // Every route has a golden case.
+    for (_, route) in shared::routes::routes() {
+        let pattern: Vec<&str> = route.path.split('/').collect();
+        let covered = r.requested.iter().any(|(method, path)| {
+            let segments: Vec<&str> = path.split('/').collect();
+            *method == route.method.as_str()
+                && segments.len() == pattern.len()
+                && pattern
+                    .iter()
+                    .zip(&segments)
+                    .all(|(p, s)| p.starts_with('{') || p == s)
+        });
+        if !covered {
+            let api = if route.endpoint.is_frontend() {
+                "fapi"
+            } else {
+                "bapi"
+            };
+            let req = match route.method.as_str() {
+                "GET" => format!("Req::get(\"{}\")", route.path),
+                "POST" => format!("Req::post(\"{}\")", route.path),
+                "DELETE" => format!("Req::delete(\"{}\")", route.path),
+                other => format!("Req::new(\"{other}\", \"{}\")", route.path),
+            };
+            let auth = if route.endpoint.is_frontend() {
+                ".cookie(&cookie).origin(origin)"
+            } else {
+                ".secret()"
+            };
+            failures.push(format!(
+                "{} {}: no golden case; add one to every_endpoint_answers_its_golden_json (real \
+                 ids in the path), then write its file with UPDATE_GOLDEN=1:\n    \
+                 r.record(\"{api}_{}\", {req}{auth}).await;",
+                route.method,
+                route.path,
+                snake(route.endpoint.name())
+            ));
+        }
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// `GetSession` → `get_session`.
+fn snake(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }

@@ -249,7 +249,7 @@ async fn every_backend_route_needs_the_secret_key() {
     assert!(
         misfiled.is_empty(),
         "Endpoint::is_frontend disagrees with the route table for: {misfiled:?}; \
-         a `bapi` route's endpoint belongs in the Backend API list of shared/src/endpoint.rs"
+         a route's API is its function's (shared/src/route_table.rs)"
     );
     let backend: Vec<_> = routes()
         .filter(|(f, _)| f.name == "bapi")

@@ -4,7 +4,6 @@
 
 use serde_json::json;
 
-use super::authorize;
 use crate::app::handshake;
 use crate::error::ApiError;
 use crate::http::response::{self, Response};
@@ -12,7 +11,6 @@ use crate::http::{Request, RequestExt};
 use crate::state::AppState;
 
 pub async fn handshake_payload(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    authorize(state, &req)?;
     let nonce = req
         .query_param("nonce")
         .filter(|n| !n.is_empty())

@@ -16,7 +16,8 @@ use crate::http::response::{self, Response};
 use crate::http::{Request, RequestExt};
 use crate::state::AppState;
 
-/// Checks the secret key before anything else happens.
+/// Checks the secret key: the route layer calls it for every `SecretKey` route before
+/// its handler runs, so no handler reads anything for a caller without it.
 pub fn authorize(state: &AppState, req: &Request) -> Result<(), ApiError> {
     let mut values = req.headers().get_all(http::header::AUTHORIZATION).iter();
     let first = values.next();
@@ -40,8 +41,7 @@ pub fn authorize(state: &AppState, req: &Request) -> Result<(), ApiError> {
 
 /// `GET /v1/jwks`: the same keys as the Frontend API's JWKS, where @clerk/backend's
 /// `verifyToken` looks for them.
-pub async fn jwks(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    authorize(state, &req)?;
+pub async fn jwks(state: &AppState) -> Result<Response, ApiError> {
     let mut resp = response::ok(&state.keys().jwks(state.now()))?;
     let max_age = state.config.jwks_cache_window.as_secs();
     response::set_header(
