@@ -864,7 +864,13 @@ fn anchor(heading: &str) -> String {
 fn every_function_has_errors_throttles_and_duration_alarms() {
     let t = template();
     let functions = functions(&t);
-    assert_eq!(functions.len(), 14);
+    // The route table's functions, plus key rotation and webhooks (no routes).
+    assert_eq!(
+        functions.len(),
+        shared::routes::FUNCTIONS.len() + 2,
+        "template.yaml's functions: one per function of the route table, plus \
+         KeyRotationFunction and WebhooksFunction"
+    );
     let mut expected = BTreeSet::new();
     for (name, function) in &functions {
         for (suffix, metric) in [
@@ -956,7 +962,12 @@ fn every_alarm_notifies_the_alarm_topic_and_links_its_runbook() {
     let alarms = alarms(&t);
     // Per function three; the API, the table's throttles and system errors; the webhook
     // dead letters.
-    assert_eq!(alarms.len(), 3 * functions(&t).len() + 4);
+    assert_eq!(
+        alarms.len(),
+        3 * functions(&t).len() + 4,
+        "alarms: three per function (errors, throttles, duration), the API's 5xx rate, \
+         the table's throttles and system errors, the webhook dead letters"
+    );
     for (id, p) in alarms {
         for key in ["AlarmActions", "OKActions"] {
             let Value::Tagged(tagged) = &p[key] else {
