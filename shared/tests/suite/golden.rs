@@ -575,11 +575,17 @@ async fn every_endpoint_answers_its_golden_json() {
             } else {
                 "bapi"
             };
+            // Each `{param}` becomes a real id through `format!`.
+            let path = if route.path.contains('{') {
+                format!("format!(\"{}\")", route.path)
+            } else {
+                format!("\"{}\"", route.path)
+            };
             let req = match route.method.as_str() {
-                "GET" => format!("Req::get(\"{}\")", route.path),
-                "POST" => format!("Req::post(\"{}\")", route.path),
-                "DELETE" => format!("Req::delete(\"{}\")", route.path),
-                other => format!("Req::new(\"{other}\", \"{}\")", route.path),
+                "GET" => format!("Req::get({path})"),
+                "POST" => format!("Req::post({path})"),
+                "DELETE" => format!("Req::delete({path})"),
+                other => format!("Req::new(\"{other}\", {path})"),
             };
             let auth = if route.endpoint.is_frontend() {
                 ".cookie(&cookie).origin(origin)"
@@ -587,8 +593,9 @@ async fn every_endpoint_answers_its_golden_json() {
                 ".secret()"
             };
             failures.push(format!(
-                "{} {}: no golden case; add one to every_endpoint_answers_its_golden_json (real \
-                 ids in the path), then write its file with UPDATE_GOLDEN=1:\n    \
+                "{} {}: no golden case; add one to every_endpoint_answers_its_golden_json (a real \
+                 id for each path parameter), then write its file with \
+                 `UPDATE_GOLDEN=1 cargo test -p shared --test suite golden`:\n    \
                  r.record(\"{api}_{}\", {req}{auth}).await;",
                 route.method,
                 route.path,
