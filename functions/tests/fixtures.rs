@@ -2,11 +2,18 @@
 //! it stands, goes through lambda_http's own event parsing into the real handler of its
 //! function, against a fresh copy of the fixtures' data (seeded as `local-api seed
 //! --fixtures` seeds it: `testkit::fixtures::seed`), and its answer must match the
-//! `.expected.json` beside it.
+//! `.expected.json` beside it. `events/` itself must be what `scripts/gen-events.py` writes,
+//! and every route needs its fixtures.
+
+use std::path::Path;
+use std::process::Command;
 
 use lambda_http::Body;
 use serde_json::Value;
 use testkit::fixtures;
+
+/// What brings `events/` up to date: the generator, then a commit.
+const REGENERATE: &str = "run `python3 scripts/gen-events.py` (and commit events/)";
 
 #[tokio::test]
 async fn every_fixture_answers_as_expected() {
@@ -83,4 +90,38 @@ fn every_route_has_fixtures() {
         }
     }
     assert!(missing.is_empty(), "{missing:#?}");
+}
+
+/// The committed `events/` are what `scripts/gen-events.py` writes from its list and the
+/// values of `shared::fixtures` (its `--check` writes nothing and lists the files that
+/// differ).
+#[test]
+fn events_are_what_the_generator_writes() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new("python3")
+        .args(["scripts/gen-events.py", "--check"])
+        .current_dir(&repo)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "python3 could not be started ({e}): it is needed to check that events/ is \
+                 what scripts/gen-events.py writes; install python3"
+            )
+        });
+    // The script ends its listing with REGENERATE too; the message says it once.
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said: Vec<&str> = said.lines().filter(|l| *l != REGENERATE).collect();
+    let said = said.join("\n");
+    match out.status.code() {
+        Some(0) => {}
+        Some(1) => panic!("{said}\n{REGENERATE}"),
+        _ => panic!(
+            "`python3 scripts/gen-events.py --check` failed ({}):\n{said}",
+            out.status
+        ),
+    }
 }
