@@ -62,7 +62,8 @@ const NO_CLIENT_ERROR: [&str; 4] = [
 ];
 
 /// Every route of the template has a success fixture and, unless a caller cannot get it
-/// wrong, an error fixture.
+/// wrong, an error fixture. The failure lists what is missing, as lines for `FIXTURES` in
+/// scripts/gen-events.py.
 #[test]
 fn every_route_has_fixtures() {
     let mut statuses: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
@@ -78,18 +79,110 @@ fn every_route_has_fixtures() {
             .push(expected["status"].as_u64().unwrap_or(0));
     }
     let mut missing = Vec::new();
-    for (method, path, _) in shared::routes::gateway_routes() {
+    let mut lines = Vec::new();
+    for (method, path, function) in shared::routes::gateway_routes() {
         let key = format!("{method} {path}");
         let found = statuses.get(&key).cloned().unwrap_or_default();
         // A 307 is the handshake's success.
         if !found.iter().any(|s| *s < 400) {
             missing.push(format!("{key}: no success fixture"));
+            lines.push(fixture_line(&method, path, function, false));
         }
         if !found.iter().any(|s| *s >= 400) && !NO_CLIENT_ERROR.contains(&key.as_str()) {
             missing.push(format!("{key}: no error fixture"));
+            lines.push(fixture_line(&method, path, function, true));
         }
     }
-    assert!(missing.is_empty(), "{missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "{} fixture(s) missing:\n  {}\n\nAdd to FIXTURES in scripts/gen-events.py (then name the \
+         case, shape the request, and set the expected status and body):\n    {}\nand run:\n    \
+         python3 scripts/gen-events.py\n",
+        missing.len(),
+        missing.join("\n  "),
+        lines.join("\n    ")
+    );
+}
+
+/// The path parameters of the routes, and the script's names for the fixtures' values of
+/// them (which it reads from shared/src/fixtures/mod.rs): a line's concrete path is an
+/// f-string of them, as the script's own are.
+const PATH_VALUES: [(&str, &str); 6] = [
+    ("session_id", "SESSION_ID"),
+    ("user_id", "USER_ID"),
+    ("client_id", "CLIENT_ID"),
+    ("template_id", "TEMPLATE_ID"),
+    ("template_name", "TEMPLATE_NAME"),
+    ("endpoint_id", "WEBHOOK_ENDPOINT_ID"),
+];
+
+/// A line for `FIXTURES` in scripts/gen-events.py: a fixture of the route `method path`
+/// of `function`, sent as the fixtures' client (Frontend API) or with the secret key
+/// (Backend API), at the fixtures' records; its expected answer is a placeholder.
+fn fixture_line(method: &str, path: &str, function: &str, error: bool) -> String {
+    let served = |m: &str| shared::routes::routes().find(|(_, r)| r.path == path && r.method == m);
+    // The POST twin of a DELETE or PATCH route (clerk-js tunnels them) is served by that route.
+    let (route, tunnelled) = match served(method) {
+        Some((_, route)) => (route, None),
+        None => ["DELETE", "PATCH"]
+            .into_iter()
+            .find_map(|m| served(m).map(|(_, route)| (route, Some(m))))
+            .expect("every gateway route is served"),
+    };
+    let frontend = route.endpoint.is_frontend();
+    // A Python string; an f-string where the fixtures' values fill the path's parameters.
+    let mut concrete = String::new();
+    let mut case = vec![tunnelled.unwrap_or(method).to_lowercase()];
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        concrete.push('/');
+        match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(param) => match PATH_VALUES.iter().find(|(p, _)| *p == param) {
+                Some((_, name)) => concrete.push_str(&format!("{{{name}}}")),
+                None => concrete.push_str(&format!("TODO_{param}")),
+            },
+            None => {
+                concrete.push_str(segment);
+                if segment != "v1" {
+                    case.push(
+                        segment
+                            .replace(['_', '.'], "-")
+                            .trim_matches('-')
+                            .to_string(),
+                    );
+                }
+            }
+        }
+    }
+    if tunnelled.is_some() {
+        case.push("tunnelled".into());
+    }
+    if error {
+        case.push("error".into());
+    }
+    let mut query = Vec::new();
+    if let Some(m) = tunnelled {
+        query.push(format!("_method={m}"));
+    }
+    if frontend {
+        query.push("_is_native=1".into());
+    }
+    let headers = if frontend { "NATIVE" } else { "SK" };
+    let body = match (method, frontend) {
+        ("GET", _) | (_, false) => "None",
+        _ => "\"\"",
+    };
+    let expected = if error {
+        "err(400, \"TODO\")"
+    } else {
+        "(200, \"*\")"
+    };
+    format!(
+        "(\"{function}\", \"{case}\", \"{method}\", \"{path}\", {f}\"{concrete}\", \"{query}\", \
+         {headers}, {body}, [], {expected}),",
+        case = case.join("-"),
+        f = if path.contains('{') { "f" } else { "" },
+        query = query.join("&"),
+    )
 }
 
 /// The committed `events/` are what `scripts/gen-events.py` writes from its list and the
