@@ -1,42 +1,103 @@
 #!/usr/bin/env python3
 """Writes events/<function>/<case>.json (API Gateway HTTP API, payload 2.0) and
-<case>.expected.json for every fixture listed below. Run it after changing the list:
+<case>.expected.json for every fixture listed below, and events/webhooks/stream-batch.json.
+Run it after changing the list or a value in shared/src/fixtures/mod.rs, and commit events/:
 
     python3 scripts/gen-events.py
 
-The events hold the fixed values of the fixtures' data, which `local-api seed --fixtures`
-writes (shared/src/fixtures/mod.rs, where each value below is defined: keep them equal);
-`"*"` in an expected body matches any value.
+Where the values come from: the fixtures' data (ids, the Backend API secret key, the client
+token, the ticket, the signed tokens) is defined once, in shared/src/fixtures/mod.rs, which
+`local-api seed --fixtures` writes into a store. This script holds none of those values: it
+reads the constants it needs from that file (`pub const NAME: &str = "...";`, on one line
+or over several) and stops, naming the constant, if one is missing or is not a plain
+string literal. `"*"` in an expected body matches any value.
+
+    python3 scripts/gen-events.py --check
+
+writes nothing: it compares what it would write with the files in events/, lists the stale,
+missing and extra ones, and exits 1 if there are any (0 if none; 2 if it cannot run).
+functions/tests/fixtures.rs runs it on every test run (`events_are_what_the_generator_writes`).
 """
+import argparse
 import json
 import os
-import shutil
+import re
+import sys
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "events")
+REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+ROOT = os.path.join(REPO, "events")
+FIXTURES_RS = os.path.join(REPO, "shared", "src", "fixtures", "mod.rs")
+REGENERATE = "run `python3 scripts/gen-events.py` (and commit events/)"
 
-# The seeded data (shared/src/fixtures/mod.rs). Public, fixtures-only values.
-SECRET_KEY = "sk_test_fixtures_only_public_key_0123456789"
-USER_ID = "user_fixtures000000000000000001"
-CLIENT_ID = "client_fixtures000000000000000001"
-SESSION_ID = "sess_fixtures000000000000000001"
-ENDED_SESSION_ID = "sess_fixtures000000000000000002"
-TICKET = "fixtures_only_ticket_0123456789abcdefghijk"
-TEMPLATE_ID = "jtmp_fixtures000000000000000001"
-SIGNING_KEY_KID = "ins_fixtures000000000000000001"
-WEBHOOK_ENDPOINT_ID = "ep_fixtures000000000000000001"
-CLIENT_TOKEN = (
-    "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiIsImtpZCI6ImN0c19maXh0dXJlczAwMDAwMDAwMDAwMDAwMDAwMSJ9"
-    ".eyJpZCI6ImNsaWVudF9maXh0dXJlczAwMDAwMDAwMDAwMDAwMDAwMSIsInJvdGF0aW5nX3Rva2VuIjoiZml4dHVy"
-    "ZXNfb25seV9yb3RhdGluZ190b2tlbl8wMTIzNDU2Nzg5YWJjZGVmIiwiaWF0IjoxNzY3MjI1NjAwLCJleHAiOjQx"
-    "MDI0NDQ4MDB9.G-YV8_apt7LqIBQ3mOn9SS9qkyGFqdPrvRODYsASmN8"
-)
 
-# Made from the fixed keys (shared/src/fixtures/mod.rs): an expired session token of the
-# active session, a refresh grant for it, and a handshake nonce opening to one directive.
-EXPIRED_SESSION_TOKEN = "eyJhbGciOiJSUzI1NiIsImNhdCI6ImNsX0I3ZDRQRDExMUFBQSIsImtpZCI6Imluc19maXh0dXJlczAwMDAwMDAwMDAwMDAwMDAwMSIsInR5cCI6IkpXVCJ9.eyJleHAiOjE3NjcyMjU2NjAsImlhdCI6MTc2NzIyNTYwMCwiaXNzIjoiaHR0cHM6Ly9jbGVyay5leGFtcGxlLmNvbSIsInNpZCI6InNlc3NfZml4dHVyZXMwMDAwMDAwMDAwMDAwMDAwMDEiLCJzdWIiOiJ1c2VyX2ZpeHR1cmVzMDAwMDAwMDAwMDAwMDAwMDAxIn0.WYKqxllKgeAdE1xlavd-RvlKH6aX6aBsutyUwnBfPycAZOCUb7_u3rli7e2UxN9AKM_o_NZE1rmWVPggpHdPIbCS5h6i-OBQPpuaKCOE9PwSJOjhdh4C-wnmpZUb0_SX2RCh_OPN0pUzIAKuZlJ7inoNMlwqxe-uGTeKXR-GCxFa_24H8C2upKq9On0LL_RAM4ivb9_oYlrfN3YcyFzldAUr6nwAlOoPOPk4CIjaMLnvW-iXjjnnREAZV35E0rQ-1tZ6iw7Ea9ifHts7WNHMef7voAVRdT28vSO1tQQF3HXip8hPhL-eM0G93RZ8gN3FsOMlWUpy78NewMab-Jn26Q"
-REFRESH_GRANT = "cts_fixtures000000000000000001.frfMzp9ZH_vZRSntcIXnBP6X-iEkp76aJjNj4eDgMKojjC-fjlO7ILDgApXThGIYNnphv8C_7W9u0Ub0O8fDijg71KJPTeQmFZijuodI8mZj4293mstIubhA1WdkdrJqmCpRLudRj3UbBi_Lzl0bcu6HnfpsMz5PcmYM5_sw3AOGV6Yu3augGuAGWIe4Uj_YWYvVm1T9ViJcDmdBkAo7feSuGsG8AEpamngMJOjPosXi07bhdmmcxjG3JR3VBHRHgezHIR_Dk81xX1t98n4"
-HANDSHAKE_NONCE = "cts_fixtures000000000000000001.4gOQu_yy4UnZu9AkHI_lL7wZ6-x2i92bRyQAg4V1DElEDhbrTUSSor7o-kVr84ls37hNEjy88KE6wdSzPVbIDMVKjOJcnh-ld_wFCMk60TdQhxhJ97fUWOOfH1NoRbtnIe2mkICJFXAfk5yvrkrq72X6tXZwMQ"
-HANDSHAKE_NONCE_DIRECTIVE = "__client_uat=0; Path=/; SameSite=Lax; Max-Age=31536000"
+def fail(message):
+    """Stops the script: it cannot run (exit 2, apart from --check's 1 for stale files)."""
+    print(f"gen-events.py: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+# `pub const NAME: &str = "...";` at the start of a line (doc comments and indented
+# items never match), the literal on the same line or the next ones.
+RUST_STR_CONST = re.compile(r'^pub const ([A-Z][A-Z0-9_]*): &str\s*=\s*"((?:[^"\\]|\\.)*)"\s*;', re.M | re.S)
+RUST_ESCAPE = re.compile(r"\\(\r?\n\s*|.)", re.S)
+RUST_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "0": "\0", "\\": "\\", '"': '"', "'": "'"}
+
+
+def rust_string(name, literal):
+    """The value of a Rust string literal's body: its simple escapes, and a backslash at a
+    line's end, which skips the line break and the next line's indentation."""
+    def one(m):
+        escape = m.group(1)
+        if escape[0] in "\r\n":
+            return ""
+        if escape not in RUST_ESCAPES:
+            fail(f"{os.path.relpath(FIXTURES_RS, REPO)}: {name}: the escape \\{escape} is not read here; "
+                 "write the value without it, or teach scripts/gen-events.py to read it")
+        return RUST_ESCAPES[escape]
+    return RUST_ESCAPE.sub(one, literal)
+
+
+def fixture_constants(path=FIXTURES_RS):
+    """Every `pub const NAME: &str` of shared/src/fixtures/mod.rs, by name."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            source = f.read()
+    except OSError as e:
+        fail(f"cannot read the fixtures' data, {e}")
+    return {m.group(1): rust_string(m.group(1), m.group(2)) for m in RUST_STR_CONST.finditer(source)}
+
+
+RUST_CONSTANTS = fixture_constants()
+
+
+def seeded(name):
+    """The constant `name` of shared/src/fixtures/mod.rs; the script stops if there is none."""
+    if name not in RUST_CONSTANTS:
+        fail(f"{os.path.relpath(FIXTURES_RS, REPO)} has no `pub const {name}: &str = \"...\";` "
+             "(a plain string literal, at the start of a line), which the events need: "
+             "define it there, or stop using it in scripts/gen-events.py")
+    return RUST_CONSTANTS[name]
+
+
+# The seeded data, as `local-api seed --fixtures` writes it. Public, fixtures-only values.
+SECRET_KEY = seeded("SECRET_KEY")
+USER_ID = seeded("USER_ID")
+CLIENT_ID = seeded("CLIENT_ID")
+SESSION_ID = seeded("SESSION_ID")
+ENDED_SESSION_ID = seeded("ENDED_SESSION_ID")
+TICKET = seeded("TICKET")
+TEMPLATE_ID = seeded("TEMPLATE_ID")
+TEMPLATE_NAME = seeded("TEMPLATE_NAME")
+SIGNING_KEY_KID = seeded("SIGNING_KEY_KID")
+CLIENT_SECRET_KID = seeded("CLIENT_SECRET_KID")
+WEBHOOK_ENDPOINT_ID = seeded("WEBHOOK_ENDPOINT_ID")
+CLIENT_TOKEN = seeded("CLIENT_TOKEN")
+# Made from the fixed keys: an expired session token of the active session, a refresh
+# grant for it, and a handshake nonce opening to one directive.
+EXPIRED_SESSION_TOKEN = seeded("EXPIRED_SESSION_TOKEN")
+REFRESH_GRANT = seeded("REFRESH_GRANT")
+HANDSHAKE_NONCE = seeded("HANDSHAKE_NONCE")
+HANDSHAKE_NONCE_DIRECTIVE = seeded("HANDSHAKE_NONCE_DIRECTIVE")
 
 SK = {"authorization": f"Bearer {SECRET_KEY}"}
 NATIVE = {"authorization": CLIENT_TOKEN}
@@ -153,7 +214,7 @@ FIXTURES = [
      err(401, "signed_out")),
     ("fapi-session-tokens", "mint-with-forged-cookie", "POST", "/v1/client/sessions/{session_id}/tokens", S + "/tokens", "", {}, "", ["__client=forged.token.value"],
      err(401, "authentication_invalid")),
-    ("fapi-session-template-tokens", "mint-template-token", "POST", "/v1/client/sessions/{session_id}/tokens/{template_name}", S + "/tokens/hasura", "_is_native=1", NATIVE, "", [],
+    ("fapi-session-template-tokens", "mint-template-token", "POST", "/v1/client/sessions/{session_id}/tokens/{template_name}", f"{S}/tokens/{TEMPLATE_NAME}", "_is_native=1", NATIVE, "", [],
      (200, {"object": "token", "jwt": "*"})),
     ("fapi-session-template-tokens", "mint-unknown-template", "POST", "/v1/client/sessions/{session_id}/tokens/{template_name}", S + "/tokens/nope", "_is_native=1", NATIVE, "", [],
      err(404, "resource_not_found")),
@@ -208,7 +269,7 @@ FIXTURES = [
      (200, {"object": "token", "jwt": "*"})),
     ("bapi", "create-session-token-ended", "POST", "/v1/sessions/{session_id}/tokens", f"/v1/sessions/{ENDED_SESSION_ID}/tokens", "", SK, None, [],
      err(401, "signed_out")),
-    ("bapi", "create-template-token", "POST", "/v1/sessions/{session_id}/tokens/{template_name}", f"/v1/sessions/{SESSION_ID}/tokens/hasura", "", {**SK, **JSON}, json.dumps({"expires_in_seconds": 120}), [],
+    ("bapi", "create-template-token", "POST", "/v1/sessions/{session_id}/tokens/{template_name}", f"/v1/sessions/{SESSION_ID}/tokens/{TEMPLATE_NAME}", "", {**SK, **JSON}, json.dumps({"expires_in_seconds": 120}), [],
      (200, {"object": "token", "jwt": "*"})),
     ("bapi", "create-template-token-unknown-template", "POST", "/v1/sessions/{session_id}/tokens/{template_name}", f"/v1/sessions/{SESSION_ID}/tokens/nope", "", SK, None, [],
      err(404, "resource_not_found")),
@@ -224,14 +285,14 @@ FIXTURES = [
      json.dumps({"expired_token": EXPIRED_SESSION_TOKEN, "refresh_token": REFRESH_GRANT, "request_origin": "https://clerk.example.com", "format": "cookie"}), [],
      (200, {"object": "cookies", "cookies": "*"})),
     ("bapi", "refresh-session-foreign-grant", "POST", "/v1/sessions/{session_id}/refresh", f"/v1/sessions/{SESSION_ID}/refresh", "", {**SK, **JSON},
-     json.dumps({"expired_token": EXPIRED_SESSION_TOKEN, "refresh_token": "cts_fixtures000000000000000001.AAAA", "request_origin": "https://clerk.example.com"}), [],
+     json.dumps({"expired_token": EXPIRED_SESSION_TOKEN, "refresh_token": f"{CLIENT_SECRET_KID}.AAAA", "request_origin": "https://clerk.example.com"}), [],
      err(401, "authentication_invalid")),
     ("bapi", "list-jwt-templates", "GET", "/v1/jwt_templates", "/v1/jwt_templates", "paginated=true", SK, None, [],
-     (200, {"total_count": 1, "data": [{"name": "hasura"}]})),
+     (200, {"total_count": 1, "data": [{"name": TEMPLATE_NAME}]})),
     ("bapi", "list-jwt-templates-bad-limit", "GET", "/v1/jwt_templates", "/v1/jwt_templates", "limit=0", SK, None, [],
      err(422, "form_param_value_invalid")),
     ("bapi", "get-jwt-template", "GET", "/v1/jwt_templates/{template_id}", f"/v1/jwt_templates/{TEMPLATE_ID}", "", SK, None, [],
-     (200, {"id": TEMPLATE_ID, "name": "hasura"})),
+     (200, {"id": TEMPLATE_ID, "name": TEMPLATE_NAME})),
     ("bapi", "get-unknown-jwt-template", "GET", "/v1/jwt_templates/{template_id}", "/v1/jwt_templates/jtmp_unknown", "", SK, None, [],
      err(404, "resource_not_found")),
     ("bapi", "update-jwt-template", "PATCH", "/v1/jwt_templates/{template_id}", f"/v1/jwt_templates/{TEMPLATE_ID}", "", {**SK, **JSON}, json.dumps({"lifetime": 120}), [],
@@ -306,6 +367,9 @@ def event(method, route, path, query, headers, body, cookies):
 # DynamoDB store writes them (shared/src/store/dynamodb, `Write::Event`), and a change to
 # another item, which the function ignores (template.yaml's filter keeps it away anyway).
 STREAM_TIME_MS = 1795694400000
+# Clerk's `instance_id` in the payloads: not seeded data, any id will do (the function sends
+# a payload as it stands; a server's is `ins_` and a hash of its Frontend API URL).
+STREAM_INSTANCE_ID = "ins_fixtures000000000000000001"
 
 
 def session_event(msg_id, kind, status, at):
@@ -319,7 +383,7 @@ def session_event(msg_id, kind, status, at):
     payload = {
         "data": data,
         "event_attributes": {"http_request": {"client_ip": "192.0.2.10", "user_agent": "fixture"}},
-        "instance_id": "ins_fixtures000000000000000001", "object": "event", "timestamp": at, "type": kind,
+        "instance_id": STREAM_INSTANCE_ID, "object": "event", "timestamp": at, "type": kind,
     }
     return {"id": msg_id, "type": kind, "key": SESSION_ID, "created_at": at,
             "payload": json.dumps(payload, separators=(",", ":"))}
@@ -353,24 +417,79 @@ def stream_batch():
     ]}
 
 
-def main():
-    for entry in os.listdir(ROOT):
-        if os.path.isdir(os.path.join(ROOT, entry)):
-            shutil.rmtree(os.path.join(ROOT, entry))
-    os.makedirs(os.path.join(ROOT, "webhooks"))
-    with open(os.path.join(ROOT, "webhooks", "stream-batch.json"), "w") as f:
-        json.dump(stream_batch(), f, indent=2)
-        f.write("\n")
+def as_json(value):
+    return json.dumps(value, indent=2) + "\n"
+
+
+def render():
+    """Every file the script writes, by its path under events/, with its text."""
+    files = {os.path.join("webhooks", "stream-batch.json"): as_json(stream_batch())}
     for function, case, method, route, path, query, headers, body, cookies, (status, expected) in FIXTURES:
-        folder = os.path.join(ROOT, function)
-        os.makedirs(folder, exist_ok=True)
-        with open(os.path.join(folder, f"{case}.json"), "w") as f:
-            json.dump(event(method, route, path, query, headers, body, cookies), f, indent=2)
-            f.write("\n")
-        with open(os.path.join(folder, f"{case}.expected.json"), "w") as f:
-            json.dump({"status": status, "body": expected}, f, indent=2)
-            f.write("\n")
+        name = os.path.join(function, case)
+        if f"{name}.json" in files:
+            fail(f"the case {function}/{case} is listed twice in FIXTURES")
+        files[f"{name}.json"] = as_json(event(method, route, path, query, headers, body, cookies))
+        files[f"{name}.expected.json"] = as_json({"status": status, "body": expected})
+    return files
+
+
+def on_disk():
+    """Every file in the folders of events/ (the files beside them, README.md, are not
+    written here), by its path under events/."""
+    found = set()
+    for entry in sorted(os.listdir(ROOT)):
+        folder = os.path.join(ROOT, entry)
+        if os.path.isdir(folder):
+            for parent, _, names in os.walk(folder):
+                found.update(os.path.relpath(os.path.join(parent, n), ROOT) for n in names)
+    return found
+
+
+def read(name):
+    with open(os.path.join(ROOT, name), "rb") as f:
+        return f.read()
+
+
+def check(files):
+    """Exit status 1, listing them, if events/ is not what write() would make of it."""
+    present = on_disk()
+    missing = sorted(set(files) - present)
+    stale = sorted(n for n in set(files) & present if read(n) != files[n].encode("utf-8"))
+    extra = sorted(present - set(files))
+    if not (missing or stale or extra):
+        print(f"events/ is up to date ({len(FIXTURES)} fixtures)")
+        return 0
+    print("events/ is not what scripts/gen-events.py writes:")
+    for kind, names in (("stale", stale), ("missing", missing), ("extra", extra)):
+        for n in names:
+            print(f"  {kind + ':':9}events/{n}")
+    print(REGENERATE)
+    return 1
+
+
+def write(files):
+    """Makes events/ hold exactly `files` (and its README.md)."""
+    for name in sorted(on_disk() - set(files)):
+        os.remove(os.path.join(ROOT, name))
+    for parent, _, _ in sorted(os.walk(ROOT), reverse=True):
+        if parent != ROOT and not os.listdir(parent):
+            os.rmdir(parent)
+    for name, text in files.items():
+        path = os.path.join(ROOT, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
     print(f"wrote {len(FIXTURES)} fixtures")
+    return 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Writes (or checks) the fixtures of events/.")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1, listing them, if files in events/ are stale, missing or extra")
+    args = parser.parse_args()
+    files = render()
+    sys.exit(check(files) if args.check else write(files))
 
 
 if __name__ == "__main__":
