@@ -72,7 +72,7 @@ pub struct AppState {
     /// Parsed JWT templates by id; an entry is used only while its version is current.
     templates: Mutex<HashMap<String, Arc<CompiledTemplate>>>,
     /// `last_active_token`s signed lately, served again while young.
-    pub recent_tokens: crate::app::minting::RecentTokens,
+    pub recent_tokens: crate::tokens::recent::RecentTokens,
     /// Users and sessions as the Frontend API shows them, rendered lately; an entry
     /// serves only records equal to those it was rendered from.
     pub rendered: crate::wire::RenderCache,
