@@ -22,8 +22,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use shared::config::{Config, InstanceType, LocalServerConfig, StoreBackend};
+use shared::keyring::service::KeyAccess;
 use shared::keyring::Rotation;
-use shared::state::{AppState, KeyAccess};
+use shared::state::AppState;
 use tokio::net::TcpListener;
 
 /// The embedded store's database when neither `--data-file` nor `EMBEDDED_STORE_PATH`
@@ -323,7 +324,7 @@ async fn backup(args: &Args, dest: &Path) -> Result<(), Box<dyn std::error::Erro
 async fn rotate_keys(args: &Args, rotation: Rotation) -> Result<(), Box<dyn std::error::Error>> {
     let config = command_config(args)?;
     let state = AppState::from_config(config, true).await?;
-    let record = shared::keyring::service::rotate(&state, rotation)
+    let record = shared::app::keys::rotate(&state, rotation)
         .await
         .map_err(|e| format!("{}: {}", e.code, e.long_message))?;
     println!(

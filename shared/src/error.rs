@@ -4,6 +4,7 @@ use http::StatusCode;
 use serde_json::{json, Map, Value};
 
 use crate::domain::{SessionAction, TransitionError};
+use crate::limits::Exceeded;
 use crate::store::StoreError;
 
 /// An error answered to a caller. `message`s never carry secrets, tokens or keys.
@@ -227,6 +228,22 @@ impl ApiError {
             why,
         )
         .with_param(param)
+    }
+
+    /// `param` over one of the size limits (`limits`).
+    pub fn limit_exceeded(param: &str, exceeded: Exceeded) -> Self {
+        match exceeded {
+            Exceeded::Bytes { len, max } => Self::param_invalid(
+                param,
+                format!("{param} must be at most {max} bytes of JSON; it is {len}."),
+            )
+            .with_meta("limit", max),
+            Exceeded::Depth { depth, max } => Self::param_invalid(
+                param,
+                format!("{param} nest {depth} levels deep; at most {max} are allowed."),
+            )
+            .with_meta("limit", max),
+        }
     }
 
     pub fn malformed(why: impl Into<String>) -> Self {

@@ -1,10 +1,11 @@
 //! The size limits on what callers store and what the service renders, in one place.
 //! Each one bounds the memory and time a single request can cost (docs/security.md).
+//!
+//! A leaf: the checks answer plain values ([`Exceeded`]); the caller names the parameter
+//! and answers the error (`ApiError::limit_exceeded`).
 
 use serde::Serialize;
 use serde_json::{Map, Value};
-
-use crate::error::ApiError;
 
 /// Per user and per kind of metadata (public, private, unsafe): Clerk's own limit.
 pub const METADATA_MAX_BYTES: usize = 8 * 1024;
@@ -56,38 +57,44 @@ pub fn depth(value: &Value) -> usize {
     }
 }
 
+/// A value over one of the limits: what it measured, and the limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exceeded {
+    /// `len` bytes of compact JSON, over `max`.
+    Bytes { len: usize, max: usize },
+    /// Nested `depth` levels deep, over `max`.
+    Depth { depth: usize, max: usize },
+}
+
 /// One kind of user metadata: at most [`METADATA_MAX_BYTES`].
-pub fn check_metadata(param: &str, metadata: &Map<String, Value>) -> Result<(), ApiError> {
+pub fn check_metadata(metadata: &Map<String, Value>) -> Result<(), Exceeded> {
     let len = json_len(metadata);
     if len > METADATA_MAX_BYTES {
-        return Err(too_large(param, len, METADATA_MAX_BYTES));
+        return Err(Exceeded::Bytes {
+            len,
+            max: METADATA_MAX_BYTES,
+        });
     }
     Ok(())
 }
 
 /// A template's claims: at most [`TEMPLATE_MAX_BYTES`] and [`TEMPLATE_MAX_DEPTH`] deep.
-pub fn check_template_claims(claims: &Map<String, Value>) -> Result<(), ApiError> {
+pub fn check_template_claims(claims: &Map<String, Value>) -> Result<(), Exceeded> {
     let len = json_len(claims);
     if len > TEMPLATE_MAX_BYTES {
-        return Err(too_large("claims", len, TEMPLATE_MAX_BYTES));
+        return Err(Exceeded::Bytes {
+            len,
+            max: TEMPLATE_MAX_BYTES,
+        });
     }
     let deep = 1 + claims.values().map(depth).max().unwrap_or(0);
     if deep > TEMPLATE_MAX_DEPTH {
-        return Err(ApiError::param_invalid(
-            "claims",
-            format!("claims nest {deep} levels deep; at most {TEMPLATE_MAX_DEPTH} are allowed."),
-        )
-        .with_meta("limit", TEMPLATE_MAX_DEPTH));
+        return Err(Exceeded::Depth {
+            depth: deep,
+            max: TEMPLATE_MAX_DEPTH,
+        });
     }
     Ok(())
-}
-
-fn too_large(param: &str, len: usize, max: usize) -> ApiError {
-    ApiError::param_invalid(
-        param,
-        format!("{param} must be at most {max} bytes of JSON; it is {len}."),
-    )
-    .with_meta("limit", max)
 }
 
 #[cfg(test)]
@@ -110,9 +117,30 @@ mod tests {
             m.insert("k".into(), json!("x".repeat(n - 8)));
             m
         };
-        assert!(check_metadata("public_metadata", &fill(METADATA_MAX_BYTES)).is_ok());
-        let err = check_metadata("public_metadata", &fill(METADATA_MAX_BYTES + 1)).unwrap_err();
-        assert_eq!(err.status, 422);
-        assert_eq!(err.meta["param_name"], "public_metadata");
+        assert!(check_metadata(&fill(METADATA_MAX_BYTES)).is_ok());
+        assert_eq!(
+            check_metadata(&fill(METADATA_MAX_BYTES + 1)),
+            Err(Exceeded::Bytes {
+                len: METADATA_MAX_BYTES + 1,
+                max: METADATA_MAX_BYTES
+            })
+        );
+    }
+
+    #[test]
+    fn template_claims_too_deep() {
+        let mut claims = Map::new();
+        let mut v = json!(1);
+        for _ in 0..TEMPLATE_MAX_DEPTH {
+            v = json!({ "a": v });
+        }
+        claims.insert("a".into(), v);
+        assert_eq!(
+            check_template_claims(&claims),
+            Err(Exceeded::Depth {
+                depth: TEMPLATE_MAX_DEPTH + 1,
+                max: TEMPLATE_MAX_DEPTH
+            })
+        );
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::clock::{Clock, Millis, SystemClock};
 use crate::config::{Config, StoreBackend};
 use crate::domain::{JwtTemplate, Lifetimes};
-use crate::keyring::service::{self, LoadKeys};
+use crate::keyring::service::{self, KeyAccess, KeySource, KeyringError, LoadKeys};
 use crate::keyring::{Keyring, Sealer};
 use crate::metrics::Metrics;
 use crate::store::{
@@ -39,16 +39,13 @@ pub enum StartupError {
     Keys(#[from] KeyError),
 }
 
-/// What a process may do with the keyring. Least privilege: a function holds only the
-/// access its routes need, and template.yaml grants it only the matching IAM actions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyAccess {
-    /// Never signs, verifies or publishes (`GET /v1/environment`).
-    None,
-    /// Publishes public keys only (the JWKS function): never reads private material.
-    Public,
-    /// Signs and verifies: opens private material, and creates the keyring if missing.
-    Private,
+impl From<KeyringError> for StartupError {
+    fn from(err: KeyringError) -> Self {
+        match err {
+            KeyringError::Store(err) => Self::Store(err),
+            KeyringError::Keys(err) => Self::Keys(err),
+        }
+    }
 }
 
 pub struct AppState {
@@ -72,7 +69,7 @@ pub struct AppState {
     /// Parsed JWT templates by id; an entry is used only while its version is current.
     templates: Mutex<HashMap<String, Arc<CompiledTemplate>>>,
     /// `last_active_token`s signed lately, served again while young.
-    pub recent_tokens: crate::app::minting::RecentTokens,
+    pub recent_tokens: crate::tokens::recent::RecentTokens,
     /// Users and sessions as the Frontend API shows them, rendered lately; an entry
     /// serves only records equal to those it was rendered from.
     pub rendered: crate::wire::RenderCache,
@@ -258,9 +255,11 @@ impl AppState {
             rendered: Default::default(),
         };
         let none = Keyring::empty();
-        let keyring = at_start(state.config.startup_retry, "loading the keyring", || {
-            (state.load_keys)(&state, &none, true)
-        })
+        let keyring = at_start(
+            state.config.startup_retry,
+            "loading the keyring",
+            || async { Ok((state.load_keys)(state.key_source(), &none, true).await?) },
+        )
         .await?;
         state.install_keyring(keyring);
         Ok(state)
@@ -288,6 +287,15 @@ impl AppState {
 
     pub fn key_access(&self) -> KeyAccess {
         self.key_access
+    }
+
+    /// Where this process loads its keyring from.
+    fn key_source(&self) -> KeySource<'_> {
+        KeySource {
+            store: self.store.as_ref(),
+            sealer: &self.sealer,
+            clock: self.clock.as_ref(),
+        }
     }
 
     /// Uses `keyring` from now on (after this process rotated the keys).
@@ -321,7 +329,7 @@ impl AppState {
             return;
         }
         let previous = self.keys();
-        match (self.load_keys)(self, &previous, false).await {
+        match (self.load_keys)(self.key_source(), &previous, false).await {
             Ok(keyring) => self.install_keyring(keyring),
             Err(err) => {
                 tracing::warn!(error = %err, "keyring not refreshed; keeping the keys in hand");

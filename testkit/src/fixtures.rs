@@ -10,8 +10,9 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use shared::clock::SystemClock;
 use shared::config::Config;
+use shared::keyring::service::KeyAccess;
 use shared::keyring::Sealer;
-use shared::state::{AppState, KeyAccess};
+use shared::state::AppState;
 use shared::store::SqliteStore;
 
 use crate::app::{TestApp, FAPI_URL};

@@ -120,7 +120,7 @@ impl Drop for TempDatabase {
 pub async fn drain_outbox(
     store: &dyn shared::store::Store,
     now: i64,
-) -> Vec<shared::webhooks::Delivery> {
+) -> Vec<shared::store::Delivery> {
     let Some(outbox) = store.outbox() else {
         return Vec::new();
     };

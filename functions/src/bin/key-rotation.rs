@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use lambda_http::lambda_runtime::{self, service_fn, LambdaEvent};
 use serde_json::Value;
-use shared::keyring::{service, Rotation};
+use shared::app::keys::rotate;
+use shared::keyring::Rotation;
 use shared::state::AppState;
 
 #[tokio::main]
@@ -20,7 +21,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let state = Arc::clone(&state);
         async move {
             let rotation: Rotation = serde_json::from_value(event.payload)?;
-            let result = service::rotate(&state, rotation).await;
+            let result = rotate(&state, rotation).await;
             let trace_id = event.context.xray_trace_id.clone();
             functions::flush_metrics(metrics, &event.context.request_id, trace_id);
             let record =

@@ -1,9 +1,10 @@
 //! The application layer: operations both APIs share, between the handlers in `api/`
 //! and the domain and store. Retrying a read-decide-write on a lost race, reading the
-//! users behind sessions, and minting live here.
+//! users behind sessions, minting and rotating the keyring live here.
 
 pub mod clients;
 pub mod handshake;
+pub mod keys;
 pub mod minting;
 pub mod sessions;
 pub mod sign_in;

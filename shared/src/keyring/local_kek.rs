@@ -12,7 +12,7 @@ use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, NONCE_LEN};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use super::seal::{aead_key, Sealed};
+use super::sealed::{aead_key, open_sealed, Sealed};
 use crate::tokens::KeyError;
 
 /// The environment variable that holds the key (base64 of 32 bytes); when unset, the key
@@ -101,7 +101,7 @@ impl LocalKek {
         ciphertext: &str,
     ) -> Result<Vec<u8>, KeyError> {
         self.check_key_id(key_id)?;
-        super::seal::open_sealed(&self.key, aad, nonce, ciphertext)
+        open_sealed(&self.key, aad, nonce, ciphertext)
     }
 }
 

@@ -16,6 +16,7 @@
 pub mod local_kek;
 pub mod reseal;
 pub mod seal;
+pub mod sealed;
 pub mod service;
 
 use std::sync::Arc;
@@ -29,7 +30,8 @@ use crate::tokens::client_token::{
 };
 use crate::tokens::keys::RsaPublicJwk;
 use crate::tokens::{KeyError, SigningKey};
-pub use seal::{Sealed, Sealer};
+pub use seal::Sealer;
+pub use sealed::Sealed;
 
 /// How far Clerk's verifiers let a token's `exp` and `nbf` slip (@clerk/backend's default
 /// `clockSkewInMs`): a key stays published this much longer than its last token's `exp`.

@@ -3,8 +3,8 @@
 //! stored plain (by versions before the local key-encryption key) sealed with it, so that
 //! no plain material remains in the database.
 
+use super::service::KeyringError;
 use super::{Sealed, Sealer};
-use crate::state::StartupError;
 use crate::store::{Expect, Store, StoreError, Write};
 use crate::tokens::KeyError;
 
@@ -36,17 +36,17 @@ pub async fn holds_local(store: &dyn Store) -> Result<bool, StoreError> {
 pub async fn seal_plain_material(
     store: &dyn Store,
     sealer: &Sealer,
-) -> Result<usize, StartupError> {
+) -> Result<usize, KeyringError> {
     for _ in 1..ATTEMPTS {
         match seal_once(store, sealer).await {
-            Err(StartupError::Store(StoreError::Conflict)) => continue,
+            Err(KeyringError::Store(StoreError::Conflict)) => continue,
             done => return done,
         }
     }
     seal_once(store, sealer).await
 }
 
-async fn seal_once(store: &dyn Store, sealer: &Sealer) -> Result<usize, StartupError> {
+async fn seal_once(store: &dyn Store, sealer: &Sealer) -> Result<usize, KeyringError> {
     let mut sealed = 0;
     if let Some(mut keyring) = store.keyring().await? {
         let mut changed = 0;

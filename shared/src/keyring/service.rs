@@ -1,20 +1,54 @@
-//! The keyring against the store: loading it (and creating it on the first start), and
-//! rotating it.
+//! The keyring against the store: loading it, and creating it on the first start.
+//! Rotating it is an operation of the application layer (`app::keys`).
 
-use super::{
-    new_client_secret, new_signing_key, KeyState, Keyring, KeyringRecord, Rotation, RotationError,
-    RotationTimes, VERIFIER_CLOCK_SKEW_MS,
-};
-use crate::clock::Millis;
-use crate::error::ApiError;
-use crate::state::{AppState, BoxFuture, KeyAccess, StartupError};
-use crate::store::{Expect, StoreError};
+use std::future::Future;
+use std::pin::Pin;
+
+use super::{new_client_secret, new_signing_key, Keyring, KeyringRecord, Sealer};
+use crate::clock::Clock;
+use crate::store::{Expect, Store, StoreError};
+use crate::tokens::KeyError;
+
+/// What a process may do with the keyring. Least privilege: a function holds only the
+/// access its routes need, and template.yaml grants it only the matching IAM actions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyAccess {
+    /// Never signs, verifies or publishes (`GET /v1/environment`).
+    None,
+    /// Publishes public keys only (the JWKS function): never reads private material.
+    Public,
+    /// Signs and verifies: opens private material, and creates the keyring if missing.
+    Private,
+}
+
+/// What reading, creating or re-sealing the stored keyring fails on: the store, or a key
+/// (generating, sealing or opening one). A start-up error (`StartupError`) of the same
+/// name.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyringError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+}
+
+/// Where a process loads its keyring from: its store (as the state holds it, counted and
+/// timed), the sealer that opens private material, and its clock.
+#[derive(Clone, Copy)]
+pub struct KeySource<'a> {
+    pub store: &'a dyn Store,
+    pub sealer: &'a Sealer,
+    pub clock: &'a dyn Clock,
+}
+
+/// A loader's answer, boxed: one type for the loaders chosen through [`LoadKeys`].
+pub type LoadFuture<'a> = Pin<Box<dyn Future<Output = Result<Keyring, KeyringError>> + Send + 'a>>;
 
 /// How a process loads its keyring: one function per [`KeyAccess`], so that a process
 /// that names only the public loader (the JWKS function) links no code that opens
-/// private material (nor the KMS client it would need).
-pub type LoadKeys =
-    for<'a> fn(&'a AppState, &'a Keyring, bool) -> BoxFuture<'a, Result<Keyring, StartupError>>;
+/// private material (nor the KMS client it would need). Given the keyring in hand and
+/// whether to create one when there is none.
+pub type LoadKeys = for<'a> fn(KeySource<'a>, &'a Keyring, bool) -> LoadFuture<'a>;
 
 /// The loader for `access`.
 pub fn loader(access: KeyAccess) -> LoadKeys {
@@ -26,22 +60,14 @@ pub fn loader(access: KeyAccess) -> LoadKeys {
 }
 
 /// No keys: the process never signs, verifies or publishes.
-pub fn load_none<'a>(
-    _: &'a AppState,
-    _: &'a Keyring,
-    _: bool,
-) -> BoxFuture<'a, Result<Keyring, StartupError>> {
+pub fn load_none<'a>(_: KeySource<'a>, _: &'a Keyring, _: bool) -> LoadFuture<'a> {
     Box::pin(async { Ok(Keyring::empty()) })
 }
 
 /// The public keys alone.
-pub fn load_public<'a>(
-    state: &'a AppState,
-    _: &'a Keyring,
-    _: bool,
-) -> BoxFuture<'a, Result<Keyring, StartupError>> {
+pub fn load_public<'a>(source: KeySource<'a>, _: &'a Keyring, _: bool) -> LoadFuture<'a> {
     Box::pin(async move {
-        Ok(match state.store.public_keys().await? {
+        Ok(match source.store.public_keys().await? {
             Some(record) => Keyring::public(&record),
             None => Keyring::empty(),
         })
@@ -51,118 +77,43 @@ pub fn load_public<'a>(
 /// The whole keyring, private material unsealed; or `previous` again when the stored one
 /// has not changed. `create`: write a first keyring when there is none.
 pub fn load_private<'a>(
-    state: &'a AppState,
+    source: KeySource<'a>,
     previous: &'a Keyring,
     create: bool,
-) -> BoxFuture<'a, Result<Keyring, StartupError>> {
+) -> LoadFuture<'a> {
     Box::pin(async move {
-        let record = match state.store.keyring().await? {
+        let record = match source.store.keyring().await? {
             Some(record) => record,
-            None if create => create_first(state).await?,
+            None if create => create_first(source).await?,
             None => return Err(StoreError::Fault("the keyring is missing".into()).into()),
         };
-        Ok(Keyring::load(&record, &state.sealer, previous, state.now()).await?)
+        let now = source.clock.now_ms();
+        Ok(Keyring::load(&record, source.sealer, previous, now).await?)
     })
 }
 
 /// Writes a first keyring. When cold starts race, exactly one write lands: the others
 /// lose on the store's absent-check and read the winner's.
-async fn create_first(state: &AppState) -> Result<KeyringRecord, StartupError> {
-    let now = state.now();
+async fn create_first(source: KeySource<'_>) -> Result<KeyringRecord, KeyringError> {
+    let now = source.clock.now_ms();
     let fresh = KeyringRecord::initial(
-        new_signing_key(&state.sealer, now).await?,
-        new_client_secret(&state.sealer, now).await?,
+        new_signing_key(source.sealer, now).await?,
+        new_client_secret(source.sealer, now).await?,
     );
-    match state.store.put_keyring(fresh.clone(), Expect::Absent).await {
+    match source
+        .store
+        .put_keyring(fresh.clone(), Expect::Absent)
+        .await
+    {
         Ok(()) => {
             tracing::info!("keyring created");
             Ok(fresh)
         }
-        Err(StoreError::Conflict) => Ok(state
+        Err(StoreError::Conflict) => Ok(source
             .store
             .keyring()
             .await?
             .ok_or_else(|| StoreError::Fault("the keyring vanished".into()))?),
         Err(err) => Err(err.into()),
     }
-}
-
-/// How long after it stops signing a key must stay: until every token it can have signed
-/// has expired (and verifiers' clock skew), counting the slack of processes that learn of
-/// the rotation one refresh late.
-async fn rotation_times(state: &AppState) -> Result<RotationTimes, ApiError> {
-    let ms = |d: std::time::Duration| d.as_millis() as Millis;
-    let longest_template = state
-        .store
-        .list_jwt_templates()
-        .await?
-        .iter()
-        .map(|t| t.lifetime)
-        .max()
-        .unwrap_or(0);
-    let longest = ms(state.config.session_token_lifetime)
-        .max(longest_template.min(i64::MAX as u64 / 2_000) as Millis * 1000);
-    let slack = ms(state.config.keyring_refresh_interval());
-    Ok(RotationTimes {
-        window_ms: ms(state.config.jwks_cache_window),
-        signing_retire_ms: longest + VERIFIER_CLOCK_SKEW_MS + slack,
-        client_retire_ms: ms(state.config.client_token_lifetime) + slack,
-    })
-}
-
-/// Rotates the keys `rotation` names and answers the stored keyring. This process uses
-/// the new keyring at once; others within a refresh interval.
-pub async fn rotate(state: &AppState, rotation: Rotation) -> Result<KeyringRecord, ApiError> {
-    let result = try_rotate(state, rotation).await;
-    crate::metrics::key_rotation(result.as_ref().map(|_| ()).map_err(|e| e.status.as_u16()));
-    result
-}
-
-async fn try_rotate(state: &AppState, rotation: Rotation) -> Result<KeyringRecord, ApiError> {
-    let record = state
-        .store
-        .keyring()
-        .await?
-        .ok_or_else(|| ApiError::from(StoreError::Fault("the keyring is missing".into())))?;
-    let now = state.now();
-    if !rotation.emergency && record.pending(rotation.keys, now) {
-        let signs_from = record
-            .signing_keys
-            .iter()
-            .chain(&record.client_token_secrets)
-            .filter(|k| k.state(now) == Some(KeyState::Next))
-            .map(|k| k.signs_from)
-            .max()
-            .unwrap_or(now);
-        return Err(ApiError::key_rotation_pending(signs_from));
-    }
-    let times = rotation_times(state).await?;
-    let next = record
-        .rotated(
-            rotation,
-            now,
-            times,
-            Some(new_signing_key(&state.sealer, now).await?),
-            Some(new_client_secret(&state.sealer, now).await?),
-        )
-        .map_err(|RotationError::Pending| ApiError::key_rotation_pending(now))?;
-    match state
-        .store
-        .put_keyring(next.clone(), Expect::Version(record.version))
-        .await
-    {
-        Ok(()) => {}
-        Err(StoreError::Conflict) => return Err(ApiError::conflict("The keyring")),
-        Err(err) => return Err(err.into()),
-    }
-    tracing::info!(
-        version = next.version,
-        emergency = rotation.emergency,
-        keys = ?rotation.keys,
-        "keys rotated"
-    );
-    let previous = state.keys();
-    let loaded = Keyring::load(&next, &state.sealer, &previous, state.now()).await?;
-    state.replace_keys(loaded);
-    Ok(next)
 }

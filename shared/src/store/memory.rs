@@ -6,10 +6,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{Expect, KeyringRecord, PublicKeysRecord, SessionFilter, Store, StoreError, Write};
+use super::{
+    Delivery, Expect, KeyringRecord, Outbox, PublicKeysRecord, Room, SessionFilter, Store,
+    StoreError, Write,
+};
 use crate::clock::Millis;
 use crate::domain::{Client, ClientState, JwtTemplate, Session, SignInToken, User};
-use crate::webhooks::{Delivery, Event, Outbox, Room, WebhookEndpoint};
+use crate::webhooks::{Event, WebhookEndpoint};
 
 #[derive(Default)]
 struct Data {

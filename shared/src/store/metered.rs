@@ -79,7 +79,7 @@ impl Store for MeteredStore {
             .store_call(StoreOp::ListWebhookEndpoints, call)
             .await
     }
-    fn outbox(&self) -> Option<&dyn crate::webhooks::Outbox> {
+    fn outbox(&self) -> Option<&dyn crate::store::Outbox> {
         self.inner.outbox()
     }
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {

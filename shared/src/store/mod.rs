@@ -12,6 +12,7 @@ pub mod dynamodb;
 pub mod memory;
 mod metered;
 mod none;
+pub mod outbox;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -23,12 +24,13 @@ use crate::domain::{
     Client, ClientState, JwtTemplate, Session, SessionActivity, SessionStatus, SignInToken, User,
 };
 pub use crate::keyring::{KeyringRecord, PublicKeysRecord};
-use crate::webhooks::{Event, Outbox, WebhookEndpoint};
+use crate::webhooks::{Event, WebhookEndpoint};
 
 pub use dynamodb::DynamoDbStore;
 pub use memory::MemoryStore;
 pub use metered::MeteredStore;
 pub use none::NoStore;
+pub use outbox::{Delivery, Outbox, Room};
 pub use sqlite::SqliteStore;
 
 #[derive(Clone, Debug, thiserror::Error)]

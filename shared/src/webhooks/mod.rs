@@ -25,5 +25,4 @@ pub mod signing;
 pub use deliver::Sender;
 pub use endpoint::{parse_url, WebhookEndpoint, MAX_ENDPOINTS, PREVIOUS_SECRET_GRACE_MS};
 pub use event::{Event, EventContext, EventType, RequestOrigin};
-pub use outbox::{Delivery, Outbox, Room};
 pub use schedule::RetrySchedule;

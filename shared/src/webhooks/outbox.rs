@@ -1,7 +1,7 @@
-//! Delivery from the embedded store: its outbox holds the events recorded by commits; a
-//! worker of the serving process fans each out to the endpoints that want it and delivers,
-//! retrying on the configured schedule. Several processes on one SQLite file share the
-//! work: a delivery is leased to one worker at a time.
+//! Delivery from the embedded store: its outbox (`store::Outbox`) holds the events recorded
+//! by commits; a worker of the serving process fans each out to the endpoints that want it
+//! and delivers, retrying on the configured schedule. Several processes on one SQLite file
+//! share the work: a delivery is leased to one worker at a time.
 //!
 //! Endpoints are isolated from each other: the worker never waits for attempts it has
 //! started before leasing more, and each endpoint has its own room ([`PER_ENDPOINT`]
@@ -11,14 +11,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-use super::{Event, Sender, WebhookEndpoint};
+use super::{Sender, WebhookEndpoint};
 use crate::clock::Millis;
 use crate::state::AppState;
-use crate::store::StoreError;
+use crate::store::{Delivery, Room, StoreError};
 
 /// How often the worker looks for due deliveries (and at once whenever an attempt ends,
 /// so one session's next event follows without waiting for the tick).
@@ -29,79 +28,6 @@ const LEASE_MS: Millis = 60_000;
 /// Attempts one endpoint may have under way at once (each of a different key). Bounds
 /// the connections a dead receiver holds for its 15 s; other endpoints have their own.
 pub const PER_ENDPOINT: usize = 16;
-
-/// How many deliveries a worker can take on: at most `per_endpoint` of one endpoint at
-/// once, counting the `busy` ones it attempts already, and `total` in all.
-#[derive(Clone, Debug)]
-pub struct Room {
-    pub total: usize,
-    pub per_endpoint: usize,
-    /// Attempts under way, by endpoint id.
-    pub busy: HashMap<String, usize>,
-}
-
-impl Room {
-    /// `limit` deliveries, of any endpoints.
-    pub fn total(limit: usize) -> Self {
-        Self {
-            total: limit,
-            per_endpoint: limit,
-            busy: HashMap::new(),
-        }
-    }
-
-    /// How many more of `endpoint`'s deliveries fit.
-    pub fn free(&self, endpoint: &str) -> usize {
-        self.per_endpoint
-            .saturating_sub(self.busy.get(endpoint).copied().unwrap_or(0))
-    }
-}
-
-/// A delivery of one event to one endpoint, waiting in the outbox.
-#[derive(Clone, Debug)]
-pub struct Delivery {
-    pub id: i64,
-    pub endpoint_id: String,
-    pub event: Event,
-    /// Attempts made so far.
-    pub attempts: u32,
-}
-
-/// The embedded stores' outbox.
-#[async_trait]
-pub trait Outbox: Send + Sync {
-    /// Fans recorded events out, one delivery per endpoint that wants its type (events no
-    /// endpoint wants are dropped), then answers the deliveries due at `now` that fit in
-    /// `room`, oldest first: of each endpoint and key, the oldest one still pending, if its
-    /// time has come and no worker holds it. They are leased to the caller until
-    /// `lease_until`.
-    async fn lease_due(
-        &self,
-        now: Millis,
-        lease_until: Millis,
-        room: &Room,
-    ) -> Result<Vec<Delivery>, StoreError>;
-    /// [`Outbox::lease_due`] with room for `limit`, of any endpoints.
-    async fn due_deliveries(
-        &self,
-        now: Millis,
-        lease_until: Millis,
-        limit: usize,
-    ) -> Result<Vec<Delivery>, StoreError> {
-        self.lease_due(now, lease_until, &Room::total(limit)).await
-    }
-    /// The delivery succeeded (or its endpoint is gone): it leaves the outbox.
-    async fn delivered(&self, id: i64) -> Result<(), StoreError>;
-    /// An attempt failed, `attempts` made in all: it is tried again at `next_at`, or, with
-    /// none, dead-lettered (kept, no longer tried, and no longer holding up its key).
-    async fn failed(
-        &self,
-        id: i64,
-        attempts: u32,
-        next_at: Option<Millis>,
-        error: &str,
-    ) -> Result<(), StoreError>;
-}
 
 /// Delivers from the outbox until the process ends. Does nothing on a store without one.
 pub async fn run(state: Arc<AppState>) {

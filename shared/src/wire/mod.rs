@@ -286,7 +286,7 @@ pub struct TokenJson<'a> {
 }
 
 /// A `last_active_token` as JSON text, rendered once when signed: a token is reused for
-/// many answers (`app::minting::RecentTokens`), and its ~1 KB need not be escaped again.
+/// many answers (`tokens::recent::RecentTokens`), and its ~1 KB need not be escaped again.
 pub fn rendered_token(jwt: &str) -> Arc<RawValue> {
     Arc::from(rendered(&token_response(jwt)))
 }

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use shared::clock::{Clock, ManualClock};
 use shared::domain::{NewUser, SessionStatus, SignInTokenStatus, User};
 use shared::fixtures::{self as f, SeedError};
+use shared::keyring::service::KeyAccess;
 use shared::keyring::{Rotation, Sealer};
-use shared::state::{AppState, KeyAccess};
+use shared::state::AppState;
 use shared::store::{Expect, SessionFilter, Store, Write};
 use testkit::app::*;
 
@@ -156,7 +157,7 @@ async fn the_fixtures_seed_is_fixed_and_puts_its_records_back(store: Arc<dyn Sto
         ])
         .await
         .unwrap();
-    shared::keyring::service::rotate(&function(&store, &clock).await, Rotation::default())
+    shared::app::keys::rotate(&function(&store, &clock).await, Rotation::default())
         .await
         .unwrap();
     let version = store.keyring().await.unwrap().unwrap().version;

@@ -12,8 +12,9 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{json, Value};
 use shared::clock::ManualClock;
+use shared::keyring::service::KeyAccess;
 use shared::keyring::Sealer;
-use shared::state::{AppState, KeyAccess};
+use shared::state::AppState;
 use shared::store::{SqliteStore, Store};
 use testkit::app::*;
 use testkit::stores;
@@ -414,7 +415,7 @@ async fn dynamodb_items_hold_only_kms_ciphertext() {
     )
     .await
     .expect("state");
-    shared::keyring::service::rotate(&state, Default::default())
+    shared::app::keys::rotate(&state, Default::default())
         .await
         .expect("rotation");
 

@@ -12,6 +12,7 @@ mod fapi_sessions;
 mod fixtures_seed;
 mod golden;
 mod handshake;
+mod import_cycles;
 mod jwt_templates;
 mod keys;
 mod limits;

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::{json, Value};
-use shared::store::{MemoryStore, Store};
-use shared::webhooks::{outbox, signing, Delivery, Room, Sender};
+use shared::store::{Delivery, MemoryStore, Room, Store};
+use shared::webhooks::{outbox, signing, Sender};
 use testkit::app::*;
 use testkit::receiver::{Receiver, SilentReceiver};
 use testkit::stores::TempDatabase;

@@ -65,7 +65,8 @@ fn claims(value: Value) -> Result<Map<String, Value>, ApiError> {
         )
         .with_param("claims"));
     }
-    crate::limits::check_template_claims(&object)?;
+    crate::limits::check_template_claims(&object)
+        .map_err(|e| ApiError::limit_exceeded("claims", e))?;
     Ok(object)
 }
 

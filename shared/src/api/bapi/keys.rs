@@ -6,7 +6,7 @@ use crate::http::response::{self, Response};
 use crate::http::Request;
 use serde_json::Value;
 
-use crate::keyring::{service, KeyringRecord, Rotation};
+use crate::keyring::{KeyringRecord, Rotation};
 use crate::state::AppState;
 use crate::store::StoreError;
 
@@ -43,6 +43,6 @@ fn described(state: &AppState, record: &KeyringRecord) -> Value {
 /// next key waits to sign.
 pub async fn rotate(state: &AppState, req: Request) -> Result<Response, ApiError> {
     let rotation: Rotation = crate::http::request::json_body(&req)?;
-    let record = service::rotate(state, rotation).await?;
+    let record = crate::app::keys::rotate(state, rotation).await?;
     response::ok(&described(state, &record))
 }

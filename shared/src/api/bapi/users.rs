@@ -104,7 +104,7 @@ fn metadata(
     value: Option<Map<String, Value>>,
 ) -> Result<Map<String, Value>, ApiError> {
     let value = value.unwrap_or_default();
-    crate::limits::check_metadata(param, &value)?;
+    crate::limits::check_metadata(&value).map_err(|e| ApiError::limit_exceeded(param, e))?;
     Ok(value)
 }
 
@@ -174,8 +174,11 @@ impl UpdateUser {
             .map(|v| text("image_url", v, 2048))
             .transpose()?;
         let check = |param: &str, m: Option<Map<String, Value>>| {
-            m.map(|m| crate::limits::check_metadata(param, &m).map(|()| m))
-                .transpose()
+            m.map(|m| match crate::limits::check_metadata(&m) {
+                Ok(()) => Ok(m),
+                Err(e) => Err(ApiError::limit_exceeded(param, e)),
+            })
+            .transpose()
         };
         let public_metadata = check("public_metadata", self.public_metadata)?;
         let private_metadata = check("private_metadata", self.private_metadata)?;

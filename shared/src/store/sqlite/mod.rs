@@ -1131,7 +1131,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    fn outbox(&self) -> Option<&dyn crate::webhooks::Outbox> {
+    fn outbox(&self) -> Option<&dyn crate::store::Outbox> {
         Some(self)
     }
 

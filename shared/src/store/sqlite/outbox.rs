@@ -1,4 +1,4 @@
-//! The SQLite store's webhook outbox (`crate::webhooks::outbox`). Fanning out and leasing
+//! The SQLite store's webhook outbox (`crate::store::Outbox`). Fanning out and leasing
 //! happen in one immediate transaction, so processes sharing the file never lease one
 //! delivery twice.
 
@@ -9,8 +9,8 @@ use rusqlite::{params, Connection, TransactionBehavior};
 
 use super::{from_json, records, sql, to_json, SqliteStore};
 use crate::clock::{Clock, Millis};
-use crate::store::StoreError;
-use crate::webhooks::{Delivery, Event, Outbox, Room, WebhookEndpoint};
+use crate::store::{Delivery, Outbox, Room, StoreError};
+use crate::webhooks::{Event, WebhookEndpoint};
 
 /// How long a dead-lettered delivery is kept (as long as SQS keeps a dead letter at most).
 const DEAD_LETTER_RETENTION_MS: Millis = 14 * 24 * 3600 * 1000;
