@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod jwt_template;
+pub mod password;
 pub mod session;
 pub mod sign_in_token;
 pub mod user;
