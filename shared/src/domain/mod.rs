@@ -2,6 +2,8 @@
 
 pub mod client;
 pub mod jwt_template;
+pub mod lockout;
+pub mod one_time_code;
 pub mod password;
 pub mod session;
 pub mod sign_in_token;
