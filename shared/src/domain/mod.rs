@@ -6,6 +6,7 @@ pub mod lockout;
 pub mod one_time_code;
 pub mod password;
 pub mod session;
+pub mod sign_in_attempt;
 pub mod sign_in_token;
 pub mod user;
 
