@@ -8,6 +8,7 @@ pub mod password;
 pub mod session;
 pub mod sign_in_attempt;
 pub mod sign_in_token;
+pub mod sign_up;
 pub mod user;
 
 pub use client::{Client, ClientState, SessionsPerClient, SignInRefused};
