@@ -97,11 +97,6 @@ macro_rules! endpoints {
 crate::route_table::route_table!(endpoints);
 
 impl Endpoint {
-    /// Frontend API endpoints that act for the caller's client.
-    pub const fn acts_for_client(self) -> bool {
-        matches!(self.access(), Access::Client)
-    }
-
     /// Frontend API endpoints are called by browsers and apps; the rest by servers.
     pub const fn is_frontend(self) -> bool {
         matches!(self.api(), Api::Frontend)

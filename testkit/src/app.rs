@@ -167,6 +167,22 @@ pub struct Req {
     client_addr: Option<std::net::IpAddr>,
 }
 
+/// The Rust that builds a request for `method` and `path`, for a test's failure message to
+/// offer: each `{param}` becomes a real id through `format!`.
+pub fn req_snippet(method: &str, path: &str) -> String {
+    let path = if path.contains('{') {
+        format!("format!(\"{path}\")")
+    } else {
+        format!("\"{path}\"")
+    };
+    match method {
+        "GET" => format!("Req::get({path})"),
+        "POST" => format!("Req::post({path})"),
+        "DELETE" => format!("Req::delete({path})"),
+        other => format!("Req::new(\"{other}\", {path})"),
+    }
+}
+
 impl Req {
     /// The method sent (a tunnelled `_method` is in the query).
     pub fn method(&self) -> &'static str {

@@ -111,17 +111,7 @@ fn every_route_has_a_calls_row_and_every_row_a_measurement() {
         .map(|label| {
             let (method, path) = label.split_once(' ').unwrap_or(("GET", label));
             let path = path.split(" (").next().unwrap_or(path);
-            // `{id}` becomes a real id through `format!`.
-            let path = if path.contains('{') {
-                format!("format!(\"{path}\")")
-            } else {
-                format!("\"{path}\"")
-            };
-            let req = match method {
-                "GET" => format!("Req::get({path})"),
-                "POST" => format!("Req::post({path})"),
-                other => format!("Req::new(\"{other}\", {path})"),
-            };
+            let req = req_snippet(method, path);
             format!("    run.measure(\"{label}\", {req}.secret()).await;")
         })
         .collect();

@@ -575,18 +575,7 @@ async fn every_endpoint_answers_its_golden_json() {
             } else {
                 "bapi"
             };
-            // Each `{param}` becomes a real id through `format!`.
-            let path = if route.path.contains('{') {
-                format!("format!(\"{}\")", route.path)
-            } else {
-                format!("\"{}\"", route.path)
-            };
-            let req = match route.method.as_str() {
-                "GET" => format!("Req::get({path})"),
-                "POST" => format!("Req::post({path})"),
-                "DELETE" => format!("Req::delete({path})"),
-                other => format!("Req::new(\"{other}\", {path})"),
-            };
+            let req = req_snippet(route.method.as_str(), route.path);
             let auth = if route.endpoint.is_frontend() {
                 ".cookie(&cookie).origin(origin)"
             } else {
