@@ -82,6 +82,7 @@ def seeded(name):
 # The seeded data, as `local-api seed --fixtures` writes it. Public, fixtures-only values.
 SECRET_KEY = seeded("SECRET_KEY")
 USER_ID = seeded("USER_ID")
+USER_PASSWORD = seeded("USER_PASSWORD")
 CLIENT_ID = seeded("CLIENT_ID")
 SESSION_ID = seeded("SESSION_ID")
 ENDED_SESSION_ID = seeded("ENDED_SESSION_ID")
@@ -243,6 +244,10 @@ FIXTURES = [
      (200, {"object": "user", "id": USER_ID, "banned": False})),
     ("bapi", "unban-unknown-user", "POST", "/v1/users/{user_id}/unban", "/v1/users/user_unknown/unban", "", SK, None, [],
      err(404, "resource_not_found")),
+    ("bapi", "verify-password", "POST", "/v1/users/{user_id}/verify_password", f"/v1/users/{USER_ID}/verify_password", "", {**SK, **JSON}, json.dumps({"password": USER_PASSWORD}), [],
+     (200, {"verified": True})),
+    ("bapi", "verify-password-incorrect", "POST", "/v1/users/{user_id}/verify_password", f"/v1/users/{USER_ID}/verify_password", "", {**SK, **JSON}, json.dumps({"password": "not Ada's passphrase"}), [],
+     err(422, "form_password_incorrect")),
     ("bapi", "delete-user", "DELETE", "/v1/users/{user_id}", f"/v1/users/{USER_ID}", "", SK, None, [],
      (200, {"object": "user", "id": USER_ID, "deleted": True})),
     ("bapi", "delete-unknown-user", "DELETE", "/v1/users/{user_id}", "/v1/users/user_unknown", "", SK, None, [],

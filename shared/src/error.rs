@@ -3,6 +3,7 @@
 use http::StatusCode;
 use serde_json::{json, Map, Value};
 
+use crate::domain::password::PasswordRejected;
 use crate::domain::{SessionAction, TransitionError};
 use crate::limits::Exceeded;
 use crate::store::StoreError;
@@ -244,6 +245,55 @@ impl ApiError {
             )
             .with_meta("limit", max),
         }
+    }
+
+    /// A new password the rules refuse (422, Clerk's codes).
+    pub fn password_rejected(why: PasswordRejected) -> Self {
+        let (code, message) = match why {
+            PasswordRejected::TooShort(min) => (
+                "form_password_length_too_short",
+                format!("Passwords must be {min} characters or more."),
+            ),
+            PasswordRejected::TooLong(max) => (
+                "form_password_length_too_long",
+                format!("Passwords must be {max} characters or fewer."),
+            ),
+            PasswordRejected::Common => (
+                "form_password_pwned",
+                "This password is one of the most common passwords. Please use a different password."
+                    .to_string(),
+            ),
+            PasswordRejected::NotStrongEnough => (
+                "form_password_not_strong_enough",
+                "Given password is not strong enough.".to_string(),
+            ),
+        };
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            code,
+            message.clone(),
+            message,
+        )
+        .with_param("password")
+    }
+
+    pub fn password_incorrect() -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "form_password_incorrect",
+            "Password is incorrect. Try again, or use another method.",
+            "Password is incorrect. Try again, or use another method.",
+        )
+        .with_param("password")
+    }
+
+    pub fn password_not_set() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "password_not_set",
+            "This user has no password",
+            "This user has no password to verify.",
+        )
     }
 
     pub fn malformed(why: impl Into<String>) -> Self {

@@ -74,6 +74,7 @@ macro_rules! route_table {
                 DeleteUser DELETE "/v1/users/{user_id}" SecretKey |s, req, _| bapi::users::delete(s, req);
                 BanUser POST "/v1/users/{user_id}/ban" SecretKey |s, req, _| bapi::users::ban(s, req);
                 UnbanUser POST "/v1/users/{user_id}/unban" SecretKey |s, req, _| bapi::users::unban(s, req);
+                VerifyPassword POST "/v1/users/{user_id}/verify_password" SecretKey |s, req, _| bapi::users::verify_password(s, req);
                 CreateSignInToken POST "/v1/sign_in_tokens" SecretKey |s, req, _| bapi::sign_in_tokens::create(s, req);
                 GetHandshakePayload GET "/v1/clients/handshake_payload" SecretKey |s, req, _| bapi::clients::handshake_payload(s, req);
                 ListSessions GET "/v1/sessions" SecretKey |s, req, _| bapi::sessions::list(s, req);

@@ -6,6 +6,7 @@ pub mod clients;
 pub mod handshake;
 pub mod keys;
 pub mod minting;
+pub mod passwords;
 pub mod sessions;
 pub mod sign_in;
 pub mod users;

@@ -1,13 +1,71 @@
-//! A user's lifecycle from the Backend API: a ban (every signed-in session revoked, and
-//! sign-ins refused until the user is unbanned), an unban, and a deletion (every
-//! signed-in session ended, then the user record deleted).
+//! A user's lifecycle from the Backend API: creation and update (with a password hashed,
+//! or a digest imported), a ban (every signed-in session revoked, and sign-ins refused
+//! until the user is unbanned), an unban, and a deletion (every signed-in session ended,
+//! then the user record deleted).
 
+use super::passwords::{digest_of, user_inputs, NewPassword};
 use super::{commit_per_session, events, landed, retrying, session_event};
-use crate::domain::{SessionAction, User};
+use crate::domain::{NewUser, SessionAction, User};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{SessionFilter, Write};
+use crate::store::{SessionFilter, StoreError, Write};
 use crate::webhooks::{EventType, RequestOrigin};
+
+/// Creates the user, with `password` hashed (or imported) first: nothing is written
+/// when it is refused.
+pub async fn create(
+    state: &AppState,
+    new: NewUser,
+    password: Option<NewPassword>,
+    origin: &RequestOrigin,
+) -> Result<User, ApiError> {
+    let mut user = User::create(new, state.now());
+    if let Some(password) = password {
+        user.password = Some(digest_of(password, user_inputs(&user)).await?);
+        user.password_last_updated_at = Some(user.created_at);
+    }
+    let writes = written(state, &user, EventType::UserCreated, origin).await?;
+    state.store.commit(writes).await?;
+    Ok(user)
+}
+
+/// Applies `changes` (which check their own input first) and `password` to the user, in
+/// one write conditioned on the version read (a lost race is 409: the caller's update was
+/// made against a user that changed). With `sign_out` and a new password, every
+/// signed-in session of the user is then revoked.
+pub async fn update(
+    state: &AppState,
+    id: &str,
+    changes: impl FnOnce(&mut User) -> Result<(), ApiError>,
+    password: Option<NewPassword>,
+    sign_out: bool,
+    origin: &RequestOrigin,
+) -> Result<User, ApiError> {
+    let mut user = find(state, id).await?;
+    changes(&mut user)?;
+    let now = state.now();
+    let new_password = password.is_some();
+    if let Some(password) = password {
+        user.password = Some(digest_of(password, user_inputs(&user)).await?);
+        user.password_last_updated_at = Some(now);
+    }
+    user.updated_at = now;
+    user.version += 1;
+    let writes = written(state, &user, EventType::UserUpdated, origin).await?;
+    match state.store.commit(writes).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict) => return Err(ApiError::conflict("The user")),
+        Err(e) => return Err(e.into()),
+    }
+    if new_password && sign_out {
+        let user = &user;
+        retrying("sign_out_user", "The user's sessions", || async move {
+            sign_out_everywhere(state, user, SessionAction::Revoke, origin).await
+        })
+        .await?;
+    }
+    Ok(user)
+}
 
 async fn find(state: &AppState, id: &str) -> Result<User, ApiError> {
     state

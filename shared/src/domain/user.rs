@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::password::PasswordDigest;
 use crate::clock::Millis;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -38,6 +39,12 @@ pub struct User {
     /// before bans existed, which were not banned.
     #[serde(default)]
     pub banned: bool,
+    /// The password's digest (never the password); absent for a user without one, and in
+    /// records stored before passwords existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<PasswordDigest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_last_updated_at: Option<Millis>,
     pub created_at: Millis,
     pub updated_at: Millis,
     pub version: u64,
@@ -56,6 +63,9 @@ pub struct NewUser {
     pub public_metadata: Map<String, Value>,
     pub private_metadata: Map<String, Value>,
     pub unsafe_metadata: Map<String, Value>,
+    /// Already hashed (or an imported digest, checked): hashing is the caller's, off the
+    /// request's thread.
+    pub password: Option<PasswordDigest>,
 }
 
 impl User {
@@ -95,6 +105,8 @@ impl User {
             unsafe_metadata: new.unsafe_metadata,
             last_sign_in_at: None,
             banned: false,
+            password_last_updated_at: new.password.is_some().then_some(now),
+            password: new.password,
             created_at: now,
             updated_at: now,
             version: 1,
@@ -105,6 +117,17 @@ impl User {
     pub fn with_banned(&self, banned: bool, now: Millis) -> Self {
         Self {
             banned,
+            updated_at: now,
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
+
+    /// The user with `password` as its new password's digest, set at `now`.
+    pub fn with_password(&self, password: PasswordDigest, now: Millis) -> Self {
+        Self {
+            password: Some(password),
+            password_last_updated_at: Some(now),
             updated_at: now,
             version: self.version + 1,
             ..self.clone()

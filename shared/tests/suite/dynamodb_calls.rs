@@ -507,6 +507,20 @@ async fn every_endpoint_makes_the_documented_calls() {
     )
     .await;
 
+    let with_password = run
+        .app
+        .create_user_from(&serde_json::json!({"password": "correct horse battery staple"}))
+        .await;
+    let resp = run
+        .measure(
+            "POST /v1/users/{id}/verify_password",
+            Req::post(format!("/v1/users/{with_password}/verify_password"))
+                .secret()
+                .json(&serde_json::json!({"password": "correct horse battery staple"})),
+        )
+        .await;
+    assert_eq!(resp.ok()["verified"], true);
+
     // A user signed in once: a ban revokes that session, a deletion ends the next one.
     let banned = run.app.create_user().await;
     let fresh = run.app.send(Req::post("/v1/client?_is_native=1")).await;

@@ -222,6 +222,25 @@ async fn every_endpoint_answers_its_golden_json() {
             .json(&json!({"first_name": "Augusta"})),
     )
     .await;
+    // A password: verified, and refused.
+    let with_password = r
+        .app
+        .create_user_from(&json!({"password": "correct horse battery staple"}))
+        .await;
+    r.record(
+        "bapi_verify_password",
+        Req::post(format!("/v1/users/{with_password}/verify_password"))
+            .secret()
+            .json(&json!({"password": "correct horse battery staple"})),
+    )
+    .await;
+    r.record(
+        "bapi_verify_password_incorrect",
+        Req::post(format!("/v1/users/{with_password}/verify_password"))
+            .secret()
+            .json(&json!({"password": "correct horse battery stapler"})),
+    )
+    .await;
     r.record(
         "bapi_get_user_unknown",
         Req::get("/v1/users/user_missing").secret(),

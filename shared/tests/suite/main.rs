@@ -24,5 +24,6 @@ mod sign_in_and_bapi;
 mod sqlite_store;
 mod store_contract;
 mod tokens;
+mod user_passwords;
 mod users_lifecycle;
 mod webhooks;

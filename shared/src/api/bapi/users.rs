@@ -3,7 +3,9 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::app::users::written;
+use crate::app::passwords::{self, NewPassword};
+use crate::app::users;
+use crate::domain::password::{DigestRejected, Hasher, PasswordDigest};
 use crate::domain::{NewUser, User};
 use crate::error::ApiError;
 use crate::http::activity::origin;
@@ -11,7 +13,6 @@ use crate::http::request::json_body;
 use crate::http::response::{self, Response};
 use crate::http::{Request, RequestExt};
 use crate::state::AppState;
-use crate::webhooks::EventType;
 use crate::wire::{self, Audience};
 
 #[derive(Deserialize)]
@@ -26,6 +27,59 @@ struct CreateUser {
     public_metadata: Option<Map<String, Value>>,
     private_metadata: Option<Map<String, Value>>,
     unsafe_metadata: Option<Map<String, Value>>,
+    #[serde(flatten)]
+    password: PasswordFields,
+}
+
+/// `password`, or `password_digest` with `password_hasher`, as create and update take them.
+#[derive(Deserialize, Default)]
+struct PasswordFields {
+    password: Option<String>,
+    password_digest: Option<String>,
+    password_hasher: Option<String>,
+    skip_password_checks: Option<bool>,
+}
+
+impl PasswordFields {
+    /// The password given, its form checked (the rules and hashing come later, in
+    /// `app::passwords`); `None` when none is given.
+    fn parse(self) -> Result<Option<NewPassword>, ApiError> {
+        let skip_checks = self.skip_password_checks.unwrap_or(false);
+        match (self.password, self.password_digest, self.password_hasher) {
+            (None, None, None) => Ok(None),
+            (Some(password), None, None) => Ok(Some(NewPassword::Plain {
+                password,
+                skip_checks,
+            })),
+            (Some(_), Some(_), _) | (Some(_), None, Some(_)) => Err(ApiError::param_invalid(
+                "password",
+                "Give either password, or password_digest with password_hasher; not both.",
+            )),
+            (None, None, Some(_)) => Err(ApiError::param_missing("password_digest")),
+            (None, Some(_), None) => Err(ApiError::param_missing("password_hasher")),
+            (None, Some(digest), Some(hasher)) => {
+                let hasher = Hasher::parse(&hasher).ok_or_else(|| {
+                    ApiError::param_invalid(
+                        "password_hasher",
+                        "password_hasher must be one of argon2id, argon2i, bcrypt, \
+                         pbkdf2_sha256, pbkdf2_sha256_django.",
+                    )
+                })?;
+                match PasswordDigest::import(hasher, &digest) {
+                    Ok(digest) => Ok(Some(NewPassword::Imported(digest))),
+                    Err(DigestRejected::Malformed) => Err(format_error(
+                        "password_digest",
+                        "password_digest is not in the format of its password_hasher.",
+                    )),
+                    Err(DigestRejected::TooCostly) => Err(ApiError::param_invalid(
+                        "password_digest",
+                        "password_digest costs more to verify than this service allows \
+                         (docs/sign-in.md, \"Imported digests\").",
+                    )),
+                }
+            }
+        }
+    }
 }
 
 fn text(param: &str, value: Option<String>, max: usize) -> Result<Option<String>, ApiError> {
@@ -54,8 +108,10 @@ fn format_error(param: &str, why: &str) -> ApiError {
 }
 
 impl CreateUser {
-    /// Checks every field; what comes out is a valid new user.
-    fn parse(self) -> Result<NewUser, ApiError> {
+    /// Checks every field; what comes out is a valid new user, and the password to give it
+    /// (hashed later).
+    fn parse(self) -> Result<(NewUser, Option<NewPassword>), ApiError> {
+        let password = self.password.parse()?;
         let emails = self.email_address.unwrap_or_default();
         for e in &emails {
             let valid = e.len() <= 320
@@ -83,7 +139,7 @@ impl CreateUser {
         let public_metadata = metadata("public_metadata", self.public_metadata)?;
         let private_metadata = metadata("private_metadata", self.private_metadata)?;
         let unsafe_metadata = metadata("unsafe_metadata", self.unsafe_metadata)?;
-        Ok(NewUser {
+        let new = NewUser {
             external_id: text("external_id", self.external_id, 256)?,
             first_name: text("first_name", self.first_name, 256)?,
             last_name: text("last_name", self.last_name, 256)?,
@@ -94,7 +150,9 @@ impl CreateUser {
             public_metadata,
             private_metadata,
             unsafe_metadata,
-        })
+            password: None,
+        };
+        Ok((new, password))
     }
 }
 
@@ -151,6 +209,10 @@ struct UpdateUser {
     public_metadata: Option<Map<String, Value>>,
     private_metadata: Option<Map<String, Value>>,
     unsafe_metadata: Option<Map<String, Value>>,
+    #[serde(flatten)]
+    password: PasswordFields,
+    /// With a new password: every signed-in session of the user is revoked.
+    sign_out_of_other_sessions: Option<bool>,
 }
 
 impl UpdateUser {
@@ -207,10 +269,8 @@ impl UpdateUser {
 }
 
 pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    let new = json_body::<CreateUser>(&req)?.parse()?;
-    let user = User::create(new, state.now());
-    let writes = written(state, &user, EventType::UserCreated, &origin(state, &req)).await?;
-    state.store.commit(writes).await?;
+    let (new, password) = json_body::<CreateUser>(&req)?.parse()?;
+    let user = users::create(state, new, password, &origin(state, &req)).await?;
     response::ok(&wire::user(&user, Audience::Backend))
 }
 
@@ -225,41 +285,59 @@ pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {
 
 /// `PATCH /v1/users/{user_id}`: changes the fields given; metadata kinds given are replaced.
 pub async fn update(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    let body = json_body::<UpdateUser>(&req)?;
-    let mut user = state
-        .store
-        .get_user(req.path_param("user_id"))
-        .await?
-        .ok_or_else(|| ApiError::not_found("User"))?;
-    body.apply(&mut user)?;
-    user.updated_at = state.now();
-    user.version += 1;
-    let writes = written(state, &user, EventType::UserUpdated, &origin(state, &req)).await?;
-    match state.store.commit(writes).await {
-        Ok(()) => response::ok(&wire::user(&user, Audience::Backend)),
-        Err(crate::store::StoreError::Conflict) => Err(ApiError::conflict("The user")),
-        Err(e) => Err(e.into()),
-    }
+    let mut body = json_body::<UpdateUser>(&req)?;
+    let password = std::mem::take(&mut body.password).parse()?;
+    let sign_out = match (body.sign_out_of_other_sessions.take(), &password) {
+        (Some(true), None) => {
+            return Err(ApiError::param_invalid(
+                "sign_out_of_other_sessions",
+                "sign_out_of_other_sessions can only be used with a new password.",
+            ))
+        }
+        (sign_out, _) => sign_out.unwrap_or(false),
+    };
+    let user = users::update(
+        state,
+        req.path_param("user_id"),
+        |user| body.apply(user),
+        password,
+        sign_out,
+        &origin(state, &req),
+    )
+    .await?;
+    response::ok(&wire::user(&user, Audience::Backend))
+}
+
+#[derive(Deserialize)]
+struct VerifyPassword {
+    password: Option<String>,
+}
+
+/// `POST /v1/users/{user_id}/verify_password`: `{"verified": true}` when the password is
+/// the user's; 422 `form_password_incorrect` when not.
+pub async fn verify_password(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    let password = json_body::<VerifyPassword>(&req)?
+        .password
+        .ok_or_else(|| ApiError::param_missing("password"))?;
+    passwords::verify(state, req.path_param("user_id"), password).await?;
+    response::ok(&serde_json::json!({ "verified": true }))
 }
 
 /// `POST /v1/users/{user_id}/ban`: every signed-in session of the user is revoked and its
 /// sign-ins are refused (403 `user_banned`) until it is unbanned.
 pub async fn ban(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    let user =
-        crate::app::users::ban(state, req.path_param("user_id"), &origin(state, &req)).await?;
+    let user = users::ban(state, req.path_param("user_id"), &origin(state, &req)).await?;
     response::ok(&wire::user(&user, Audience::Backend))
 }
 
 /// `POST /v1/users/{user_id}/unban`
 pub async fn unban(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    let user =
-        crate::app::users::unban(state, req.path_param("user_id"), &origin(state, &req)).await?;
+    let user = users::unban(state, req.path_param("user_id"), &origin(state, &req)).await?;
     response::ok(&wire::user(&user, Audience::Backend))
 }
 
 /// `DELETE /v1/users/{user_id}`: the user's signed-in sessions end, then the user goes.
 pub async fn delete(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    let id =
-        crate::app::users::delete(state, req.path_param("user_id"), &origin(state, &req)).await?;
+    let id = users::delete(state, req.path_param("user_id"), &origin(state, &req)).await?;
     response::ok(&serde_json::json!({ "object": "user", "id": id, "deleted": true }))
 }
