@@ -15,6 +15,8 @@
 
 /// The local server serves many connections on several threads and allocates per
 /// request; mimalloc keeps that off glibc malloc's shared arenas (see docs/benchmarks.md).
+/// Built without transparent huge pages (`no_thp`, Cargo.toml): see docs/operations.md,
+/// "Memory".
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
