@@ -89,12 +89,8 @@ pub async fn verify(state: &AppState, user_id: &str, password: String) -> Result
     let digest = user.password.ok_or_else(ApiError::password_not_set)?;
     // A password longer than any this service sets or accepts is no match, and costs
     // nothing to refuse.
-    if password
-        .chars()
-        .take(PasswordRules::default().max_length + 1)
-        .count()
-        > PasswordRules::default().max_length
-    {
+    let max = PasswordRules::default().max_length;
+    if password.chars().take(max + 1).count() > max {
         return Err(ApiError::password_incorrect());
     }
     match blocking(move || Ok(digest.verify(&password))).await? {
