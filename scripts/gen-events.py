@@ -20,6 +20,7 @@ functions/tests/fixtures.rs runs it on every test run (`events_are_what_the_gene
 """
 import argparse
 import json
+import urllib.parse
 import os
 import re
 import sys
@@ -93,6 +94,16 @@ SIGNING_KEY_KID = seeded("SIGNING_KEY_KID")
 CLIENT_SECRET_KID = seeded("CLIENT_SECRET_KID")
 WEBHOOK_ENDPOINT_ID = seeded("WEBHOOK_ENDPOINT_ID")
 CLIENT_TOKEN = seeded("CLIENT_TOKEN")
+# Two more native clients carrying flows in progress: Ada's sign-in waiting for its email
+# code and a sign-up waiting for its code (the first); Ada's sign-in after its reset code,
+# waiting for the new password (the second).
+SIGN_IN_CLIENT_TOKEN = seeded("SIGN_IN_CLIENT_TOKEN")
+SIGN_IN_ID = seeded("SIGN_IN_ID")
+SIGN_UP_ID = seeded("SIGN_UP_ID")
+SIGN_UP_EMAIL = seeded("SIGN_UP_EMAIL")
+RESET_CLIENT_TOKEN = seeded("RESET_CLIENT_TOKEN")
+RESET_SIGN_IN_ID = seeded("RESET_SIGN_IN_ID")
+FIXTURE_CODE = seeded("FIXTURE_CODE")
 # Made from the fixed keys: an expired session token of the active session, a refresh
 # grant for it, and a handshake nonce opening to one directive.
 EXPIRED_SESSION_TOKEN = seeded("EXPIRED_SESSION_TOKEN")
@@ -102,6 +113,8 @@ HANDSHAKE_NONCE_DIRECTIVE = seeded("HANDSHAKE_NONCE_DIRECTIVE")
 
 SK = {"authorization": f"Bearer {SECRET_KEY}"}
 NATIVE = {"authorization": CLIENT_TOKEN}
+FLOWS = {"authorization": SIGN_IN_CLIENT_TOKEN}
+RESET = {"authorization": RESET_CLIENT_TOKEN}
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 # One byte over the functions' body limit (shared::http::request::MAX_BODY_BYTES).
 OVERSIZED_BODY = "x" * (64 * 1024 + 1)
@@ -166,10 +179,57 @@ FIXTURES = [
      (200, {"response": {"object": "sign_in_attempt", "status": "complete", "created_session_id": "*"}, "client": {"object": "client"}})),
     ("fapi-sign-ins", "sign-in-with-unknown-ticket", "POST", "/v1/client/sign_ins", "/v1/client/sign_ins", "_is_native=1", FORM, "strategy=ticket&ticket=not-a-ticket", [],
      err(400, "ticket_invalid")),
-    ("fapi-sign-ins", "sign-in-without-strategy", "POST", "/v1/client/sign_ins", "/v1/client/sign_ins", "", FORM, f"ticket={TICKET}", [],
+    ("fapi-sign-ins", "sign-in-password-without-identifier", "POST", "/v1/client/sign_ins", "/v1/client/sign_ins", "_is_native=1", FORM, "password=x", [],
      err(422, "form_param_missing")),
+    # A new native client each time: Ada is signed in on the fixtures' client already.
+    ("fapi-sign-ins", "sign-in-with-password", "POST", "/v1/client/sign_ins", "/v1/client/sign_ins", "_is_native=1", FORM,
+     "identifier=ada%40example.com&password=" + urllib.parse.quote_plus(USER_PASSWORD), [],
+     (200, {"response": {"object": "sign_in_attempt", "status": "complete", "created_session_id": "*"}, "client": {"object": "client", "sign_in": None}})),
+    ("fapi-sign-ins", "sign-in-unknown-identifier", "POST", "/v1/client/sign_ins", "/v1/client/sign_ins", "_is_native=1", FORM, "identifier=nobody%40example.com", [],
+     err(422, "form_identifier_not_found")),
+    ("fapi-sign-ins", "get-unknown-sign-in", "GET", "/v1/client/sign_ins/{sign_in_id}", "/v1/client/sign_ins/sia_unknown", "_is_native=1", NATIVE, None, [],
+     err(404, "resource_not_found")),
+    ("fapi-sign-ins", "prepare-first-factor-unknown-sign-in", "POST", "/v1/client/sign_ins/{sign_in_id}/prepare_first_factor", "/v1/client/sign_ins/sia_unknown/prepare_first_factor", "_is_native=1", {**NATIVE, **FORM}, "strategy=email_code", [],
+     err(404, "resource_not_found")),
+    ("fapi-sign-ins", "attempt-first-factor-unknown-sign-in", "POST", "/v1/client/sign_ins/{sign_in_id}/attempt_first_factor", "/v1/client/sign_ins/sia_unknown/attempt_first_factor", "_is_native=1", {**NATIVE, **FORM}, "strategy=email_code&code=123456", [],
+     err(404, "resource_not_found")),
+    ("fapi-sign-ins", "reset-password-unknown-sign-in", "POST", "/v1/client/sign_ins/{sign_in_id}/reset_password", "/v1/client/sign_ins/sia_unknown/reset_password", "_is_native=1", {**NATIVE, **FORM}, "password=a-new-secret-77", [],
+     err(404, "resource_not_found")),
+    ("fapi-sign-ins", "get-sign-in", "GET", "/v1/client/sign_ins/{sign_in_id}", f"/v1/client/sign_ins/{SIGN_IN_ID}", "_is_native=1", FLOWS, None, [],
+     (200, {"response": {"object": "sign_in_attempt", "id": SIGN_IN_ID, "status": "needs_first_factor", "identifier": "ada@example.com"}, "client": {"sign_in": {"id": SIGN_IN_ID}}})),
+    ("fapi-sign-ins", "prepare-first-factor", "POST", "/v1/client/sign_ins/{sign_in_id}/prepare_first_factor", f"/v1/client/sign_ins/{SIGN_IN_ID}/prepare_first_factor", "_is_native=1", {**FLOWS, **FORM}, "strategy=email_code", [],
+     (200, {"response": {"id": SIGN_IN_ID, "first_factor_verification": {"strategy": "email_code", "status": "unverified", "attempts": 0}}})),
+    ("fapi-sign-ins", "attempt-first-factor", "POST", "/v1/client/sign_ins/{sign_in_id}/attempt_first_factor", f"/v1/client/sign_ins/{SIGN_IN_ID}/attempt_first_factor", "_is_native=1", {**FLOWS, **FORM}, f"strategy=email_code&code={FIXTURE_CODE}", [],
+     (200, {"response": {"id": SIGN_IN_ID, "status": "complete", "created_session_id": "*"}, "client": {"sign_in": None}})),
+    ("fapi-sign-ins", "reset-password", "POST", "/v1/client/sign_ins/{sign_in_id}/reset_password", f"/v1/client/sign_ins/{RESET_SIGN_IN_ID}/reset_password", "_is_native=1", {**RESET, **FORM}, "password=a-brand-new-secret-77", [],
+     (200, {"response": {"id": RESET_SIGN_IN_ID, "status": "complete", "created_session_id": "*"}})),
+    ("fapi-sign-ups", "get-sign-up", "GET", "/v1/client/sign_ups/{sign_up_id}", f"/v1/client/sign_ups/{SIGN_UP_ID}", "_is_native=1", FLOWS, None, [],
+     (200, {"response": {"object": "sign_up_attempt", "id": SIGN_UP_ID, "status": "missing_requirements", "email_address": SIGN_UP_EMAIL}})),
+    ("fapi-sign-ups", "update-sign-up", "PATCH", "/v1/client/sign_ups/{sign_up_id}", f"/v1/client/sign_ups/{SIGN_UP_ID}", "_is_native=1", {**FLOWS, **FORM}, "first_name=Sam", [],
+     (200, {"response": {"id": SIGN_UP_ID, "first_name": "Sam"}})),
+    # clerk-js sends the PATCH as POST with _method=PATCH.
+    ("fapi-sign-ups", "update-sign-up-tunnelled", "POST", "/v1/client/sign_ups/{sign_up_id}", f"/v1/client/sign_ups/{SIGN_UP_ID}", "_is_native=1&_method=PATCH", {**FLOWS, **FORM}, "last_name=Sample", [],
+     (200, {"response": {"id": SIGN_UP_ID, "last_name": "Sample"}})),
+    ("fapi-sign-ups", "prepare-verification", "POST", "/v1/client/sign_ups/{sign_up_id}/prepare_verification", f"/v1/client/sign_ups/{SIGN_UP_ID}/prepare_verification", "_is_native=1", {**FLOWS, **FORM}, "strategy=email_code", [],
+     (200, {"response": {"id": SIGN_UP_ID, "verifications": {"email_address": {"status": "unverified", "next_action": "needs_attempt"}}}})),
+    ("fapi-sign-ups", "attempt-verification", "POST", "/v1/client/sign_ups/{sign_up_id}/attempt_verification", f"/v1/client/sign_ups/{SIGN_UP_ID}/attempt_verification", "_is_native=1", {**FLOWS, **FORM}, f"strategy=email_code&code={FIXTURE_CODE}", [],
+     (200, {"response": {"id": SIGN_UP_ID, "status": "complete", "created_user_id": "*", "created_session_id": "*"}, "client": {"sign_up": None}})),
+    ("fapi-sign-ups", "sign-up", "POST", "/v1/client/sign_ups", "/v1/client/sign_ups", "_is_native=1", FORM, "email_address=sam%40example.com&password=plum-tractor-vinegar-42", [],
+     (200, {"response": {"object": "sign_up_attempt", "status": "missing_requirements", "unverified_fields": ["email_address"]}, "client": {"object": "client"}})),
+    ("fapi-sign-ups", "sign-up-with-a-taken-address", "POST", "/v1/client/sign_ups", "/v1/client/sign_ups", "_is_native=1", FORM, "email_address=ada%40example.com&password=plum-tractor-vinegar-42", [],
+     err(422, "form_identifier_exists")),
+    ("fapi-sign-ups", "get-unknown-sign-up", "GET", "/v1/client/sign_ups/{sign_up_id}", "/v1/client/sign_ups/sua_unknown", "_is_native=1", NATIVE, None, [],
+     err(404, "resource_not_found")),
+    ("fapi-sign-ups", "update-unknown-sign-up", "PATCH", "/v1/client/sign_ups/{sign_up_id}", "/v1/client/sign_ups/sua_unknown", "_is_native=1", {**NATIVE, **FORM}, "first_name=Grace", [],
+     err(404, "resource_not_found")),
+    ("fapi-sign-ups", "update-unknown-sign-up-tunnelled", "POST", "/v1/client/sign_ups/{sign_up_id}", "/v1/client/sign_ups/sua_unknown", "_is_native=1&_method=PATCH", {**NATIVE, **FORM}, "first_name=Grace", [],
+     err(404, "resource_not_found")),
+    ("fapi-sign-ups", "prepare-verification-unknown-sign-up", "POST", "/v1/client/sign_ups/{sign_up_id}/prepare_verification", "/v1/client/sign_ups/sua_unknown/prepare_verification", "_is_native=1", {**NATIVE, **FORM}, "strategy=email_code", [],
+     err(404, "resource_not_found")),
+    ("fapi-sign-ups", "attempt-verification-unknown-sign-up", "POST", "/v1/client/sign_ups/{sign_up_id}/attempt_verification", "/v1/client/sign_ups/sua_unknown/attempt_verification", "_is_native=1", {**NATIVE, **FORM}, "strategy=email_code&code=123456", [],
+     err(404, "resource_not_found")),
     ("fapi-environment", "get-environment", "GET", "/v1/environment", "/v1/environment", "", {}, None, [],
-     (200, {"auth_config": {"object": "auth_config", "first_factors": ["ticket"]}, "organization_settings": {"enabled": False}})),
+     (200, {"auth_config": {"object": "auth_config"}, "user_settings": {"sign_up": {"mode": "public"}}, "organization_settings": {"enabled": False}})),
     # clerk-js's PATCH on each load against a development instance, tunnelled through POST.
     ("fapi-environment", "update-environment-tunnelled", "POST", "/v1/environment", "/v1/environment", "_method=PATCH", {}, "", [],
      (200, {"auth_config": {"object": "auth_config"}})),
@@ -219,8 +279,8 @@ FIXTURES = [
      (200, {"object": "token", "jwt": "*"})),
     ("fapi-session-template-tokens", "mint-unknown-template", "POST", "/v1/client/sessions/{session_id}/tokens/{template_name}", S + "/tokens/nope", "_is_native=1", NATIVE, "", [],
      err(404, "resource_not_found")),
-    ("bapi", "create-user", "POST", "/v1/users", "/v1/users", "", {**SK, **JSON}, json.dumps({"first_name": "Grace", "email_address": ["grace@example.com"]}), [],
-     (200, {"object": "user", "first_name": "Grace", "email_addresses": [{"email_address": "grace@example.com"}]})),
+    ("bapi", "create-user", "POST", "/v1/users", "/v1/users", "", {**SK, **JSON}, json.dumps({"first_name": "Grace", "last_name": "Hopper"}), [],
+     (200, {"object": "user", "first_name": "Grace", "last_name": "Hopper"})),
     ("bapi", "create-user-bad-email", "POST", "/v1/users", "/v1/users", "", {**SK, **JSON}, json.dumps({"email_address": ["not-an-email"]}), [],
      err(422, "form_param_format_invalid")),
     ("bapi", "create-user-wrong-secret-key", "POST", "/v1/users", "/v1/users", "", {"authorization": "Bearer sk_wrong_0123456789abcdef0123456789", **JSON}, "{}", [],
@@ -242,6 +302,10 @@ FIXTURES = [
      err(404, "resource_not_found")),
     ("bapi", "unban-user", "POST", "/v1/users/{user_id}/unban", f"/v1/users/{USER_ID}/unban", "", SK, None, [],
      (200, {"object": "user", "id": USER_ID, "banned": False})),
+    ("bapi", "unlock-user", "POST", "/v1/users/{user_id}/unlock", f"/v1/users/{USER_ID}/unlock", "", SK, None, [],
+     (200, {"object": "user", "id": USER_ID, "locked": False})),
+    ("bapi", "unlock-unknown-user", "POST", "/v1/users/{user_id}/unlock", "/v1/users/user_unknown/unlock", "", SK, None, [],
+     err(404, "resource_not_found")),
     ("bapi", "unban-unknown-user", "POST", "/v1/users/{user_id}/unban", "/v1/users/user_unknown/unban", "", SK, None, [],
      err(404, "resource_not_found")),
     ("bapi", "verify-password", "POST", "/v1/users/{user_id}/verify_password", f"/v1/users/{USER_ID}/verify_password", "", {**SK, **JSON}, json.dumps({"password": USER_PASSWORD}), [],

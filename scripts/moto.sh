@@ -1,7 +1,8 @@
-# Sourced by scripts/test.sh and scripts/bench.sh: `start_moto` starts a DynamoDB- and
-# KMS-compatible server (moto, from .venv) on a free 127.0.0.1 port, points the AWS SDK's
-# environment at it, and stops it when the calling script exits (after running
-# `$on_exit`, which the caller may set first).
+# Sourced by scripts/test.sh and scripts/bench.sh: `start_moto` starts a DynamoDB-, KMS-,
+# SQS- and SES-compatible server (moto, from .venv) on a free 127.0.0.1 port, points the
+# AWS SDK's environment at it, and stops it when the calling script exits (after running
+# `$on_exit`, which the caller may set first; the trap reads it at exit, so what is added
+# to it later, as scripts/smtp.sh's start_smtp does, runs too).
 
 start_moto() {
   local port
@@ -26,6 +27,9 @@ start_moto() {
   export AWS_ENDPOINT_URL_KMS="http://127.0.0.1:$port"
   # And the webhooks function's SQS queues.
   export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$port"
+  # And SES (v2), where the email tests send codes (read back by scripts/moto_server.py's
+  # GET /_test/ses/messages).
+  export AWS_ENDPOINT_URL_SESV2="http://127.0.0.1:$port"
   export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
   unset AWS_PROFILE AWS_SESSION_TOKEN
 }

@@ -13,6 +13,12 @@ which is what makes the SDK's own retry of a call whose answer was lost safe; a 
 with other parameters is refused (IdempotentParameterMismatchException). This server does
 the same, so the service's retries are tested as they behave on AWS.
 
+moto keeps the emails SES "sent" but offers no call to read them back; this server adds
+one for the email tests: `GET /_test/ses/messages[?to=ADDR]` answers a JSON array of
+{"id", "source", "destinations", "subject", "body"} (SendEmail; moto keeps the HTML part
+when there is one) or {"id", "source", "destinations", "raw_data"} (raw emails), from
+every account and region, oldest first.
+
 Usage: python scripts/moto_server.py HOST PORT
 """
 
@@ -25,6 +31,8 @@ import time
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.server import MotoRequestHandler
+from moto.ses.models import ses_backends
+from urllib.parse import parse_qs
 from werkzeug.serving import run_simple
 
 moto_app = DomainDispatcherApplication(create_backend_app)
@@ -50,7 +58,31 @@ def transaction_token(environ, body):
     return token, digest
 
 
+def ses_messages(environ, start_response):
+    """The emails moto's SES (v1 and v2) accepted, for the tests to read back."""
+    to = parse_qs(environ.get("QUERY_STRING", "")).get("to", [None])[0]
+    found = []
+    for by_region in list(ses_backends.values()):
+        for backend in list(by_region.values()):
+            for m in backend.sent_messages:
+                record = {"id": m.id, "source": m.source, "destinations": m.destinations}
+                if hasattr(m, "raw_data"):
+                    record["raw_data"] = m.raw_data
+                    addresses = m.destinations
+                else:
+                    record["subject"], record["body"] = m.subject, m.body
+                    addresses = [a for each in m.destinations.values() for a in each]
+                if to is None or any(a.lower() == to.lower() for a in addresses):
+                    found.append(record)
+    body = json.dumps(found).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
 def one_at_a_time(environ, start_response):
+    if environ.get("PATH_INFO") == "/_test/ses/messages" and environ.get("REQUEST_METHOD") == "GET":
+        with lock:
+            return ses_messages(environ, start_response)
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = environ["wsgi.input"].read(length) if length else b""
     environ["wsgi.input"] = io.BytesIO(body)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test. Needs Rust, Python 3 and Node 20 (with npm); installs the rest
 # (.venv from tests/requirements.txt, tests/compat/node_modules from its lockfile, Debian's
-# chromium and openssl packages for the browser suite when missing) and starts a DynamoDB- and KMS-compatible server (moto) on a free 127.0.0.1 port for the run.
+# chromium and openssl packages for the browser suite when missing) and starts a DynamoDB-,
+# KMS- and SES-compatible server (moto) and an SMTP sink on free 127.0.0.1 ports for the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,11 +61,14 @@ with_default "$options_on" AlarmTopicArn arn:aws:sns:us-east-1:123456789012:alar
 .venv/bin/cfn-lint "$options_on"
 rm -f "$options_on"
 
-echo "== DynamoDB- and KMS-compatible server (moto)"
+echo "== DynamoDB-, KMS- and SES-compatible server (moto); SMTP sink"
 log=$(mktemp)
 on_exit='rm -f "$log"'
 source scripts/moto.sh
 start_moto
+# An SMTP sink for the email tests (SMTP_SINK_SMTP_URL, SMTP_SINK_URL), stopped with moto.
+source scripts/smtp.sh
+start_smtp
 # The DynamoDB tests fail rather than skip when this is set.
 export REQUIRE_DYNAMODB=1
 # cargo-lambda from .venv: functions/tests/cargo_lambda.rs builds a function with it and

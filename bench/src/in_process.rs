@@ -27,9 +27,11 @@ pub struct SignedIn {
     pub user_id: String,
 }
 
-/// The user every figure signs in: a name and an email address.
+/// The user every figure signs in: a name and an email address (its own: an address
+/// belongs to one user).
 pub async fn create_user(app: &TestApp) -> String {
-    app.create_user_from(&json!({"first_name": "Ada", "email_address": ["ada@example.com"]}))
+    let email = format!("{}@example.com", shared::ids::new_id("ada"));
+    app.create_user_from(&json!({"first_name": "Ada", "email_address": [email]}))
         .await
 }
 

@@ -155,6 +155,11 @@ pub struct Config {
     /// How long start-up keeps retrying a store that is throttled or down before it gives
     /// up (`STARTUP_RETRY_SECONDS`): within Lambda's 10 s init phase by default.
     pub startup_retry: Duration,
+    /// How one-time codes reach users by email (`EMAIL_DELIVERY`, `SMTP_URL`, `EMAIL_FROM`;
+    /// docs/email.md).
+    pub email: EmailSettings,
+    /// What sign-up and sign-in offer (`auth_settings`, docs/sign-in.md).
+    pub auth: crate::auth_settings::AuthSettings,
     cookies: CookieNames,
 }
 
@@ -170,6 +175,207 @@ pub struct WebhookSettings {
     /// service's own machine is a development setup, and elsewhere loopback reaches the
     /// host's own services (docs/webhooks.md, "Where deliveries may go").
     pub allow_loopback: bool,
+}
+
+/// Email delivery of one-time codes (`EMAIL_DELIVERY`, `SMTP_URL`, `EMAIL_FROM`): how
+/// `email::Mailer` sends, and from whom (docs/email.md).
+#[derive(Clone, Debug)]
+pub struct EmailSettings {
+    pub delivery: EmailDelivery,
+    /// The sender (`EMAIL_FROM`): `My App <no-reply@example.com>` or a bare address.
+    pub from: lettre::message::Mailbox,
+}
+
+/// How codes are delivered (`EMAIL_DELIVERY`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EmailDelivery {
+    /// An SMTP server (`SMTP_URL`).
+    Smtp(SmtpUrl),
+    /// Amazon SES (`SendEmail`), endpoint and credentials from the AWS environment.
+    Ses,
+    /// Printed on the process's standard error: development instances only.
+    Console,
+    /// Nothing configured (a production instance's default): codes cannot be sent.
+    None,
+}
+
+impl EmailDelivery {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Smtp(_) => "smtp",
+            Self::Ses => "ses",
+            Self::Console => "console",
+            Self::None => "none",
+        }
+    }
+}
+
+/// `SMTP_URL`: `smtp://[user:pass@]host[:port][?tls=required|opportunistic]` or
+/// `smtps://…`, as lettre reads it. `Debug` shows neither the user nor the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpUrl(String);
+
+impl SmtpUrl {
+    /// Checks what lettre will need (scheme, host, `tls` mode, credentials decodable)
+    /// without opening anything. Errors never quote the URL, which may hold a password.
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let invalid = |reason: &str| ConfigError::Invalid {
+            name: "SMTP_URL",
+            reason: reason.to_string(),
+        };
+        let raw = raw.trim();
+        let url = url::Url::parse(raw)
+            .map_err(|_| invalid("expected smtp://[user:password@]host[:port] or smtps://…"))?;
+        let tls = url
+            .query_pairs()
+            .find(|(k, _)| k == "tls")
+            .map(|(_, v)| v.into_owned());
+        match (url.scheme(), tls.as_deref()) {
+            ("smtp", None | Some("required" | "opportunistic")) | ("smtps", None) => {}
+            ("smtp" | "smtps", Some(_)) => {
+                return Err(invalid(
+                    "`tls` must be `required` or `opportunistic` (smtp:// only; smtps:// is always TLS)",
+                ))
+            }
+            _ => return Err(invalid("the scheme must be smtp:// or smtps://")),
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(invalid("the URL names no host"));
+        }
+        let decodes = |s: &str| percent_decode_utf8(s).is_some();
+        if !decodes(url.username()) || !url.password().is_none_or(decodes) {
+            return Err(invalid(
+                "the user or password is not valid percent-encoded UTF-8",
+            ));
+        }
+        if !url.username().is_empty() && url.password().is_none() {
+            return Err(invalid(
+                "a user without a password: write smtp://user:password@host (lettre sends no credentials otherwise)",
+            ));
+        }
+        Ok(Self(raw.to_string()))
+    }
+
+    /// The URL itself, credentials included: for lettre only, never for a log.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether every connection is encrypted: `smtps://` (TLS from the start) or
+    /// `?tls=required` (STARTTLS, or no delivery).
+    pub fn requires_tls(&self) -> bool {
+        url::Url::parse(&self.0).is_ok_and(|url| {
+            url.scheme() == "smtps"
+                || url
+                    .query_pairs()
+                    .any(|(k, v)| k == "tls" && v == "required")
+        })
+    }
+
+    /// Whether the URL carries a user and password.
+    pub fn has_credentials(&self) -> bool {
+        url::Url::parse(&self.0).is_ok_and(|url| url.password().is_some())
+    }
+}
+
+fn percent_decode_utf8(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+impl std::fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match url::Url::parse(&self.0) {
+            Ok(url) => {
+                let credentials = if url.username().is_empty() && url.password().is_none() {
+                    ""
+                } else {
+                    "[redacted]@"
+                };
+                let host = url.host_str().unwrap_or_default();
+                let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+                let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
+                write!(
+                    f,
+                    "SmtpUrl({}://{credentials}{host}{port}{query})",
+                    url.scheme()
+                )
+            }
+            Err(_) => f.write_str("SmtpUrl([redacted])"),
+        }
+    }
+}
+
+/// The email settings: which delivery, and the sender it needs.
+fn email_settings(
+    get: impl Fn(&str) -> Option<String>,
+    instance_type: InstanceType,
+) -> Result<EmailSettings, ConfigError> {
+    let smtp_url = get("SMTP_URL")
+        .map(|raw| SmtpUrl::parse(&raw))
+        .transpose()?;
+    let delivery = match get("EMAIL_DELIVERY").as_deref().map(str::trim) {
+        None => match smtp_url {
+            Some(url) => EmailDelivery::Smtp(url),
+            None if instance_type == InstanceType::Development => EmailDelivery::Console,
+            None => EmailDelivery::None,
+        },
+        Some("smtp") => EmailDelivery::Smtp(smtp_url.ok_or(ConfigError::Missing("SMTP_URL"))?),
+        Some("ses") => EmailDelivery::Ses,
+        Some("console") if instance_type == InstanceType::Development => EmailDelivery::Console,
+        Some("console") => {
+            return Err(ConfigError::Invalid {
+                name: "EMAIL_DELIVERY",
+                reason: "`console` prints codes on standard error: development instances only \
+                         (INSTANCE_TYPE=development)"
+                    .into(),
+            })
+        }
+        Some("none") => EmailDelivery::None,
+        Some(_) => {
+            return Err(ConfigError::Invalid {
+                name: "EMAIL_DELIVERY",
+                reason: "expected `smtp`, `ses`, `console` or `none`".into(),
+            })
+        }
+    };
+    let from = match get("EMAIL_FROM") {
+        Some(raw) => raw
+            .trim()
+            .parse::<lettre::message::Mailbox>()
+            .map_err(|err| ConfigError::Invalid {
+                name: "EMAIL_FROM",
+                reason: format!("expected an address or `Name <address>` ({err})"),
+            })?,
+        None => match delivery {
+            EmailDelivery::Smtp(_) | EmailDelivery::Ses => {
+                return Err(ConfigError::Missing("EMAIL_FROM"))
+            }
+            EmailDelivery::Console | EmailDelivery::None => lettre::message::Mailbox::new(
+                None,
+                lettre::Address::new("no-reply", "localhost").map_err(|err| {
+                    ConfigError::Invalid {
+                        name: "EMAIL_FROM",
+                        reason: err.to_string(),
+                    }
+                })?,
+            ),
+        },
+    };
+    Ok(EmailSettings { delivery, from })
 }
 
 /// `ins_` and 128 bits of the SHA-256 of the Frontend API URL, in the ids' alphabet.
@@ -347,7 +553,16 @@ impl Config {
             }
         };
 
+        let email = email_settings(get, instance_type)?;
+
         Ok(Self {
+            email,
+            auth: crate::auth_settings::AuthSettings::from_lookup(&get).map_err(|e| {
+                ConfigError::Invalid {
+                    name: e.name,
+                    reason: e.reason,
+                }
+            })?,
             startup_retry: match get("STARTUP_RETRY_SECONDS") {
                 None => Duration::from_secs(8),
                 Some(raw) => match raw.trim().parse::<u64>() {
@@ -726,6 +941,107 @@ mod tests {
         assert!(with(&[("WEBHOOK_ALLOW_LOOPBACK", "true")]).unwrap());
         assert!(!with(&[("WEBHOOK_ALLOW_LOOPBACK", "false")]).unwrap());
         assert!(with(&[("WEBHOOK_ALLOW_LOOPBACK", "yes")]).is_err());
+    }
+
+    #[test]
+    fn email_delivery_follows_the_instance_type_and_smtp_url() {
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = BASE.to_vec();
+            pairs.extend_from_slice(extra);
+            config(&pairs).map(|c| c.email)
+        };
+        let dev = ("INSTANCE_TYPE", "development");
+        let from = ("EMAIL_FROM", "My App <no-reply@example.com>");
+        let smtp = ("SMTP_URL", "smtps://mailer:s3cr%2Ft@smtp.example.com:465");
+
+        // Unset: nothing on production, the console on development.
+        assert_eq!(with(&[]).unwrap().delivery, EmailDelivery::None);
+        let console = with(&[dev]).unwrap();
+        assert_eq!(console.delivery, EmailDelivery::Console);
+        assert_eq!(console.from.to_string(), "no-reply@localhost");
+        // SMTP_URL alone chooses SMTP, on either instance type.
+        for extra in [&[smtp, from][..], &[smtp, from, dev][..]] {
+            let s = with(extra).unwrap();
+            assert_eq!(s.delivery.as_str(), "smtp");
+            assert_eq!(s.from.to_string(), "My App <no-reply@example.com>");
+        }
+        assert_eq!(
+            with(&[("EMAIL_DELIVERY", "ses"), from]).unwrap().delivery,
+            EmailDelivery::Ses
+        );
+        assert_eq!(
+            with(&[("EMAIL_DELIVERY", "none"), smtp, dev])
+                .unwrap()
+                .delivery,
+            EmailDelivery::None
+        );
+        let bare = with(&[
+            ("EMAIL_DELIVERY", "ses"),
+            ("EMAIL_FROM", "codes@example.com"),
+        ]);
+        assert_eq!(bare.unwrap().from.email.to_string(), "codes@example.com");
+
+        let refused = |extra: &[(&'static str, &'static str)], name: &str| {
+            let err = with(extra).expect_err(name).to_string();
+            assert!(err.contains(name), "{err}");
+            // No error ever quotes the URL's password.
+            assert!(!err.contains("s3cr"), "{err}");
+        };
+        // The console prints codes: never on production.
+        refused(&[("EMAIL_DELIVERY", "console")], "EMAIL_DELIVERY");
+        refused(&[("EMAIL_DELIVERY", "smtp"), from], "SMTP_URL");
+        refused(&[("EMAIL_DELIVERY", "postcard")], "EMAIL_DELIVERY");
+        // SMTP and SES need a sender; a bad one is refused on every delivery.
+        refused(&[smtp], "EMAIL_FROM");
+        refused(&[("EMAIL_DELIVERY", "ses")], "EMAIL_FROM");
+        for bad in ["no-reply", "My App <no-reply>", "a@b@c", "<>"] {
+            refused(&[smtp, ("EMAIL_FROM", bad)], "EMAIL_FROM");
+            refused(&[dev, ("EMAIL_FROM", bad)], "EMAIL_FROM");
+        }
+        for bad in [
+            "http://smtp.example.com",
+            "smtp://",
+            "smtp://smtp.example.com?tls=always",
+            "smtps://smtp.example.com?tls=required",
+            "smtp://user@smtp.example.com",
+            "smtp://user:%ff@smtp.example.com",
+            "not a url s3cr",
+        ] {
+            refused(&[("SMTP_URL", bad), from], "SMTP_URL");
+        }
+        for ok in [
+            "smtp://127.0.0.1:2525",
+            "smtp://smtp.example.com:587?tls=required",
+            "smtp://smtp.example.com?tls=opportunistic",
+            "smtps://smtp.example.com",
+        ] {
+            assert!(with(&[("SMTP_URL", ok), from]).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn the_smtp_password_is_never_printed() {
+        let url = SmtpUrl::parse("smtps://mailer:s3cr%2Ft@smtp.example.com:465").unwrap();
+        assert_eq!(
+            format!("{url:?}"),
+            "SmtpUrl(smtps://[redacted]@smtp.example.com:465)"
+        );
+        assert!(url.requires_tls() && url.has_credentials());
+        let plain = SmtpUrl::parse("smtp://127.0.0.1:2525").unwrap();
+        assert_eq!(format!("{plain:?}"), "SmtpUrl(smtp://127.0.0.1:2525)");
+        assert!(!plain.requires_tls() && !plain.has_credentials());
+        let starttls = SmtpUrl::parse("smtp://u:p@smtp.example.com?tls=required").unwrap();
+        assert!(starttls.requires_tls());
+
+        let mut pairs = BASE.to_vec();
+        pairs.push(("SMTP_URL", "smtps://mailer:s3cr%2Ft@smtp.example.com:465"));
+        pairs.push(("EMAIL_FROM", "no-reply@example.com"));
+        let printed = format!("{:?}", config(&pairs).unwrap());
+        assert!(printed.contains("smtp.example.com"), "{printed}");
+        assert!(
+            !printed.contains("s3cr") && !printed.contains("mailer"),
+            "{printed}"
+        );
     }
 
     #[test]

@@ -287,6 +287,128 @@ impl ApiError {
         .with_param("password")
     }
 
+    /// No user has the identifier a sign-in named.
+    pub fn identifier_not_found() -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "form_identifier_not_found",
+            "Couldn't find your account.",
+            "Couldn't find your account.",
+        )
+        .with_param("identifier")
+    }
+
+    /// Another user holds this email address or username (`param`).
+    pub fn identifier_exists(param: &str) -> Self {
+        let what = if param == "username" {
+            "username"
+        } else {
+            "email address"
+        };
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "form_identifier_exists",
+            format!("That {what} is taken. Please try another."),
+            format!("That {what} is taken. Please try another."),
+        )
+        .with_param(param)
+    }
+
+    pub fn code_incorrect() -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "form_code_incorrect",
+            "Incorrect code",
+            "Incorrect code",
+        )
+        .with_param("code")
+    }
+
+    pub fn verification_expired() -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "verification_expired",
+            "This verification has expired.",
+            "This verification has expired. You must create a new one.",
+        )
+        .with_param("code")
+    }
+
+    /// Too many wrong attempts, or a code already used: a new one must be prepared.
+    pub fn verification_failed() -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "verification_failed",
+            "Too many failed attempts",
+            "Too many failed attempts. You have to try again with the same or another method.",
+        )
+        .with_param("code")
+    }
+
+    /// The account is locked after too many failed attempts, for `seconds` more.
+    pub fn user_locked(seconds: i64) -> Self {
+        let minutes = (seconds + 59) / 60;
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "user_locked",
+            "Account locked",
+            format!("Your account is locked. You will be able to try again in {minutes} minutes."),
+        )
+        .with_meta("lockout_expires_in_seconds", seconds)
+    }
+
+    /// A strategy the user (or the instance) does not have, or a code never prepared.
+    pub fn strategy_for_user_invalid() -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "strategy_for_user_invalid",
+            "Invalid verification strategy",
+            "The verification strategy is not valid for this account.",
+        )
+        .with_param("strategy")
+    }
+
+    /// A sign-in or sign-up asked for a step its status does not take (out of order,
+    /// or after it completed or was abandoned).
+    pub fn status_invalid(what: &str, status: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "status_invalid",
+            format!("This {what} cannot take this step"),
+            format!("This {what} cannot take this step in its status ({status})."),
+        )
+    }
+
+    /// One sign-in or sign-up has sent as many codes as it may.
+    pub fn too_many_codes() -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            "Too many requests",
+            "Too many codes were sent for this attempt. Please start again in a bit.",
+        )
+    }
+
+    /// Sign-ups are closed on this instance.
+    pub fn sign_up_restricted() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "sign_up_restricted",
+            "Sign-ups are not allowed",
+            "This application does not allow sign-ups.",
+        )
+    }
+
+    /// The email carrying a code could not be handed to the mail service.
+    pub fn email_not_delivered() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "email_delivery_failed",
+            "The email could not be sent",
+            "The email with your code could not be sent. Please try again in a bit.",
+        )
+    }
+
     pub fn password_not_set() -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,

@@ -6,10 +6,12 @@
 
 pub mod api;
 pub mod app;
+pub mod auth_settings;
 pub mod claims;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod email;
 pub mod endpoint;
 pub mod environment;
 pub mod error;

@@ -127,6 +127,7 @@ pub enum StoreOp {
     GetUser,
     GetUsers,
     GetSignInToken,
+    GetIdentifier,
     GetClient,
     GetSession,
     ListSessions,
@@ -137,13 +138,14 @@ pub enum StoreOp {
 }
 
 impl StoreOp {
-    const ALL: [StoreOp; 13] = [
+    const ALL: [StoreOp; 14] = [
         StoreOp::Keyring,
         StoreOp::PublicKeys,
         StoreOp::PutKeyring,
         StoreOp::GetUser,
         StoreOp::GetUsers,
         StoreOp::GetSignInToken,
+        StoreOp::GetIdentifier,
         StoreOp::GetClient,
         StoreOp::GetSession,
         StoreOp::ListSessions,
@@ -161,6 +163,7 @@ impl StoreOp {
             StoreOp::GetUser => "get_user",
             StoreOp::GetUsers => "get_users",
             StoreOp::GetSignInToken => "get_sign_in_token",
+            StoreOp::GetIdentifier => "get_identifier",
             StoreOp::GetClient => "get_client",
             StoreOp::GetSession => "get_session",
             StoreOp::ListSessions => "list_sessions",

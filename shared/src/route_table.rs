@@ -36,8 +36,21 @@ macro_rules! route_table {
             FAPI_DEV_BROWSER "fapi-dev-browser" Frontend (SIGNS) {
                 CreateDevBrowser POST "/v1/dev_browser" Public |s, _, _| fapi::client::dev_browser(s);
             }
+            /// Sign-ins: a ticket, or an identifier with a password or an email code.
             FAPI_SIGN_INS "fapi-sign-ins" Frontend (SIGNS) {
                 CreateSignIn POST "/v1/client/sign_ins" Client |s, req, auth| fapi::sign_ins::create(s, req, auth);
+                GetSignIn GET "/v1/client/sign_ins/{sign_in_id}" Client |s, req, auth| fapi::sign_ins::get(s, req, auth);
+                PrepareSignInFirstFactor POST "/v1/client/sign_ins/{sign_in_id}/prepare_first_factor" Client |s, req, auth| fapi::sign_ins::prepare_first_factor(s, req, auth);
+                AttemptSignInFirstFactor POST "/v1/client/sign_ins/{sign_in_id}/attempt_first_factor" Client |s, req, auth| fapi::sign_ins::attempt_first_factor(s, req, auth);
+                ResetSignInPassword POST "/v1/client/sign_ins/{sign_in_id}/reset_password" Client |s, req, auth| fapi::sign_ins::reset_password(s, req, auth);
+            }
+            /// Sign-ups: an email address and password, the address verified by a code.
+            FAPI_SIGN_UPS "fapi-sign-ups" Frontend (SIGNS) {
+                CreateSignUp POST "/v1/client/sign_ups" Client |s, req, auth| fapi::sign_ups::create(s, req, auth);
+                GetSignUp GET "/v1/client/sign_ups/{sign_up_id}" Client |s, req, auth| fapi::sign_ups::get(s, req, auth);
+                UpdateSignUp PATCH "/v1/client/sign_ups/{sign_up_id}" Client |s, req, auth| fapi::sign_ups::update(s, req, auth);
+                PrepareSignUpVerification POST "/v1/client/sign_ups/{sign_up_id}/prepare_verification" Client |s, req, auth| fapi::sign_ups::prepare_verification(s, req, auth);
+                AttemptSignUpVerification POST "/v1/client/sign_ups/{sign_up_id}/attempt_verification" Client |s, req, auth| fapi::sign_ups::attempt_verification(s, req, auth);
             }
             /// Built from configuration alone: no store, no keys.
             FAPI_ENVIRONMENT "fapi-environment" Frontend (AppState::start_without_store) {
@@ -74,6 +87,7 @@ macro_rules! route_table {
                 DeleteUser DELETE "/v1/users/{user_id}" SecretKey |s, req, _| bapi::users::delete(s, req);
                 BanUser POST "/v1/users/{user_id}/ban" SecretKey |s, req, _| bapi::users::ban(s, req);
                 UnbanUser POST "/v1/users/{user_id}/unban" SecretKey |s, req, _| bapi::users::unban(s, req);
+                UnlockUser POST "/v1/users/{user_id}/unlock" SecretKey |s, req, _| bapi::users::unlock(s, req);
                 VerifyPassword POST "/v1/users/{user_id}/verify_password" SecretKey |s, req, _| bapi::users::verify_password(s, req);
                 CreateSignInToken POST "/v1/sign_in_tokens" SecretKey |s, req, _| bapi::sign_in_tokens::create(s, req);
                 GetHandshakePayload GET "/v1/clients/handshake_payload" SecretKey |s, req, _| bapi::clients::handshake_payload(s, req);

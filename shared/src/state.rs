@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::clock::{Clock, Millis, SystemClock};
 use crate::config::{Config, StoreBackend};
 use crate::domain::{JwtTemplate, Lifetimes};
+use crate::email::Mailer;
 use crate::keyring::service::{self, KeyAccess, KeySource, KeyringError, LoadKeys};
 use crate::keyring::{Keyring, Sealer};
 use crate::metrics::Metrics;
@@ -73,6 +74,9 @@ pub struct AppState {
     /// Users and sessions as the Frontend API shows them, rendered lately; an entry
     /// serves only records equal to those it was rendered from.
     pub rendered: crate::wire::RenderCache,
+    /// Sends one-time codes by email: as configured in the processes that serve sign-ins
+    /// and sign-ups, disabled in those that never send (docs/email.md).
+    pub mailer: Arc<Mailer>,
 }
 
 impl AppState {
@@ -98,11 +102,10 @@ impl AppState {
     pub fn start_with_private_keys(
         config: Config,
     ) -> BoxFuture<'static, Result<Self, StartupError>> {
-        Box::pin(Self::start_sealing(
-            config,
-            KeyAccess::Private,
-            service::load_private,
-        ))
+        Box::pin(async move {
+            let mailer = Mailer::from_config(&config.email).await?;
+            Self::start_sealing(config, KeyAccess::Private, service::load_private, mailer).await
+        })
     }
 
     /// The Backend API: as [`AppState::start_with_private_keys`], and it cannot serve
@@ -113,7 +116,9 @@ impl AppState {
                 let missing = crate::config::ConfigError::Missing("BACKEND_API_SECRET_KEY");
                 return Err(missing.into());
             }
-            Self::start_with_private_keys(config).await
+            // It signs, but never sends a code.
+            let mailer = Mailer::disabled();
+            Self::start_sealing(config, KeyAccess::Private, service::load_private, mailer).await
         })
     }
 
@@ -132,6 +137,7 @@ impl AppState {
                 Sealer::Plain,
                 KeyAccess::Public,
                 service::load_public,
+                Mailer::disabled(),
             )
             .await
         })
@@ -144,6 +150,7 @@ impl AppState {
             config,
             KeyAccess::None,
             service::load_none,
+            Mailer::disabled(),
         ))
     }
 
@@ -153,11 +160,12 @@ impl AppState {
         config: Config,
         access: KeyAccess,
         load_keys: LoadKeys,
+        mailer: Mailer,
     ) -> Result<Self, StartupError> {
         let store = configured_store(&config, false).await?;
         let sealer = configured_sealer(&config, store.as_ref()).await?;
         let clock = Arc::new(SystemClock);
-        Self::build_with(config, store, clock, sealer, access, load_keys).await
+        Self::build_with(config, store, clock, sealer, access, load_keys, mailer).await
     }
 
     /// A function that serves what configuration alone decides (`GET /v1/environment`):
@@ -172,6 +180,7 @@ impl AppState {
                 Sealer::Plain,
                 KeyAccess::None,
                 service::load_none,
+                Mailer::disabled(),
             )
             .await
         })
@@ -189,7 +198,8 @@ impl AppState {
         Self::build(config, store, clock, sealer, KeyAccess::Private).await
     }
 
-    /// Loads the keyring as `access` allows, creating it on the first start.
+    /// Loads the keyring as `access` allows, creating it on the first start. The mailer
+    /// is the configured one.
     pub async fn build(
         config: Config,
         store: Arc<dyn Store>,
@@ -197,6 +207,7 @@ impl AppState {
         sealer: Sealer,
         access: KeyAccess,
     ) -> Result<Self, StartupError> {
+        let mailer = Mailer::from_config(&config.email).await?;
         Self::build_with(
             config,
             store,
@@ -204,8 +215,15 @@ impl AppState {
             sealer,
             access,
             service::loader(access),
+            mailer,
         )
         .await
+    }
+
+    /// The same state with `mailer` instead (the tests' `Mailer::capture()`).
+    pub fn with_mailer(mut self, mailer: Mailer) -> Self {
+        self.mailer = Arc::new(mailer);
+        self
     }
 
     async fn build_with(
@@ -215,6 +233,7 @@ impl AppState {
         sealer: Sealer,
         access: KeyAccess,
         load_keys: LoadKeys,
+        mailer: Mailer,
     ) -> Result<Self, StartupError> {
         if access == KeyAccess::Private
             && sealer_is_plain(&sealer)
@@ -253,6 +272,7 @@ impl AppState {
             templates: Mutex::new(HashMap::new()),
             recent_tokens: Default::default(),
             rendered: Default::default(),
+            mailer: Arc::new(mailer),
         };
         let none = Keyring::empty();
         let keyring = at_start(

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 use shared::clock::{Clock, ManualClock, Millis, SystemClock};
 use shared::config::Config;
+use shared::email::{Captured, Mailer};
 use shared::http::RequestId;
 use shared::routes;
 use shared::state::AppState;
@@ -54,6 +55,11 @@ pub struct TestApp {
     pub state: Arc<AppState>,
     pub clock: Arc<TestClock>,
     pub store: Arc<dyn Store>,
+    /// Every email the service sent (the state's mailer captures them): `mail.code(to)`
+    /// is the code last sent to an address.
+    pub mail: Captured,
+    /// How many users [`TestApp::create_user`] made.
+    users_made: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Debug)]
@@ -332,13 +338,17 @@ impl TestApp {
 
     async fn build(config: Config, store: Arc<dyn Store>, clock: TestClock) -> Self {
         let clock = Arc::new(clock);
+        let (mailer, mail) = Mailer::capture();
         let state = AppState::new(config, Arc::clone(&store), clock.clone())
             .await
-            .expect("state");
+            .expect("state")
+            .with_mailer(mailer);
         Self {
             state: Arc::new(state),
             clock,
             store,
+            mail,
+            users_made: Default::default(),
         }
     }
 
@@ -364,10 +374,17 @@ impl TestApp {
         }
     }
 
+    /// A user like Ada Lovelace: the first one made on this app is `ada@example.com`
+    /// (username `ada_l`), the nth after it `ada{n}@example.com` (`ada_l{n}`), since an
+    /// email address and a username each belong to one user.
     pub async fn create_user(&self) -> String {
+        let n = self
+            .users_made
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let suffix = if n == 0 { String::new() } else { n.to_string() };
         self.create_user_from(&json!({
-            "first_name": "Ada", "last_name": "Lovelace", "username": "ada_l",
-            "email_address": ["ada@example.com"], "phone_number": ["+15555550100"],
+            "first_name": "Ada", "last_name": "Lovelace", "username": format!("ada_l{suffix}"),
+            "email_address": [format!("ada{suffix}@example.com")], "phone_number": ["+15555550100"],
             "public_metadata": {"plan": "pro"}, "private_metadata": {"secret": 1},
         }))
         .await

@@ -3,7 +3,7 @@
 # Run by scripts/test.sh after the cargo tests (it needs the .venv that script makes);
 # on its own: `bash tests/compat/run.sh` from the repository root after one test run.
 # Starts local-api (embedded store, in memory) on a free port, and one more each for the key
-# rotation, handshake and webhooks suites (the browser suite starts its own two), runs every scenario,
+# rotation, handshake, webhooks and sign-in suites (the browser suite starts its own two), runs every scenario,
 # stops them, and prints one line:
 # "compat result: N passed; F failed".
 set -euo pipefail
@@ -22,6 +22,9 @@ echo "== compat: local-api"
 cargo build --locked --quiet --workspace --bins --tests
 work=$(mktemp -d)
 server_pids=()
+# What scripts/smtp.sh's start_smtp adds to stop its sink (it sets no EXIT trap of its own
+# when one is set, as this one is): run by cleanup.
+on_exit=
 cleanup() {
   local status=$?
   local pid
@@ -29,6 +32,7 @@ cleanup() {
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
+  eval "${on_exit:-}"
   rm -rf "$work"
   exit "$status"
 }
@@ -79,6 +83,19 @@ echo "local-api for the handshake on $handshake_url"
 start_local_api webhooks-server WEBHOOK_RETRY_SCHEDULE=300ms,300ms,300ms,300ms,300ms,300ms,300ms
 webhooks_url=$local_api_url
 echo "local-api for webhooks on $webhooks_url"
+# The sign-in suite reads its codes from a real SMTP server: scripts/test.sh's sink
+# (SMTP_SINK_SMTP_URL, SMTP_SINK_URL), or, run on its own, one started here.
+if [ -z "${SMTP_SINK_SMTP_URL:-}" ] || [ -z "${SMTP_SINK_URL:-}" ]; then
+  # smtp.sh names .venv and scripts/ from the repository root.
+  cwd=$PWD
+  cd "$root"
+  source "$root/scripts/smtp.sh"
+  start_smtp
+  cd "$cwd"
+fi
+start_local_api signin-server SMTP_URL="$SMTP_SINK_SMTP_URL" EMAIL_FROM="Compat <no-reply@compat.test>"
+signin_url=$local_api_url
+echo "local-api for sign-in (codes by SMTP to $SMTP_SINK_SMTP_URL) on $signin_url"
 
 passed=0
 failed=0
@@ -108,6 +125,9 @@ COMPAT_URL="$handshake_url" node_suite handshake "$here/js/handshake.test.cjs"
 
 echo "== compat: webhooks (@clerk/backend verifyWebhook and svix, own local-api)"
 COMPAT_URL="$webhooks_url" node_suite webhooks "$here/js/webhooks.test.cjs"
+
+echo "== compat: sign-up and sign-in (clerk-js react-native, codes from an SMTP sink, own local-api)"
+COMPAT_URL="$signin_url" SMTP_SINK_URL="$SMTP_SINK_URL" node_suite sign-in "$here/js/sign-in.test.cjs" -C react-native
 
 echo "== compat: key rotation (@clerk/backend and clerk-js react-native, own local-api)"
 node_suite rotation "$here/js/rotation.test.cjs" -C react-native

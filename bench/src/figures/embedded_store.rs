@@ -291,6 +291,8 @@ async fn seed(path: &Path, sessions: usize) -> Result<Vec<(String, String)>, Str
                 updated_at: active_at,
                 expires_at: now + 365 * 24 * HOUR_MS,
                 anonymous_until: None,
+                sign_in: None,
+                sign_up: None,
                 version: 1,
             };
             let first = Session::start(&client.id, &user_id, active_at, lifetimes);

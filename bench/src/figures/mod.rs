@@ -123,13 +123,14 @@ pub fn secret_auth() -> String {
 }
 
 /// A new user on the running server, over HTTP (as every figure signs in: a name and an
-/// email address).
+/// email address of its own, since an address belongs to one user).
 pub async fn http_user(addr: SocketAddr) -> Result<String, String> {
+    let email = format!("{}@example.com", shared::ids::new_id("ada"));
     let user = load::call(
         addr,
         &Target::post("/v1/users")
             .header("authorization", &secret_auth())
-            .json(&json!({"first_name": "Ada", "email_address": ["ada@example.com"]})),
+            .json(&json!({"first_name": "Ada", "email_address": [email]})),
     )
     .await?;
     let user = json_ok("create user", &user)?;

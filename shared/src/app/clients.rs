@@ -16,6 +16,8 @@ pub fn new_client(state: &AppState) -> Client {
     let now = state.now();
     Client {
         anonymous_until: Some(now + state.config.anonymous_client_lifetime.as_millis() as i64),
+        sign_in: None,
+        sign_up: None,
         id: crate::ids::new_id("client"),
         rotating_token: crate::ids::new_secret(),
         last_active_session_id: None,

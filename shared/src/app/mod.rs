@@ -9,6 +9,8 @@ pub mod minting;
 pub mod passwords;
 pub mod sessions;
 pub mod sign_in;
+pub mod sign_ins;
+pub mod sign_ups;
 pub mod users;
 
 use std::collections::HashMap;

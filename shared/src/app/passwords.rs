@@ -100,7 +100,7 @@ pub async fn verify(state: &AppState, user_id: &str, password: String) -> Result
 }
 
 /// Runs CPU-heavy `work` on the blocking pool.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work)

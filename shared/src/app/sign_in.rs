@@ -5,7 +5,7 @@ use super::clients::{self, new_client};
 use super::{landed, retrying};
 use crate::clock::Millis;
 use crate::domain::{
-    ticket_hash, ClientState, Session, SessionActivity, SignInRefused, SignInToken,
+    ticket_hash, Client, ClientState, Session, SessionActivity, SignInRefused, SignInToken,
     SignInTokenStatus, User,
 };
 use crate::error::ApiError;
@@ -80,41 +80,22 @@ pub async fn redeem_ticket(
         if user.banned {
             return Err(ApiError::user_banned());
         }
-        if let Some(cs) = &existing {
-            cs.may_sign_in(&user.id, now, state.config.sessions_per_client)
-                .map_err(|refused| match refused {
-                    SignInRefused::AlreadySignedIn(id) => {
-                        ApiError::identifier_already_signed_in(id)
-                    }
-                    SignInRefused::SessionExists => ApiError::session_exists(),
-                    SignInRefused::TooManySessions(max) => ApiError::too_many_sessions(max),
-                })?;
-        }
-
-        let is_new = existing.is_none();
         let mut client = existing.unwrap_or_else(|| ClientState {
-            client: new_client(state),
+            client: Client {
+                version: 0,
+                ..new_client(state)
+            },
             sessions: Vec::new(),
         });
-        let mut session = Session::start(&client.client.id, &user.id, now, state.lifetimes());
-        session.latest_activity = Some(seen.clone());
-        client.client = client.client.signed_in(&session.id, now);
-        if is_new {
-            // Not stored yet: it is written as new.
-            client.client.version = 1;
-        }
         let user = user.signed_in(now);
-        let mut writes = vec![
-            Write::sign_in_token(token.accepted(now, &client.client.id, &session.id)),
-            Write::NewSession(session.clone()),
-            Write::client(client.client.clone()),
-            Write::user(user.clone()),
-        ];
-        let kind = EventType::SessionCreated;
-        if let Some(events) = super::events(state, origin, now, Some(kind)).await? {
-            let event = events.session(kind, &session, Some(&user));
-            writes.push(Write::Event(event));
-        }
+        let (session, mut writes) =
+            start_session(state, &mut client, &user, seen, origin, now).await?;
+        writes.push(Write::sign_in_token(token.accepted(
+            now,
+            &client.client.id,
+            &session.id,
+        )));
+        writes.push(Write::user(user.clone()));
         if !landed(state.store.commit(writes).await)? {
             return Ok(None);
         }
@@ -132,6 +113,43 @@ pub async fn redeem_ticket(
         crate::metrics::session_transitions("sign_in", 1);
     }
     Ok(signed_in.0)
+}
+
+/// Starts a session for `user` (as it will be written) on `cs` at `now`, refused with
+/// nothing written when the user is signed in there already or the client is at its
+/// mode's limit (`ClientState::may_sign_in`). `cs.client` becomes the client signed in:
+/// its next version (a client not stored yet is at version 0), a fresh rotating token,
+/// no sign-in in progress. Answers the session and its writes (the session, the client,
+/// `session.created`); the caller adds its own, and commits them all at once.
+pub(crate) async fn start_session(
+    state: &AppState,
+    cs: &mut ClientState,
+    user: &User,
+    seen: &SessionActivity,
+    origin: &RequestOrigin,
+    now: Millis,
+) -> Result<(Session, Vec<Write>), ApiError> {
+    cs.may_sign_in(&user.id, now, state.config.sessions_per_client)
+        .map_err(|refused| match refused {
+            SignInRefused::AlreadySignedIn(id) => ApiError::identifier_already_signed_in(id),
+            SignInRefused::SessionExists => ApiError::session_exists(),
+            SignInRefused::TooManySessions(max) => ApiError::too_many_sessions(max),
+        })?;
+    let mut session = Session::start(&cs.client.id, &user.id, now, state.lifetimes());
+    session.latest_activity = Some(seen.clone());
+    cs.client = Client {
+        sign_in: None,
+        ..cs.client.signed_in(&session.id, now)
+    };
+    let mut writes = vec![
+        Write::NewSession(session.clone()),
+        Write::client(cs.client.clone()),
+    ];
+    let kind = EventType::SessionCreated;
+    if let Some(events) = super::events(state, origin, now, Some(kind)).await? {
+        writes.push(Write::Event(events.session(kind, &session, Some(user))));
+    }
+    Ok((session, writes))
 }
 
 /// Whether a sign-in made its session now, or was made before (a retry, answered again).

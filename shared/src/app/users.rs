@@ -5,7 +5,8 @@
 
 use super::passwords::{digest_of, user_inputs, NewPassword};
 use super::{commit_per_session, events, landed, retrying, session_event};
-use crate::domain::{NewUser, SessionAction, User};
+use crate::domain::identifier::changed_identifiers;
+use crate::domain::{Identifier, NewUser, SessionAction, User};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{SessionFilter, StoreError, Write};
@@ -24,9 +25,70 @@ pub async fn create(
         user.password = Some(digest_of(password, user_inputs(&user)).await?);
         user.password_last_updated_at = Some(user.created_at);
     }
-    let writes = written(state, &user, EventType::UserCreated, origin).await?;
-    state.store.commit(writes).await?;
-    Ok(user)
+    let mut writes = identifier_writes(state, None, Some(&user)).await?;
+    writes.extend(written(state, &user, EventType::UserCreated, origin).await?);
+    match state.store.commit(writes).await {
+        Ok(()) => Ok(user),
+        // Only an identifier can conflict for a new user: another took it meanwhile.
+        Err(StoreError::Conflict) => Err(identifier_taken(state, &user).await?),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The identifier writes of a user going from `before` to `after` (`None`: new, or
+/// deleted): each new email address or username must be free (else 422
+/// `form_identifier_exists`), and each one given up is released if the user held it.
+pub(crate) async fn identifier_writes(
+    state: &AppState,
+    before: Option<&User>,
+    after: Option<&User>,
+) -> Result<Vec<Write>, ApiError> {
+    let (taken, released) = changed_identifiers(before, after);
+    let mut writes = Vec::new();
+    if let Some(user) = after {
+        for key in taken {
+            match state.store.get_identifier(&key).await? {
+                None => writes.push(Write::Identifier(Identifier {
+                    key,
+                    user_id: user.id.clone(),
+                })),
+                Some(held) if held.user_id == user.id => {}
+                Some(_) => return Err(ApiError::identifier_exists(param_of(&key))),
+            }
+        }
+    }
+    if let Some(user) = before {
+        for key in released {
+            if let Some(held) = state.store.get_identifier(&key).await? {
+                if held.user_id == user.id {
+                    writes.push(Write::ReleaseIdentifier { key });
+                }
+            }
+        }
+    }
+    Ok(writes)
+}
+
+/// The parameter an identifier key came from.
+fn param_of(key: &str) -> &'static str {
+    if key.starts_with("username:") {
+        "username"
+    } else {
+        "email_address"
+    }
+}
+
+/// After a commit that conflicted: the identifier of `user` someone else holds now, as
+/// its error (a plain 409 when none is: the race was over something else).
+async fn identifier_taken(state: &AppState, user: &User) -> Result<ApiError, ApiError> {
+    for key in user.identifier_keys() {
+        if let Some(held) = state.store.get_identifier(&key).await? {
+            if held.user_id != user.id {
+                return Ok(ApiError::identifier_exists(param_of(&key)));
+            }
+        }
+    }
+    Ok(ApiError::conflict("The user"))
 }
 
 /// Applies `changes` (which check their own input first) and `password` to the user, in
@@ -41,7 +103,8 @@ pub async fn update(
     sign_out: bool,
     origin: &RequestOrigin,
 ) -> Result<User, ApiError> {
-    let mut user = find(state, id).await?;
+    let before = find(state, id).await?;
+    let mut user = before.clone();
     changes(&mut user)?;
     let now = state.now();
     let new_password = password.is_some();
@@ -51,10 +114,11 @@ pub async fn update(
     }
     user.updated_at = now;
     user.version += 1;
-    let writes = written(state, &user, EventType::UserUpdated, origin).await?;
+    let mut writes = identifier_writes(state, Some(&before), Some(&user)).await?;
+    writes.extend(written(state, &user, EventType::UserUpdated, origin).await?);
     match state.store.commit(writes).await {
         Ok(()) => {}
-        Err(StoreError::Conflict) => return Err(ApiError::conflict("The user")),
+        Err(StoreError::Conflict) => return Err(identifier_taken(state, &user).await?),
         Err(e) => return Err(e.into()),
     }
     if new_password && sign_out {
@@ -84,6 +148,31 @@ async fn sign_out_everywhere(
     action: SessionAction,
     origin: &RequestOrigin,
 ) -> Result<Option<u64>, ApiError> {
+    sign_out_all_but(state, user, action, None, origin).await
+}
+
+/// Revokes every signed-in session of the user but `keep` (a password reset's
+/// `sign_out_of_other_sessions`: the session it made stays).
+pub(crate) async fn revoke_other_sessions(
+    state: &AppState,
+    user: &User,
+    keep: &str,
+    origin: &RequestOrigin,
+) -> Result<u64, ApiError> {
+    retrying("sign_out_user", "The user's sessions", || async move {
+        sign_out_all_but(state, user, SessionAction::Revoke, Some(keep), origin).await
+    })
+    .await
+}
+
+/// [`sign_out_everywhere`], but for the session `keep`.
+async fn sign_out_all_but(
+    state: &AppState,
+    user: &User,
+    action: SessionAction,
+    keep: Option<&str>,
+    origin: &RequestOrigin,
+) -> Result<Option<u64>, ApiError> {
     // Every one of them: a ban or a deletion must reach them all.
     let filter = SessionFilter {
         client_id: None,
@@ -99,7 +188,7 @@ async fn sign_out_everywhere(
         .list_sessions(&filter)
         .await?
         .iter()
-        .filter(|s| s.status_at(now).is_signed_in())
+        .filter(|s| s.status_at(now).is_signed_in() && Some(s.id.as_str()) != keep)
         .filter_map(|s| {
             let to = s.check(action, now).ok()?;
             let mut writes = vec![Write::session_status(s, to, now)];
@@ -164,6 +253,20 @@ async fn updated(
     written(state, user, EventType::UserUpdated, origin).await
 }
 
+/// Forgets the user's failed sign-in attempts, lifting a lock (conditioned on the
+/// version read, so a failure counted meanwhile is decided again on the re-read).
+pub async fn unlock(state: &AppState, id: &str) -> Result<User, ApiError> {
+    retrying("unlock_user", "The user", || async move {
+        let user = find(state, id).await?;
+        if user.lockout.is_clear() {
+            return Ok(Some(user));
+        }
+        let next = user.with_lockout(crate::domain::lockout::Lockout::cleared());
+        Ok(landed(state.store.commit(vec![Write::user(next.clone())]).await)?.then_some(next))
+    })
+    .await
+}
+
 /// Lifts a ban: the user may sign in again (its revoked sessions stay revoked).
 pub async fn unban(state: &AppState, id: &str, origin: &RequestOrigin) -> Result<User, ApiError> {
     retrying("unban_user", "The user", || async move {
@@ -193,10 +296,11 @@ pub async fn delete(
         {
             return Ok(None);
         }
-        let mut writes = vec![Write::DeleteUser {
+        let mut writes = identifier_writes(state, Some(&user), None).await?;
+        writes.push(Write::DeleteUser {
             id: user.id.clone(),
             version: user.version,
-        }];
+        });
         let kind = Some(EventType::UserDeleted);
         if let Some(events) = events(state, origin, state.now(), kind).await? {
             writes.push(Write::Event(events.user_deleted(&user)));

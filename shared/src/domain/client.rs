@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::sign_in_attempt::SignInAttempt;
+use super::sign_up::SignUpAttempt;
 use super::Session;
 use crate::clock::Millis;
 
@@ -20,6 +22,14 @@ pub struct Client {
     /// each use pushes forward. `None` once signed in (then only `expires_at` counts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anonymous_until: Option<Millis>,
+    /// The sign-in in progress on this client (Clerk's `client.sign_in`): one at a time, a
+    /// new one replaces it, and it is gone once complete. Kept on the client so that no
+    /// other client can read or carry it, and so that each step is one conditional write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_in: Option<Box<SignInAttempt>>,
+    /// The sign-up in progress (Clerk's `client.sign_up`), likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_up: Option<Box<SignUpAttempt>>,
     /// Optimistic-concurrency version: every write names the version it read.
     pub version: u64,
 }
@@ -50,6 +60,27 @@ impl Client {
             rotating_token: crate::ids::new_secret(),
             anonymous_until: None,
             last_active_session_id: Some(session_id.to_string()),
+            updated_at: now,
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
+
+    /// The client with `sign_in` as its sign-in in progress (the next version; a client
+    /// not stored yet is at version 0 and is written as new).
+    pub fn with_sign_in(&self, sign_in: Option<SignInAttempt>, now: Millis) -> Self {
+        Self {
+            sign_in: sign_in.map(Box::new),
+            updated_at: now,
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
+
+    /// The client with `sign_up` as its sign-up in progress (the next version).
+    pub fn with_sign_up(&self, sign_up: Option<SignUpAttempt>, now: Millis) -> Self {
+        Self {
+            sign_up: sign_up.map(Box::new),
             updated_at: now,
             version: self.version + 1,
             ..self.clone()

@@ -32,6 +32,11 @@ pub struct Lockout {
 }
 
 impl Lockout {
+    /// No failure counted, no lock: what a user without a record of it has.
+    pub fn is_clear(&self) -> bool {
+        *self == Self::default()
+    }
+
     /// Locked at `now`: no attempt is even checked (a locked user's correct password is
     /// refused too, so guessing gains nothing).
     pub fn is_locked(&self, now: Millis) -> bool {

@@ -1,6 +1,7 @@
 //! Plain types and rules, no I/O: one module per entity.
 
 pub mod client;
+pub mod identifier;
 pub mod jwt_template;
 pub mod lockout;
 pub mod one_time_code;
@@ -12,6 +13,7 @@ pub mod sign_up;
 pub mod user;
 
 pub use client::{Client, ClientState, SessionsPerClient, SignInRefused};
+pub use identifier::Identifier;
 pub use jwt_template::{JwtTemplate, SigningAlgorithm, SigningKey, RESERVED_CLAIMS};
 pub use session::{Session, SessionAction, SessionActivity, SessionStatus, TransitionError};
 pub use sign_in_token::{ticket_hash, Redemption, SignInToken, SignInTokenStatus};

@@ -71,6 +71,19 @@ impl OneTimeCode {
         (kept, code)
     }
 
+    /// The given code, kept as any code is, from `now`: for the fixtures' fixed code only
+    /// (`crate::fixtures`); every code a flow sends is drawn by [`OneTimeCode::new`].
+    pub fn fixed(code: &str, now: Millis) -> Self {
+        let salt = hex(&random_bytes::<16>());
+        Self {
+            hash: hash(&salt, code),
+            salt,
+            expires_at: now + CODE_LIFETIME_MS,
+            attempts: 0,
+            status: CodeStatus::Unverified,
+        }
+    }
+
     /// The code after an attempt at `now`, and whether it verified. The attempt is counted
     /// whatever it finds, so the caller stores the returned code either way.
     pub fn attempt(&self, code: &str, now: Millis) -> (Self, Result<(), CodeRefused>) {

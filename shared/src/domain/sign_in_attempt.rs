@@ -20,6 +20,8 @@ use crate::domain::password::{PasswordDigest, Verified};
 
 /// How long a sign-in may be carried on before it is abandoned.
 pub const SIGN_IN_LIFETIME_MS: Millis = 60 * 60 * 1000;
+/// Codes one sign-in may send (the first, and four more on "resend").
+pub const MAX_CODES_PER_SIGN_IN: u32 = 5;
 
 /// Clerk's sign-in statuses, as the wire shows them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +60,13 @@ pub struct SignInAttempt {
     pub identifier: Option<String>,
     pub user_id: Option<String>,
     pub prepared: Option<PreparedCode>,
+    /// The first factor that verified (Clerk's `first_factor_verification`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_by: Option<Strategy>,
+    /// Codes prepared for this sign-in: at most [`MAX_CODES_PER_SIGN_IN`], so that one
+    /// sign-in cannot be made to send mail without end.
+    #[serde(default)]
+    pub codes_sent: u32,
     pub created_session_id: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
@@ -98,6 +107,9 @@ pub enum SignInRefused {
     /// `sign_in_expired` / a step out of order: the sign-in cannot take it now.
     #[error("the sign-in cannot take this step in its status")]
     WrongStatus,
+    /// `too_many_requests`: this sign-in sent its last code.
+    #[error("this sign-in has sent as many codes as it may")]
+    TooManyCodes,
 }
 
 /// The result of a credential step: the attempt and the user's lockout to store (both
@@ -107,6 +119,17 @@ pub struct Stepped<T> {
     pub attempt: SignInAttempt,
     pub lockout: Lockout,
     pub outcome: Result<T, SignInRefused>,
+}
+
+impl<T> Stepped<T> {
+    /// The same step, its success mapped.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Stepped<U> {
+        Stepped {
+            attempt: self.attempt,
+            lockout: self.lockout,
+            outcome: self.outcome.map(f),
+        }
+    }
 }
 
 impl SignInAttempt {
@@ -119,6 +142,8 @@ impl SignInAttempt {
             identifier: None,
             user_id: None,
             prepared: None,
+            verified_by: None,
+            codes_sent: 0,
             created_session_id: None,
             created_at: now,
             updated_at: now,
@@ -170,8 +195,12 @@ impl SignInAttempt {
         if strategy == Strategy::Password {
             return Err(SignInRefused::StrategyNotAvailable);
         }
+        if self.codes_sent >= MAX_CODES_PER_SIGN_IN {
+            return Err(SignInRefused::TooManyCodes);
+        }
         let (code, digits) = OneTimeCode::new(now);
         let mut next = self.next(now);
+        next.codes_sent += 1;
         next.prepared = Some(PreparedCode {
             strategy,
             email_address_id: email_address_id.to_string(),
@@ -210,7 +239,10 @@ impl SignInAttempt {
         };
         match digest.verify(password) {
             Verified::Match { rehash } => Stepped {
-                attempt: self.next(now),
+                attempt: Self {
+                    verified_by: Some(Strategy::Password),
+                    ..self.next(now)
+                },
                 lockout: Lockout::cleared(),
                 outcome: Ok(rehash),
             },
@@ -252,6 +284,9 @@ impl SignInAttempt {
             }
             Err(_) => creds.lockout,
         };
+        if verified.is_ok() {
+            next.verified_by = Some(strategy);
+        }
         let outcome = match verified {
             Ok(()) if strategy == Strategy::ResetPasswordEmailCode => {
                 next.status = SignInStatus::NeedsNewPassword;
@@ -278,7 +313,6 @@ impl SignInAttempt {
     pub fn completed(&self, session_id: &str, now: Millis) -> Self {
         let mut next = self.next(now);
         next.status = SignInStatus::Complete;
-        next.prepared = None;
         next.created_session_id = Some(session_id.to_string());
         next
     }

@@ -10,6 +10,8 @@ use crate::domain::password::{HashingFailed, PasswordDigest, PasswordRejected, P
 
 /// How long a sign-up may be carried on before it is abandoned.
 pub const SIGN_UP_LIFETIME_MS: Millis = 24 * 60 * 60 * 1000;
+/// Codes one sign-up may send (the first, and four more on "resend").
+pub const MAX_CODES_PER_SIGN_UP: u32 = 5;
 
 /// What an instance asks of a sign-up (from configuration; the environment document
 /// shows the same).
@@ -18,6 +20,8 @@ pub struct SignUpRequirements {
     pub password: bool,
     pub names: bool,
     pub username: bool,
+    /// The email address must be verified by a code before the sign-up completes.
+    pub verify_email: bool,
     pub password_rules: PasswordRules,
 }
 
@@ -27,6 +31,7 @@ impl Default for SignUpRequirements {
             password: true,
             names: false,
             username: false,
+            verify_email: true,
             password_rules: PasswordRules::default(),
         }
     }
@@ -64,6 +69,9 @@ pub enum SignUpRefused {
     /// A verification before an email address, or a step after completion or expiry.
     #[error("the sign-up cannot take this step now")]
     WrongStatus,
+    /// `too_many_requests`: this sign-up sent its last code.
+    #[error("this sign-up has sent as many codes as it may")]
+    TooManyCodes,
 }
 
 /// A sign-up, bound to the client that started it.
@@ -79,6 +87,9 @@ pub struct SignUpAttempt {
     pub username: Option<String>,
     pub password_digest: Option<PasswordDigest>,
     pub email_code: Option<OneTimeCode>,
+    /// Codes sent for this sign-up: at most [`MAX_CODES_PER_SIGN_UP`].
+    #[serde(default)]
+    pub codes_sent: u32,
     pub created_user_id: Option<String>,
     pub created_session_id: Option<String>,
     pub created_at: Millis,
@@ -106,6 +117,7 @@ impl SignUpAttempt {
             username: None,
             password_digest: None,
             email_code: None,
+            codes_sent: 0,
             created_user_id: None,
             created_session_id: None,
             created_at: now,
@@ -172,8 +184,8 @@ impl SignUpAttempt {
     }
 
     /// Clerk's `unverified_fields`: the email address until its code was attempted right.
-    pub fn unverified_fields(&self) -> Vec<&'static str> {
-        if self.email_address.is_some() && !self.email_verified() {
+    pub fn unverified_fields(&self, req: &SignUpRequirements) -> Vec<&'static str> {
+        if req.verify_email && self.email_address.is_some() && !self.email_verified() {
             vec!["email_address"]
         } else {
             Vec::new()
@@ -191,7 +203,7 @@ impl SignUpAttempt {
     pub fn is_ready(&self, req: &SignUpRequirements) -> bool {
         self.status == SignUpStatus::MissingRequirements
             && self.missing_fields(req).is_empty()
-            && self.unverified_fields().is_empty()
+            && self.unverified_fields(req).is_empty()
     }
 
     /// A code for the email address: the sign-up to store, and the code to send.
@@ -200,9 +212,13 @@ impl SignUpAttempt {
         if self.email_address.is_none() {
             return Err(SignUpRefused::WrongStatus);
         }
+        if self.codes_sent >= MAX_CODES_PER_SIGN_UP {
+            return Err(SignUpRefused::TooManyCodes);
+        }
         let (code, digits) = OneTimeCode::new(now);
         let mut next = self.next(now);
         next.email_code = Some(code);
+        next.codes_sent += 1;
         Ok((next, digits))
     }
 
@@ -289,7 +305,10 @@ mod tests {
         .unwrap();
         assert_eq!(sign_up.email_address.as_deref(), Some("ada@example.com"));
         assert!(sign_up.missing_fields(&req).is_empty());
-        assert_eq!(sign_up.unverified_fields(), ["email_address"]);
+        assert_eq!(
+            sign_up.unverified_fields(&SignUpRequirements::default()),
+            ["email_address"]
+        );
         assert!(!sign_up.is_ready(&req));
 
         let (sign_up, code) = sign_up.prepare_email_verification(1).unwrap();
@@ -371,6 +390,9 @@ mod tests {
                 3,
             )
             .unwrap();
-        assert_eq!(changed.unverified_fields(), ["email_address"]);
+        assert_eq!(
+            changed.unverified_fields(&SignUpRequirements::default()),
+            ["email_address"]
+        );
     }
 }

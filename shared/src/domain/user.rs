@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::lockout::Lockout;
 use super::password::PasswordDigest;
 use crate::clock::Millis;
 
@@ -45,6 +46,9 @@ pub struct User {
     pub password: Option<PasswordDigest>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_last_updated_at: Option<Millis>,
+    /// Failed password and code attempts, and the lock they led to.
+    #[serde(default, skip_serializing_if = "Lockout::is_clear")]
+    pub lockout: Lockout,
     pub created_at: Millis,
     pub updated_at: Millis,
     pub version: u64,
@@ -107,6 +111,7 @@ impl User {
             banned: false,
             password_last_updated_at: new.password.is_some().then_some(now),
             password: new.password,
+            lockout: Lockout::default(),
             created_at: now,
             updated_at: now,
             version: 1,
@@ -129,6 +134,15 @@ impl User {
             password: Some(password),
             password_last_updated_at: Some(now),
             updated_at: now,
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
+
+    /// The user with its failed attempts counted anew (the next version).
+    pub fn with_lockout(&self, lockout: Lockout) -> Self {
+        Self {
+            lockout,
             version: self.version + 1,
             ..self.clone()
         }

@@ -113,6 +113,8 @@ async fn client_tokens_of_a_retiring_secret_verify_and_ask_to_be_re_signed() {
         updated_at: t0,
         expires_at: t0 + 1_000 * MIN,
         anonymous_until: None,
+        sign_in: None,
+        sign_up: None,
         version: 1,
     };
     let old_token = ring1.client_secret(t0).unwrap().issue(&client, t0).unwrap();

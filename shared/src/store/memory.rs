@@ -11,7 +11,7 @@ use super::{
     StoreError, Write,
 };
 use crate::clock::Millis;
-use crate::domain::{Client, ClientState, JwtTemplate, Session, SignInToken, User};
+use crate::domain::{Client, ClientState, Identifier, JwtTemplate, Session, SignInToken, User};
 use crate::webhooks::{Event, WebhookEndpoint};
 
 #[derive(Default)]
@@ -24,6 +24,8 @@ struct Data {
     sign_in_tokens: BTreeMap<String, SignInToken>,
     /// Keyed by name.
     jwt_templates: BTreeMap<String, JwtTemplate>,
+    /// Identifier key → the user holding it.
+    identifiers: HashMap<String, String>,
     /// Derived index: a client's session ids, oldest first.
     sessions_by_client: HashMap<String, Vec<String>>,
     /// The last status write of each session, by write id, so a repeated write is
@@ -84,6 +86,8 @@ impl Data {
             Write::JwtTemplate(t, e) => {
                 e.holds_for(self.jwt_templates.get(&t.name).map(|x| x.version))
             }
+            Write::Identifier(i) => !self.identifiers.contains_key(&i.key),
+            Write::ReleaseIdentifier { key } => self.identifiers.contains_key(key),
             Write::DeleteJwtTemplate { name, version } => {
                 Expect::Version(*version).holds_for(self.jwt_templates.get(name).map(|x| x.version))
             }
@@ -177,6 +181,12 @@ impl Data {
             }
             Write::JwtTemplate(t, _) => {
                 self.jwt_templates.insert(t.name.clone(), t);
+            }
+            Write::Identifier(i) => {
+                self.identifiers.insert(i.key, i.user_id);
+            }
+            Write::ReleaseIdentifier { key } => {
+                self.identifiers.remove(&key);
             }
             Write::DeleteJwtTemplate { name, .. } => {
                 self.jwt_templates.remove(&name);
@@ -298,6 +308,13 @@ impl Store for MemoryStore {
         ticket_hash: &str,
     ) -> Result<Option<SignInToken>, StoreError> {
         Ok(self.lock().sign_in_tokens.get(ticket_hash).cloned())
+    }
+
+    async fn get_identifier(&self, key: &str) -> Result<Option<Identifier>, StoreError> {
+        Ok(self.lock().identifiers.get(key).map(|user_id| Identifier {
+            key: key.to_string(),
+            user_id: user_id.clone(),
+        }))
     }
 
     async fn get_client(&self, id: &str) -> Result<Option<ClientState>, StoreError> {

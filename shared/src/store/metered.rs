@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::{Expect, KeyringRecord, PublicKeysRecord, SessionFilter, Store, StoreError, Write};
-use crate::domain::{ClientState, JwtTemplate, Session, SignInToken, User};
+use crate::domain::{ClientState, Identifier, JwtTemplate, Session, SignInToken, User};
 use crate::metrics::{Metrics, StoreOp};
 
 pub struct MeteredStore {
@@ -48,6 +48,10 @@ impl Store for MeteredStore {
     ) -> Result<Option<SignInToken>, StoreError> {
         let call = self.inner.get_sign_in_token(ticket_hash);
         self.metrics.store_call(StoreOp::GetSignInToken, call).await
+    }
+    async fn get_identifier(&self, key: &str) -> Result<Option<Identifier>, StoreError> {
+        let call = self.inner.get_identifier(key);
+        self.metrics.store_call(StoreOp::GetIdentifier, call).await
     }
     async fn get_client(&self, id: &str) -> Result<Option<ClientState>, StoreError> {
         let call = self.inner.get_client(id);

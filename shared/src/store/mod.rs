@@ -21,7 +21,8 @@ use async_trait::async_trait;
 
 use crate::clock::Millis;
 use crate::domain::{
-    Client, ClientState, JwtTemplate, Session, SessionActivity, SessionStatus, SignInToken, User,
+    Client, ClientState, Identifier, JwtTemplate, Session, SessionActivity, SessionStatus,
+    SignInToken, User,
 };
 pub use crate::keyring::{KeyringRecord, PublicKeysRecord};
 use crate::webhooks::{Event, WebhookEndpoint};
@@ -122,6 +123,15 @@ pub enum Write {
         at: Millis,
     },
     SignInToken(SignInToken, Expect),
+    /// Takes an identifier (an email address, a username) for its user: it must be free.
+    /// Written in the commit that gives the user the identifier, so of two users racing
+    /// for one, one lands.
+    Identifier(Identifier),
+    /// Gives up an identifier its user no longer has. The caller read it as held by that
+    /// user, whose record the same commit writes conditioned on its version.
+    ReleaseIdentifier {
+        key: String,
+    },
     /// JWT templates are keyed by name, so a name can be taken only once.
     JwtTemplate(JwtTemplate, Expect),
     /// Deletes the template of this name, if it is still at this version.
@@ -272,6 +282,8 @@ pub trait Store: Send + Sync {
     async fn get_users(&self, ids: &[String]) -> Result<Vec<Arc<User>>, StoreError>;
     async fn get_sign_in_token(&self, ticket_hash: &str)
         -> Result<Option<SignInToken>, StoreError>;
+    /// Who holds the identifier of this key (`domain::identifier`), if anyone.
+    async fn get_identifier(&self, key: &str) -> Result<Option<Identifier>, StoreError>;
     /// A client and all its sessions, oldest first.
     async fn get_client(&self, id: &str) -> Result<Option<ClientState>, StoreError>;
     async fn get_session(&self, id: &str) -> Result<Option<Session>, StoreError>;

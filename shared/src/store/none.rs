@@ -6,8 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::{
-    ClientState, Expect, JwtTemplate, KeyringRecord, PublicKeysRecord, Session, SessionFilter,
-    SignInToken, Store, StoreError, User, Write,
+    ClientState, Expect, Identifier, JwtTemplate, KeyringRecord, PublicKeysRecord, Session,
+    SessionFilter, SignInToken, Store, StoreError, User, Write,
 };
 
 /// Answers every call with a fault. Its routes never call it; should one ever start to,
@@ -36,6 +36,9 @@ impl Store for NoStore {
         none()
     }
     async fn get_sign_in_token(&self, _: &str) -> Result<Option<SignInToken>, StoreError> {
+        none()
+    }
+    async fn get_identifier(&self, _: &str) -> Result<Option<Identifier>, StoreError> {
         none()
     }
     async fn get_client(&self, _: &str) -> Result<Option<ClientState>, StoreError> {

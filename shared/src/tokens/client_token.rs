@@ -282,6 +282,8 @@ mod tests {
             updated_at: 0,
             expires_at: 3_600_000,
             anonymous_until: None,
+            sign_in: None,
+            sign_up: None,
             version: 1,
         };
         (secret, client)

@@ -37,7 +37,11 @@ pub const NULL: Null = None;
 type Empty = [(); 0];
 const EMPTY: Empty = [];
 
+mod flows;
 mod rendered;
+pub use flows::{
+    sign_in as sign_in_attempt, sign_up as sign_up_attempt, strategy_name, ClientFlows, Offered,
+};
 pub use rendered::{RenderCache, ShownSession, ShownUser};
 
 type Metadata = Map<String, Value>;
@@ -174,7 +178,7 @@ pub struct UserJson<'a> {
     banned: bool,
     locked: bool,
     deprovisioned: bool,
-    lockout_expires_in_seconds: Null,
+    lockout_expires_in_seconds: Option<i64>,
     verification_attempts_remaining: Null,
     created_at: Millis,
     updated_at: Millis,
@@ -229,7 +233,7 @@ pub fn user(u: &User, audience: Audience) -> UserJson<'_> {
         banned: u.banned,
         locked: false,
         deprovisioned: false,
-        lockout_expires_in_seconds: NULL,
+        lockout_expires_in_seconds: None,
         verification_attempts_remaining: NULL,
         created_at,
         updated_at,
@@ -243,6 +247,15 @@ pub fn user(u: &User, audience: Audience) -> UserJson<'_> {
         private_metadata: backend.then_some(&u.private_metadata),
         bypass_client_trust: backend.then_some(false),
     }
+}
+
+/// The user as the Backend API shows it at `now`: with its lockout (`locked` and
+/// `lockout_expires_in_seconds` change with the clock, so this rendering is never cached).
+pub fn backend_user(u: &User, now: Millis) -> UserJson<'_> {
+    let mut json = user(u, Audience::Backend);
+    json.lockout_expires_in_seconds = u.lockout.expires_in_seconds(now);
+    json.locked = json.lockout_expires_in_seconds.is_some();
+    json
 }
 
 #[derive(Serialize)]
@@ -391,8 +404,8 @@ pub struct ClientJson<'a> {
     object: &'static str,
     id: &'a str,
     sessions: &'a RenderedSessions,
-    sign_in: Null,
-    sign_up: Null,
+    sign_in: Option<&'a RawValue>,
+    sign_up: Option<&'a RawValue>,
     last_active_session_id: Option<&'a str>,
     last_authentication_strategy: Null,
     cookie_expires_at: Millis,
@@ -405,6 +418,7 @@ pub struct ClientJson<'a> {
 pub fn client<'a>(
     state: &'a ClientState,
     sessions: &'a RenderedSessions,
+    flows: &'a ClientFlows,
     now: Millis,
 ) -> ClientJson<'a> {
     let c: &Client = &state.client;
@@ -412,8 +426,8 @@ pub fn client<'a>(
         object: "client",
         id: &c.id,
         sessions,
-        sign_in: NULL,
-        sign_up: NULL,
+        sign_in: flows.sign_in.as_deref(),
+        sign_up: flows.sign_up.as_deref(),
         last_active_session_id: state.last_active_session_id(now),
         last_authentication_strategy: NULL,
         cookie_expires_at: c.expires_at,

@@ -303,7 +303,10 @@ async fn every_endpoint_makes_the_documented_calls() {
         )
         .await;
     // A second user on the same client: the answer also needs the first user.
-    let other = run.app.create_user().await;
+    let other = run
+        .app
+        .create_user_from(&json!({"first_name": "Grace", "email_address": ["grace@example.com"]}))
+        .await;
     let ticket = run.app.ticket(&other).await;
     let (token, third) = run
         .sign_in(
@@ -520,9 +523,13 @@ async fn every_endpoint_makes_the_documented_calls() {
         )
         .await;
     assert_eq!(resp.ok()["verified"], true);
+    sign_in_and_sign_up(&mut run).await;
 
     // A user signed in once: a ban revokes that session, a deletion ends the next one.
-    let banned = run.app.create_user().await;
+    let banned = run
+        .app
+        .create_user_from(&json!({"first_name": "Lin", "email_address": ["lin@example.com"]}))
+        .await;
     let fresh = run.app.send(Req::post("/v1/client?_is_native=1")).await;
     let fresh = fresh.header("authorization").unwrap().to_string();
     let (fresh, _) = run.app.native_sign_in(&fresh, &banned).await;
@@ -743,4 +750,135 @@ async fn the_created_table_matches_the_definition() {
         ttl.attribute_name(),
         definition["TimeToLiveSpecification"]["AttributeName"].as_str()
     );
+}
+
+/// The sign-in by identifier and sign-up routes, and the Backend API's unlock.
+async fn sign_in_and_sign_up(run: &mut Run) {
+    const PASSWORD: &str = "plum-tractor-vinegar-42";
+    let user = run
+        .app
+        .create_user_from(&json!({"password": PASSWORD, "email_address": ["pat@example.com"]}))
+        .await;
+    let resp = run
+        .measure(
+            "POST /v1/client/sign_ins (password, new client)",
+            Req::post("/v1/client/sign_ins")
+                .native("")
+                .form(&format!("identifier=pat@example.com&password={PASSWORD}")),
+        )
+        .await;
+    assert_eq!(resp.ok()["response"]["status"], "complete");
+    let signed_in = resp.header("authorization").unwrap().to_string();
+    // A sign-up on a client someone is signed in on (multi-session): its answer shows
+    // that session, with its user.
+    let resp = run
+        .measure(
+            "POST /v1/client/sign_ups (client with a session)",
+            Req::post("/v1/client/sign_ups")
+                .native(&signed_in)
+                .form(&format!(
+                    "email_address=kim@example.com&password={PASSWORD}"
+                )),
+        )
+        .await;
+    assert_eq!(resp.ok()["response"]["status"], "missing_requirements");
+    let resp = run
+        .measure(
+            "POST /v1/client/sign_ins (identifier, new client)",
+            Req::post("/v1/client/sign_ins")
+                .native("")
+                .form("identifier=pat@example.com"),
+        )
+        .await;
+    let token = resp.header("authorization").unwrap().to_string();
+    let id = resp.ok()["response"]["id"].as_str().unwrap().to_string();
+    let step = |action: &str, body: &str| {
+        Req::post(format!("/v1/client/sign_ins/{id}/{action}"))
+            .native(&token)
+            .form(body)
+    };
+    run.measure(
+        "GET /v1/client/sign_ins/{id}",
+        Req::get(format!("/v1/client/sign_ins/{id}")).native(&token),
+    )
+    .await;
+    run.measure(
+        "POST /v1/client/sign_ins/{id}/prepare_first_factor",
+        step("prepare_first_factor", "strategy=reset_password_email_code"),
+    )
+    .await;
+    let code = run.app.mail.code("pat@example.com").unwrap();
+    let resp = run
+        .measure(
+            "POST /v1/client/sign_ins/{id}/attempt_first_factor",
+            step(
+                "attempt_first_factor",
+                &format!("strategy=reset_password_email_code&code={code}"),
+            ),
+        )
+        .await;
+    assert_eq!(resp.ok()["response"]["status"], "needs_new_password");
+    let resp = run
+        .measure(
+            "POST /v1/client/sign_ins/{id}/reset_password",
+            step("reset_password", "password=a-brand-new-secret-77"),
+        )
+        .await;
+    assert_eq!(resp.ok()["response"]["status"], "complete");
+
+    // A failed attempt, and its count cleared.
+    let failed = run
+        .app
+        .send(
+            Req::post("/v1/client/sign_ins")
+                .native("")
+                .form("identifier=pat@example.com&password=not-it"),
+        )
+        .await;
+    assert_eq!(failed.status, 422, "{}", failed.body);
+    run.measure(
+        "POST /v1/users/{id}/unlock",
+        Req::post(format!("/v1/users/{user}/unlock")).secret(),
+    )
+    .await;
+
+    let resp = run
+        .measure(
+            "POST /v1/client/sign_ups",
+            Req::post("/v1/client/sign_ups").native("").form(&format!(
+                "email_address=sam@example.com&password={PASSWORD}"
+            )),
+        )
+        .await;
+    let token = resp.header("authorization").unwrap().to_string();
+    let id = resp.ok()["response"]["id"].as_str().unwrap().to_string();
+    run.measure(
+        "GET /v1/client/sign_ups/{id}",
+        Req::get(format!("/v1/client/sign_ups/{id}")).native(&token),
+    )
+    .await;
+    run.measure(
+        "PATCH /v1/client/sign_ups/{id}",
+        Req::new("PATCH", format!("/v1/client/sign_ups/{id}"))
+            .native(&token)
+            .form("first_name=Sam"),
+    )
+    .await;
+    run.measure(
+        "POST /v1/client/sign_ups/{id}/prepare_verification",
+        Req::post(format!("/v1/client/sign_ups/{id}/prepare_verification"))
+            .native(&token)
+            .form("strategy=email_code"),
+    )
+    .await;
+    let code = run.app.mail.code("sam@example.com").unwrap();
+    let resp = run
+        .measure(
+            "POST /v1/client/sign_ups/{id}/attempt_verification",
+            Req::post(format!("/v1/client/sign_ups/{id}/attempt_verification"))
+                .native(&token)
+                .form(&format!("strategy=email_code&code={code}")),
+        )
+        .await;
+    assert_eq!(resp.ok()["response"]["status"], "complete");
 }

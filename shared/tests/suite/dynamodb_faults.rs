@@ -39,6 +39,12 @@ impl Store for DeadTable {
     async fn get_sign_in_token(&self, h: &str) -> Result<Option<SignInToken>, StoreError> {
         self.table.get_sign_in_token(h).await
     }
+    async fn get_identifier(
+        &self,
+        key: &str,
+    ) -> Result<Option<shared::domain::Identifier>, StoreError> {
+        self.table.get_identifier(key).await
+    }
     async fn get_client(&self, id: &str) -> Result<Option<ClientState>, StoreError> {
         self.table.get_client(id).await
     }
@@ -88,6 +94,8 @@ async fn an_unreachable_table_is_503_with_retry_after_and_the_process_keeps_serv
         updated_at: START_MS,
         expires_at: START_MS + 3_600_000,
         anonymous_until: None,
+        sign_in: None,
+        sign_up: None,
         version: 1,
     };
     let token = shared::http::auth::issue_client_token(&app.state, &client).unwrap();

@@ -341,7 +341,11 @@ async fn every_endpoint_answers_its_golden_json() {
     )
     .await;
     // A second account on the client.
-    let second_ticket = r.app.ticket(&r.app.create_user().await).await;
+    let second_user = r
+        .app
+        .create_user_from(&json!({"first_name": "Grace", "email_address": ["grace@example.com"]}))
+        .await;
+    let second_ticket = r.app.ticket(&second_user).await;
     let second = r
         .record(
             "fapi_sign_in_second_session",
@@ -486,8 +490,13 @@ async fn every_endpoint_answers_its_golden_json() {
     )
     .await;
 
+    sign_ins_and_sign_ups(&mut r).await;
+
     // A user's life after sign-in: banned, unbanned, deleted.
-    let banned = r.app.create_user().await;
+    let banned = r
+        .app
+        .create_user_from(&json!({"first_name": "Lin", "email_address": ["lin@example.com"]}))
+        .await;
     r.record(
         "bapi_ban_user",
         Req::post(format!("/v1/users/{banned}/ban")).secret(),
@@ -624,4 +633,147 @@ fn snake(name: &str) -> String {
         out.push(c.to_ascii_lowercase());
     }
     out
+}
+
+/// Sign-in by identifier (password, email code, reset), sign-up, and the Backend API's
+/// unlock, on native clients.
+async fn sign_ins_and_sign_ups(r: &mut Recorder) {
+    const PASSWORD: &str = "plum-tractor-vinegar-42";
+    let pat = r
+        .app
+        .create_user_from(&json!({
+            "first_name": "Pat", "email_address": ["pat@example.com"], "password": PASSWORD,
+        }))
+        .await;
+    let new_client = || Req::post("/v1/client/sign_ins").native("");
+    r.record(
+        "fapi_sign_in_password",
+        new_client().form(&format!("identifier=pat@example.com&password={PASSWORD}")),
+    )
+    .await;
+    r.record(
+        "fapi_sign_in_identifier_not_found",
+        new_client().form("identifier=nobody@example.com"),
+    )
+    .await;
+    let started = r
+        .record(
+            "fapi_sign_in_identifier",
+            new_client().form("identifier=pat@example.com"),
+        )
+        .await;
+    let token = started
+        .header("authorization")
+        .unwrap_or_default()
+        .to_string();
+    let id = started.body["response"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let step = |action: &str, body: &str| {
+        Req::post(format!("/v1/client/sign_ins/{id}/{action}"))
+            .native(&token)
+            .form(body)
+    };
+    r.record(
+        "fapi_get_sign_in",
+        Req::get(format!("/v1/client/sign_ins/{id}")).native(&token),
+    )
+    .await;
+    r.record(
+        "fapi_prepare_first_factor",
+        step("prepare_first_factor", "strategy=email_code"),
+    )
+    .await;
+    let code = r.app.mail.code("pat@example.com").unwrap_or_default();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    r.record(
+        "fapi_attempt_first_factor_incorrect",
+        step(
+            "attempt_first_factor",
+            &format!("strategy=email_code&code={wrong}"),
+        ),
+    )
+    .await;
+    r.record(
+        "fapi_reset_password_too_early",
+        step("reset_password", "password=a-brand-new-secret-77"),
+    )
+    .await;
+    r.record(
+        "fapi_prepare_reset_password_code",
+        step("prepare_first_factor", "strategy=reset_password_email_code"),
+    )
+    .await;
+    let code = r.app.mail.code("pat@example.com").unwrap_or_default();
+    r.record(
+        "fapi_attempt_first_factor",
+        step(
+            "attempt_first_factor",
+            &format!("strategy=reset_password_email_code&code={code}"),
+        ),
+    )
+    .await;
+    r.record(
+        "fapi_reset_password",
+        step("reset_password", "password=a-brand-new-secret-77"),
+    )
+    .await;
+    r.record(
+        "bapi_unlock_user",
+        Req::post(format!("/v1/users/{pat}/unlock")).secret(),
+    )
+    .await;
+
+    let new_client = || Req::post("/v1/client/sign_ups").native("");
+    r.record(
+        "fapi_sign_up_taken",
+        new_client().form(&format!(
+            "email_address=pat@example.com&password={PASSWORD}"
+        )),
+    )
+    .await;
+    let started = r
+        .record(
+            "fapi_sign_up",
+            new_client().form(&format!(
+                "email_address=sam@example.com&password={PASSWORD}"
+            )),
+        )
+        .await;
+    let token = started
+        .header("authorization")
+        .unwrap_or_default()
+        .to_string();
+    let id = started.body["response"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    r.record(
+        "fapi_get_sign_up",
+        Req::get(format!("/v1/client/sign_ups/{id}")).native(&token),
+    )
+    .await;
+    r.record(
+        "fapi_update_sign_up",
+        Req::new("PATCH", format!("/v1/client/sign_ups/{id}"))
+            .native(&token)
+            .form("first_name=Sam&last_name=Sample"),
+    )
+    .await;
+    r.record(
+        "fapi_prepare_sign_up_verification",
+        Req::post(format!("/v1/client/sign_ups/{id}/prepare_verification"))
+            .native(&token)
+            .form("strategy=email_code"),
+    )
+    .await;
+    let code = r.app.mail.code("sam@example.com").unwrap_or_default();
+    r.record(
+        "fapi_attempt_sign_up_verification",
+        Req::post(format!("/v1/client/sign_ups/{id}/attempt_verification"))
+            .native(&token)
+            .form(&format!("strategy=email_code&code={code}")),
+    )
+    .await;
 }

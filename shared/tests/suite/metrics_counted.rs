@@ -41,6 +41,12 @@ impl Store for LosesRaces {
     async fn get_sign_in_token(&self, hash: &str) -> Result<Option<SignInToken>, StoreError> {
         self.inner.get_sign_in_token(hash).await
     }
+    async fn get_identifier(
+        &self,
+        key: &str,
+    ) -> Result<Option<shared::domain::Identifier>, StoreError> {
+        self.inner.get_identifier(key).await
+    }
     async fn get_client(&self, id: &str) -> Result<Option<ClientState>, StoreError> {
         self.inner.get_client(id).await
     }

@@ -29,6 +29,8 @@ fn client(now: i64, anonymous_for: Option<i64>) -> Client {
         updated_at: now,
         expires_at: now + 365 * DAY_MS,
         anonymous_until: anonymous_for.map(|ms| now + ms),
+        sign_in: None,
+        sign_up: None,
         version: 1,
     }
 }
@@ -391,7 +393,7 @@ async fn a_database_of_schema_1_is_upgraded_when_opened() {
     );
     assert_eq!(
         schema("SELECT CAST(user_version AS TEXT) FROM pragma_user_version"),
-        "2"
+        "3"
     );
     for s in &sessions {
         assert_eq!(store.get_session(&s.id).await.unwrap().as_ref(), Some(s));
@@ -443,4 +445,47 @@ async fn a_database_of_schema_1_is_upgraded_when_opened() {
             .as_ref(),
         Some(&sessions[2])
     );
+}
+
+/// A database of schema 2 (before identifiers were indexed) gets its users' email
+/// addresses and usernames indexed when opened: they sign in by them; of two users who
+/// shared an address (nothing prevented it then), the older keeps it.
+#[tokio::test]
+async fn a_database_of_schema_2_gets_its_identifiers_indexed_when_opened() {
+    let db = TempDatabase::new();
+    let with = |email: &str, username: Option<&str>, at: i64| {
+        User::create(
+            NewUser {
+                email_addresses: vec![email.into()],
+                username: username.map(str::to_string),
+                ..NewUser::default()
+            },
+            at,
+        )
+    };
+    let (older, newer) = (
+        with("Ada@Example.com", Some("ada_l"), START_MS),
+        with("ada@example.com", None, START_MS + 1),
+    );
+    {
+        let store = db.open();
+        // Written as the users of schema 2 were: no identifier records.
+        store
+            .commit(vec![Write::user(older.clone()), Write::user(newer.clone())])
+            .await
+            .unwrap();
+    }
+    rusqlite::Connection::open(db.path())
+        .and_then(|conn| conn.execute_batch("DROP TABLE identifiers; PRAGMA user_version = 2;"))
+        .unwrap();
+    let store = db.open();
+    let holder = |key: &'static str| {
+        let store = &store;
+        async move { store.get_identifier(key).await.unwrap().map(|i| i.user_id) }
+    };
+    assert_eq!(
+        holder("email:ada@example.com").await,
+        Some(older.id.clone())
+    );
+    assert_eq!(holder("username:ada_l").await, Some(older.id.clone()));
 }

@@ -25,6 +25,8 @@ fn client(now: i64) -> Client {
         updated_at: now,
         expires_at: now + 86_400_000,
         anonymous_until: None,
+        sign_in: None,
+        sign_up: None,
         version: 1,
     }
 }

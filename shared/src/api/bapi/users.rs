@@ -13,7 +13,7 @@ use crate::http::request::json_body;
 use crate::http::response::{self, Response};
 use crate::http::{Request, RequestExt};
 use crate::state::AppState;
-use crate::wire::{self, Audience};
+use crate::wire;
 
 #[derive(Deserialize)]
 struct CreateUser {
@@ -169,11 +169,7 @@ fn metadata(
 fn username(value: Option<String>) -> Result<Option<String>, ApiError> {
     let username = text("username", value, 64)?;
     if let Some(u) = &username {
-        if u.len() < 4
-            || !u
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
+        if !crate::domain::identifier::valid_username(u) {
             return Err(format_error(
                 "username",
                 "username must be 4 to 64 letters, digits, '_' or '-'.",
@@ -271,7 +267,7 @@ impl UpdateUser {
 pub async fn create(state: &AppState, req: Request) -> Result<Response, ApiError> {
     let (new, password) = json_body::<CreateUser>(&req)?.parse()?;
     let user = users::create(state, new, password, &origin(state, &req)).await?;
-    response::ok(&wire::user(&user, Audience::Backend))
+    response::ok(&wire::backend_user(&user, state.now()))
 }
 
 pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {
@@ -280,7 +276,7 @@ pub async fn get(state: &AppState, req: Request) -> Result<Response, ApiError> {
         .get_user(req.path_param("user_id"))
         .await?
         .ok_or_else(|| ApiError::not_found("User"))?;
-    response::ok(&wire::user(&user, Audience::Backend))
+    response::ok(&wire::backend_user(&user, state.now()))
 }
 
 /// `PATCH /v1/users/{user_id}`: changes the fields given; metadata kinds given are replaced.
@@ -305,7 +301,7 @@ pub async fn update(state: &AppState, req: Request) -> Result<Response, ApiError
         &origin(state, &req),
     )
     .await?;
-    response::ok(&wire::user(&user, Audience::Backend))
+    response::ok(&wire::backend_user(&user, state.now()))
 }
 
 #[derive(Deserialize)]
@@ -327,13 +323,20 @@ pub async fn verify_password(state: &AppState, req: Request) -> Result<Response,
 /// sign-ins are refused (403 `user_banned`) until it is unbanned.
 pub async fn ban(state: &AppState, req: Request) -> Result<Response, ApiError> {
     let user = users::ban(state, req.path_param("user_id"), &origin(state, &req)).await?;
-    response::ok(&wire::user(&user, Audience::Backend))
+    response::ok(&wire::backend_user(&user, state.now()))
 }
 
 /// `POST /v1/users/{user_id}/unban`
 pub async fn unban(state: &AppState, req: Request) -> Result<Response, ApiError> {
     let user = users::unban(state, req.path_param("user_id"), &origin(state, &req)).await?;
-    response::ok(&wire::user(&user, Audience::Backend))
+    response::ok(&wire::backend_user(&user, state.now()))
+}
+
+/// `POST /v1/users/{user_id}/unlock`: the failed sign-in attempts are forgotten and a
+/// lock lifted.
+pub async fn unlock(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    let user = users::unlock(state, req.path_param("user_id")).await?;
+    response::ok(&wire::backend_user(&user, state.now()))
 }
 
 /// `DELETE /v1/users/{user_id}`: the user's signed-in sessions end, then the user goes.

@@ -2,7 +2,7 @@
 //! a session is reachable only through the client it belongs to. Any other session id
 //! (another client's, a removed one's lookalike, a malformed one) is 404 `resource_not_found`.
 
-use super::{client_users, envelope};
+use super::{client_flows, client_users, envelope};
 use crate::app::minting::{last_active_tokens, mint, template_and_user, TokenKind};
 use crate::app::{clients, sessions};
 use crate::domain::{ClientState, Session, SessionAction};
@@ -68,7 +68,8 @@ pub(super) async fn answer_with(
     }
     // The session is shown twice (as the answer and in the client): rendered once.
     let sessions = RenderedSessions::of(cs, &users, &state.rendered, now, &tokens);
-    let client = wire::client(cs, &sessions, now);
+    let flows = client_flows(state, cs, None).await?;
+    let client = wire::client(cs, &sessions, &flows, now);
     match sessions.get(id) {
         Some(shown) => envelope(state, auth, shown, &client, Some(cs)),
         // A removed session is not among the client's.

@@ -26,7 +26,8 @@ use self::table::{GSI1, GSI1_PK, GSI1_SK, PK, SK, TTL};
 use super::{Expect, KeyringRecord, PublicKeysRecord, SessionFilter, Store, StoreError, Write};
 use crate::clock::Millis;
 use crate::domain::{
-    Client as ClientRecord, ClientState, JwtTemplate, Session, SessionStatus, SignInToken, User,
+    Client as ClientRecord, ClientState, Identifier, JwtTemplate, Session, SessionStatus,
+    SignInToken, User,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -473,6 +474,13 @@ fn endpoint_sk(id: &str) -> String {
     format!("ENDPOINT#{id}")
 }
 
+/// An identifier's item (`domain::identifier`): one partition each, so a sign-in finds
+/// its user with one strongly consistent read.
+fn identifier_pk(key: &str) -> String {
+    format!("IDENT#{key}")
+}
+const IDENTIFIER_SK: &str = "IDENT";
+
 fn template_sk(name: &str) -> String {
     format!("TEMPLATE#{name}")
 }
@@ -494,6 +502,10 @@ fn ops_for(write: &Write) -> Result<Vec<Op>, StoreError> {
         Write::DeleteUser { id, version } => {
             let key = DynamoDbStore::key(format!("USER#{id}"), "USER");
             return Ok(vec![Op::Delete(key, *version)]);
+        }
+        Write::ReleaseIdentifier { key } => {
+            let key = DynamoDbStore::key(identifier_pk(key), IDENTIFIER_SK);
+            return Ok(vec![Op::Delete(key, 1)]);
         }
         Write::DeleteWebhookEndpoint { id, version } => {
             let key = DynamoDbStore::key(WEBHOOK_ENDPOINTS_PK.into(), &endpoint_sk(id));
@@ -536,6 +548,11 @@ fn ops_for(write: &Write) -> Result<Vec<Op>, StoreError> {
         Write::User(u, e) => vec![(
             record_item(format!("USER#{}", u.id), "USER".into(), u, u.version, None)?,
             *e,
+        )],
+        // Always at version 1: taken once, then only given up.
+        Write::Identifier(i) => vec![(
+            record_item(identifier_pk(&i.key), IDENTIFIER_SK.into(), i, 1, None)?,
+            Expect::Absent,
         )],
         Write::Client(c, e) => {
             let mut item = record_item(
@@ -801,6 +818,13 @@ impl Store for DynamoDbStore {
             }
         }
         Ok(users)
+    }
+
+    async fn get_identifier(&self, key: &str) -> Result<Option<Identifier>, StoreError> {
+        self.get(Self::key(identifier_pk(key), IDENTIFIER_SK))
+            .await?
+            .map(|i| parse(&i))
+            .transpose()
     }
 
     async fn get_sign_in_token(

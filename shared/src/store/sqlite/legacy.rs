@@ -117,5 +117,9 @@ pub fn migrate_json_data_file(from: &Path, to: &Path) -> Result<Migrated, StoreE
         put_keyring_on(&mut conn, keyring, Expect::Absent)?;
     }
     commit_writes(&mut conn, writes)?;
+    // The users' email addresses and usernames, for sign-in.
+    let tx = conn.transaction().map_err(super::sql)?;
+    super::index_identifiers(&tx)?;
+    tx.commit().map_err(super::sql)?;
     Ok(migrated)
 }

@@ -36,7 +36,7 @@ use serde::Serialize;
 
 use super::{Expect, KeyringRecord, PublicKeysRecord, SessionFilter, Store, StoreError, Write};
 use crate::clock::{Clock, Millis, SystemClock};
-use crate::domain::{Client, ClientState, JwtTemplate, Session, SignInToken, User};
+use crate::domain::{Client, ClientState, Identifier, JwtTemplate, Session, SignInToken, User};
 
 /// How long a writer waits for another process's write lock before the call fails as
 /// unavailable (a 503), rather than queueing without end.
@@ -58,9 +58,9 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// of SQLite's allocations together stayed under 6 MB.
 const CONNECTION_PRAGMAS: &str = "PRAGMA synchronous = FULL; PRAGMA cache_size = -2000; \
      PRAGMA mmap_size = 2147418112; PRAGMA wal_autocheckpoint = 10000;";
-/// The schema this build writes (`PRAGMA user_version`). 2: `sessions` is `WITHOUT ROWID`
-/// (a database of schema 1 is upgraded when opened: [`create_or_upgrade`]).
-const SCHEMA_VERSION: i64 = 2;
+/// The schema this build writes (`PRAGMA user_version`). 2: `sessions` is `WITHOUT ROWID`;
+/// 3: `identifiers`. An older database is upgraded when opened ([`create_or_upgrade`]).
+const SCHEMA_VERSION: i64 = 3;
 /// What every SQLite database file starts with.
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
@@ -108,6 +108,11 @@ CREATE TABLE IF NOT EXISTS sign_in_tokens (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sign_in_tokens_by_expires_at ON sign_in_tokens (expires_at);
+-- Who holds each email address and username (`domain::identifier`).
+CREATE TABLE IF NOT EXISTS identifiers (
+    key TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS webhook_endpoints (
     id TEXT PRIMARY KEY,
     version INTEGER NOT NULL,
@@ -580,6 +585,15 @@ fn check(tx: &Connection, write: &Write) -> Result<bool, StoreError> {
             "SELECT version FROM users WHERE id = ?1",
             params![id],
         )?),
+        Write::Identifier(i) => version_of(
+            tx,
+            "SELECT 1 FROM identifiers WHERE key = ?1",
+            params![&i.key],
+        )?
+        .is_none(),
+        Write::ReleaseIdentifier { key } => {
+            version_of(tx, "SELECT 1 FROM identifiers WHERE key = ?1", params![key])?.is_some()
+        }
         Write::DeleteJwtTemplate { name, version } => {
             Expect::Version(*version).holds_for(version_of(
                 tx,
@@ -693,6 +707,18 @@ fn apply(tx: &Connection, write: Write) -> Result<(), StoreError> {
         }
         Write::DeleteUser { id, .. } => {
             tx.execute("DELETE FROM users WHERE id = ?1", params![id])
+                .map_err(sql)?;
+            Ok(())
+        }
+        Write::Identifier(i) => {
+            tx.prepare_cached("INSERT INTO identifiers (key, user_id) VALUES (?1, ?2)")
+                .and_then(|mut st| st.execute(params![i.key, i.user_id]))
+                .map_err(sql)?;
+            Ok(())
+        }
+        Write::ReleaseIdentifier { key } => {
+            tx.prepare_cached("DELETE FROM identifiers WHERE key = ?1")
+                .and_then(|mut st| st.execute(params![key]))
                 .map_err(sql)?;
             Ok(())
         }
@@ -859,6 +885,35 @@ fn create_or_upgrade(tx: &Connection, version: i64) -> Result<(), StoreError> {
     tx.execute_batch(SCHEMA).map_err(sql)?;
     if sessions_v1 {
         tx.execute_batch(SESSIONS_V1_MOVE).map_err(sql)?;
+    }
+    if version != 0 && version < 3 {
+        index_identifiers(tx)?;
+    }
+    Ok(())
+}
+
+/// Schema 2 → 3: the identifiers of the users stored before the index existed. Should two
+/// users share one (nothing prevented it then), the older user keeps it, and the other is
+/// named in the log (no address is: identifiers are personal data).
+fn index_identifiers(tx: &Connection) -> Result<(), StoreError> {
+    let mut users: Vec<User> = records(tx, "SELECT data FROM users", [])?;
+    users.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+    for user in &users {
+        for key in user.identifier_keys() {
+            let added = tx
+                .execute(
+                    "INSERT OR IGNORE INTO identifiers (key, user_id) VALUES (?1, ?2)",
+                    params![key, user.id],
+                )
+                .map_err(sql)?;
+            if added == 0 {
+                tracing::warn!(
+                    user_id = %user.id,
+                    "an email address or username of this user is another user's too: \
+                     the older user keeps it for sign-in"
+                );
+            }
+        }
     }
     Ok(())
 }
@@ -1027,6 +1082,18 @@ impl Store for SqliteStore {
                 }
             }
             Ok(users)
+        })
+        .await
+    }
+
+    async fn get_identifier(&self, key: &str) -> Result<Option<Identifier>, StoreError> {
+        let key = key.to_string();
+        self.read(move |conn| {
+            let user_id: Option<String> = conn
+                .prepare_cached("SELECT user_id FROM identifiers WHERE key = ?1")
+                .and_then(|mut st| st.query_row(params![key], |r| r.get(0)).optional())
+                .map_err(sql)?;
+            Ok(user_id.map(|user_id| Identifier { key, user_id }))
         })
         .await
     }
