@@ -21,6 +21,9 @@
 #                                  figure 8 only (touch, end and ticket sign-in beside the
 #                                  session read, in process and over the release local-api;
 #                                  ~10 min, most of it signing in the sessions the ends use)
+#   bash scripts/bench.sh --sign-in  figure 13 only: a password sign-in and a sign-up in
+#                                process, beside one argon2id verification (or hash) and
+#                                one RSA signature
 #   bash scripts/bench.sh --soak  figure 12 only: the release local-api under a steady mixed
 #                                  load, RSS and p99 every minute: SOAK_MINUTES (60) on the
 #                                  embedded store, then SOAK_DYNAMODB_MINUTES (10) on DynamoDB
@@ -75,6 +78,11 @@ case "${1:-}" in
     echo "== build (release profile)"
     cargo build --release --locked -p bench --bins
     "$target/release/bench" --in-process-only --bin-dir "$target/release"
+    ;;
+  --sign-in)
+    echo "== build (release profile)"
+    cargo build --release --locked -p bench --bins
+    "$target/release/bench" --sign-in-only --bin-dir "$target/release"
     ;;
   --soak)
     echo "== build (release profile)"

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! bench --bin-dir DIR [--quick] [--out FILE] [--criterion-dir DIR] [--repo DIR]
-//!       [--in-process-only | --http-only | --writes-only | --worst-case-only | --embedded-store-only | --functions-only | --soak-minutes N [--soak-dynamodb-minutes M]]
+//!       [--in-process-only | --http-only | --writes-only | --worst-case-only | --embedded-store-only | --functions-only | --sign-in-only | --soak-minutes N [--soak-dynamodb-minutes M]]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -27,6 +27,8 @@ pub struct Args {
     pub embedded_store_only: bool,
     /// Only the function binaries: cold starts, steady state, sizes (figures 3 to 5).
     pub functions_only: bool,
+    /// Only figure 13: a password sign-in and a sign-up in process, beside their floors.
+    pub sign_in_only: bool,
     /// Only the soak (figure 12), this many minutes on the embedded store, then
     /// `soak_dynamodb_minutes` on DynamoDB (the moto of `AWS_ENDPOINT_URL_DYNAMODB`).
     pub soak_minutes: Option<u32>,
@@ -35,7 +37,7 @@ pub struct Args {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: bench --bin-dir DIR [--quick] [--out FILE] [--criterion-dir DIR] [--repo DIR] [--in-process-only | --http-only | --writes-only | --worst-case-only | --embedded-store-only | --functions-only | --soak-minutes N [--soak-dynamodb-minutes M]]"
+        "usage: bench --bin-dir DIR [--quick] [--out FILE] [--criterion-dir DIR] [--repo DIR] [--in-process-only | --http-only | --writes-only | --worst-case-only | --embedded-store-only | --functions-only | --sign-in-only | --soak-minutes N [--soak-dynamodb-minutes M]]"
     );
     std::process::exit(2)
 }
@@ -53,6 +55,7 @@ pub fn parse() -> Args {
         worst_case_only: false,
         embedded_store_only: false,
         functions_only: false,
+        sign_in_only: false,
         soak_minutes: None,
         soak_dynamodb_minutes: 0,
     };
@@ -71,6 +74,7 @@ pub fn parse() -> Args {
             "--worst-case-only" => args.worst_case_only = true,
             "--embedded-store-only" => args.embedded_store_only = true,
             "--functions-only" => args.functions_only = true,
+            "--sign-in-only" => args.sign_in_only = true,
             "--soak-minutes" => args.soak_minutes = value().to_str().and_then(|v| v.parse().ok()),
             "--soak-dynamodb-minutes" => {
                 args.soak_dynamodb_minutes =

@@ -20,7 +20,7 @@ use args::Args;
 use figures::steady_state::PEAK_MAX_KB;
 use figures::{
     calls, cold_start, embedded_store, functions::Functions, many_sessions, metrics_cost, minting,
-    progress, session_read, soak, steady_state, worst_case, writes, Plan,
+    progress, session_read, sign_in, soak, steady_state, worst_case, writes, Plan,
 };
 use report::Table;
 
@@ -121,6 +121,13 @@ async fn run(args: &Args) -> Result<String, String> {
         calls::rows(&mut t, &functions, &dynamodb);
         return Ok(rows_only(args, &t));
     }
+    if args.sign_in_only {
+        progress("in process: password sign-in and sign-up against their floors");
+        let sign_in = sign_in::measure(&plan, &args.repo).await;
+        let mut t = Table::new();
+        sign_in.rows(&mut t);
+        return Ok(rows_only(args, &t));
+    }
     if args.http_only {
         progress("in process: session reads");
         let inproc = session_read::in_process(&plan).await;
@@ -148,6 +155,8 @@ async fn run(args: &Args) -> Result<String, String> {
     let metrics = metrics_cost::measure(&plan).await;
     progress("in process: a client answer with 50 sessions against one");
     let many = many_sessions::measure(&plan).await;
+    progress("in process: password sign-in and sign-up against their floors");
+    let sign_in = sign_in::measure(&plan, &args.repo).await;
     if args.in_process_only {
         let mut t = Table::new();
         metrics.rows(&mut t);
@@ -197,6 +206,7 @@ async fn run(args: &Args) -> Result<String, String> {
     store.rows(&mut t);
     metrics.rows(&mut t);
     many.rows(&mut t);
+    sign_in.rows(&mut t);
 
     // 6. What each endpoint costs on AWS, from the warm durations measured above.
     let lifetimes = bench::costs::default_lifetimes()?;

@@ -3,6 +3,7 @@
 //! `cargo run --release -p local-api -- backup DEST [--data-file PATH]`
 //! `cargo run --release -p local-api -- migrate-data-file JSON_FILE [--to PATH]`
 //! `cargo run --release -p local-api -- seed --fixtures [--data-file PATH]`
+//! `cargo run --release -p local-api -- index-identifiers [--data-file PATH]`
 //!
 //! Serves the whole API on 127.0.0.1 on the embedded store (a SQLite database); or
 //! rotates the keyring of the configured store (docs/keys.md), writes an online backup of
@@ -49,6 +50,8 @@ enum Command {
     },
     /// `seed --fixtures`: write the fixtures' data (`true` once `--fixtures` is read).
     Seed(bool),
+    /// `index-identifiers`: the identifier items of users stored before they existed.
+    IndexIdentifiers,
 }
 
 struct Args {
@@ -65,7 +68,8 @@ fn usage() -> ! {
          local-api rotate-keys [--keys all|session_signing|client_token] [--emergency] [--data-file PATH]\n       \
          local-api backup DEST [--data-file PATH]\n       \
          local-api migrate-data-file JSON_FILE [--to PATH]\n       \
-         local-api seed --fixtures [--data-file PATH]"
+         local-api seed --fixtures [--data-file PATH]\n       \
+         local-api index-identifiers [--data-file PATH]"
     );
     std::process::exit(2)
 }
@@ -85,6 +89,7 @@ fn parse_args() -> Args {
     match it.peek().map(String::as_str) {
         Some("rotate-keys") => args.command = Command::RotateKeys(Rotation::default()),
         Some("seed") => args.command = Command::Seed(false),
+        Some("index-identifiers") => args.command = Command::IndexIdentifiers,
         Some("backup") => {
             it.next();
             args.command = Command::Backup(path_arg(it.peek().cloned()));
@@ -121,7 +126,11 @@ fn parse_args() -> Args {
             ("--in-memory", Command::Serve) => args.in_memory = true,
             (
                 "--data-file",
-                Command::Serve | Command::RotateKeys(_) | Command::Backup(_) | Command::Seed(_),
+                Command::Serve
+                | Command::RotateKeys(_)
+                | Command::Backup(_)
+                | Command::Seed(_)
+                | Command::IndexIdentifiers,
             ) => args.data_file = Some(path_arg(it.next())),
             _ => usage(),
         }
@@ -149,6 +158,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         Command::RotateKeys(rotation) => return rotate_keys(&args, *rotation).await,
         Command::Backup(dest) => return backup(&args, dest).await,
         Command::Seed(_) => return seed_fixtures(&args).await,
+        Command::IndexIdentifiers => return index_identifiers(&args).await,
         Command::Migrate { from, to } => {
             let to = to.clone().unwrap_or_else(|| from.with_extension("sqlite3"));
             return migrate(from, &to);
@@ -333,6 +343,36 @@ async fn rotate_keys(args: &Args, rotation: Rotation) -> Result<(), Box<dyn std:
         "{}",
         serde_json::to_string_pretty(&record.describe(state.now()))?
     );
+    Ok(())
+}
+
+/// `local-api index-identifiers`: gives the users stored before this version their
+/// identifier items, so that they sign in by email address or username
+/// (docs/sign-in.md). DynamoDB only needs it: an embedded store's database indexes its
+/// users when it is opened.
+async fn index_identifiers(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    match command_config(args)?.store {
+        StoreBackend::DynamoDb { table_name } => {
+            let store = shared::store::DynamoDbStore::from_env(table_name.clone()).await;
+            let (written, conflicts) = store.index_identifiers().await?;
+            println!(
+                "local-api: DynamoDB table {table_name}: {written} identifier item(s) written; \
+                 {conflicts} address(es) or username(s) held by another, older user (left to it)"
+            );
+        }
+        StoreBackend::Embedded {
+            data_file: Some(path),
+        } => {
+            shared::store::SqliteStore::open(&path)?;
+            println!(
+                "local-api: {}: its users' identifiers are indexed (the database does it when opened)",
+                path.display()
+            );
+        }
+        StoreBackend::Embedded { data_file: None } => {
+            println!("local-api: an in-memory store has nothing to index");
+        }
+    }
     Ok(())
 }
 

@@ -336,13 +336,33 @@ impl TestApp {
         Self::build(config, store, TestClock::System).await
     }
 
+    /// The harness with the email delivery `config` names (SMTP, SES), as a deployment
+    /// sends: `mail` captures nothing.
+    pub async fn delivering_email(config: Config, store: Arc<dyn Store>) -> Self {
+        let clock = TestClock::Manual(ManualClock::new(START_MS));
+        Self::build_with(config, store, clock, false).await
+    }
+
     async fn build(config: Config, store: Arc<dyn Store>, clock: TestClock) -> Self {
+        Self::build_with(config, store, clock, true).await
+    }
+
+    async fn build_with(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: TestClock,
+        capture: bool,
+    ) -> Self {
         let clock = Arc::new(clock);
         let (mailer, mail) = Mailer::capture();
         let state = AppState::new(config, Arc::clone(&store), clock.clone())
             .await
-            .expect("state")
-            .with_mailer(mailer);
+            .expect("state");
+        let state = if capture {
+            state.with_mailer(mailer)
+        } else {
+            state
+        };
         Self {
             state: Arc::new(state),
             clock,

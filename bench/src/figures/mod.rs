@@ -9,6 +9,7 @@ pub mod many_sessions;
 pub mod metrics_cost;
 pub mod minting;
 pub mod session_read;
+pub mod sign_in;
 pub mod soak;
 pub mod steady_state;
 pub mod worst_case;

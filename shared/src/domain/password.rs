@@ -9,9 +9,10 @@
 
 use std::fmt;
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::{Mutex, MutexGuard};
+
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
@@ -201,10 +202,23 @@ pub struct HashingFailed;
 impl PasswordDigest {
     /// An argon2id digest of `password` at [`ARGON2ID_PARAMS`], with a random 16-byte salt.
     pub fn new(password: &str) -> Result<Self, HashingFailed> {
-        let argon2 = argon2id(ARGON2ID_PARAMS).ok_or(HashingFailed)?;
-        let hash = argon2
-            .hash_password_with_salt(password.as_bytes(), &random_bytes::<16>())
-            .map_err(|_| HashingFailed)?;
+        let p = ARGON2ID_PARAMS;
+        let params =
+            Params::new(p.memory_kib, p.passes, p.lanes, None).map_err(|_| HashingFailed)?;
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        let salt = random_bytes::<16>();
+        let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        with_memory(params.block_count(), |blocks| {
+            argon2.hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, blocks)
+        })
+        .map_err(|_| HashingFailed)?;
+        let hash = PasswordHash {
+            algorithm: argon2::ARGON2ID_IDENT,
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&params).map_err(|_| HashingFailed)?,
+            salt: Some(Salt::new(&salt).map_err(|_| HashingFailed)?),
+            hash: Some(Output::new(&out).map_err(|_| HashingFailed)?),
+        };
         Ok(Self {
             hasher: Hasher::Argon2id,
             digest: hash.to_string(),
@@ -258,13 +272,7 @@ impl PasswordDigest {
     /// Compares `password` with the digest, in constant time in what it compares.
     pub fn verify(&self, password: &str) -> Verified {
         let matched = match self.hasher {
-            Hasher::Argon2id | Hasher::Argon2i => {
-                PasswordHash::new(&self.digest).is_ok_and(|hash| {
-                    Argon2::default()
-                        .verify_password(password.as_bytes(), &hash)
-                        .is_ok()
-                })
-            }
+            Hasher::Argon2id | Hasher::Argon2i => argon2_matches(&self.digest, password),
             Hasher::Bcrypt => bcrypt::verify(password, &self.digest).unwrap_or(false),
             Hasher::Pbkdf2Sha256 | Hasher::Pbkdf2Sha256Django => {
                 Pbkdf2::parse(self.hasher, &self.digest).is_some_and(|p| p.matches(password))
@@ -292,9 +300,63 @@ impl PasswordDigest {
     }
 }
 
-fn argon2id(p: Argon2idParams) -> Option<Argon2<'static>> {
-    let params = Params::new(p.memory_kib, p.passes, p.lanes, None).ok()?;
-    Some(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+/// Whether `password` is the one of the argon2 PHC string `digest` (its own algorithm,
+/// version and parameters), compared in constant time.
+fn argon2_matches(digest: &str, password: &str) -> bool {
+    let Ok(hash) = PasswordHash::new(digest) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return false;
+    };
+    let (Ok(params), Ok(algorithm)) = (
+        Params::try_from(&hash),
+        Algorithm::try_from(hash.algorithm.as_str()),
+    ) else {
+        return false;
+    };
+    let version = match hash.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    let mut out = vec![0u8; expected.as_bytes().len()];
+    let hashed = with_memory(params.block_count(), |blocks| {
+        argon2.hash_password_into_with_memory(password.as_bytes(), salt, &mut out, blocks)
+    });
+    hashed.is_ok()
+        && aws_lc_rs::constant_time::verify_slices_are_equal(&out, expected.as_bytes()).is_ok()
+}
+
+/// argon2's working memory (19 MiB at this service's parameters), kept between hashes
+/// rather than allocated for each: on glibc's allocator (the Lambda functions') a freed
+/// block of that size raises its mmap threshold, and the next ones stay in the heap,
+/// which grew a process by gigabytes over thousands of sign-ins (docs/sign-in.md). At
+/// most one buffer per core is kept, and none larger than this service's own parameters
+/// need (an imported digest may ask for more, once: the sign-in replaces it).
+static MEMORY: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+
+fn kept_memory() -> MutexGuard<'static, Vec<Vec<Block>>> {
+    MEMORY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Runs `work` on `blocks` blocks of argon2 memory, from the kept buffers when one is free.
+fn with_memory<T>(blocks: usize, work: impl FnOnce(&mut [Block]) -> T) -> T {
+    let mut memory = kept_memory().pop().unwrap_or_default();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::new());
+    }
+    let result = work(&mut memory[..blocks]);
+    let keep = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let standard = ARGON2ID_PARAMS.memory_kib as usize;
+    let mut kept = kept_memory();
+    if kept.len() < keep && memory.len() <= standard {
+        kept.push(memory);
+    }
+    result
 }
 
 /// A PBKDF2-HMAC-SHA256 digest, taken apart.
@@ -341,6 +403,32 @@ impl Pbkdf2 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+
+    #[test]
+    fn digests_are_standard_phc_strings_either_way() {
+        let ours = PasswordDigest::new("plum-tractor-vinegar-42").unwrap();
+        let parsed = PasswordHash::new(&ours.digest).unwrap();
+        assert!(Argon2::default()
+            .verify_password(b"plum-tractor-vinegar-42", &parsed)
+            .is_ok());
+        assert!(ours.digest.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        let theirs = Argon2::default()
+            .hash_password_with_salt(b"made-elsewhere-7", b"0123456789abcdef")
+            .unwrap()
+            .to_string();
+        assert!(argon2_matches(&theirs, "made-elsewhere-7"));
+        assert!(!argon2_matches(&theirs, "made-elsewhere-8"));
+    }
+
+    #[test]
+    fn argon2_memory_is_kept_and_bounded() {
+        for _ in 0..4 {
+            PasswordDigest::new("plum-tractor-vinegar-42").unwrap();
+        }
+        let keep = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert!(kept_memory().len() <= keep);
+    }
 
     #[test]
     fn a_new_password_is_kept_as_argon2id_at_the_chosen_parameters() {

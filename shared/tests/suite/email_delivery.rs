@@ -249,3 +249,68 @@ async fn the_test_harness_captures_what_the_service_sends() {
         format!("902114 is your {APP} sign-in code")
     );
 }
+
+/// A sign-up as a deployment runs it: the DynamoDB store, codes through SES (both on
+/// moto); the code is read back from what SES was handed.
+#[tokio::test]
+async fn a_sign_up_on_dynamodb_gets_its_code_through_ses() {
+    let Some(endpoint) = required_env("AWS_ENDPOINT_URL_SESV2") else {
+        return;
+    };
+    let Some(store) = testkit::stores::dynamodb().await else {
+        return;
+    };
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let from = fresh_address("codes");
+    aws_sdk_sesv2::Client::new(&sdk)
+        .create_email_identity()
+        .email_identity(&from)
+        .send()
+        .await
+        .expect("verify the sender on moto");
+    let config = test_config(&[("EMAIL_DELIVERY", "ses"), ("EMAIL_FROM", &from)]);
+    let app = testkit::app::TestApp::delivering_email(config, store).await;
+    let to = fresh_address("grace");
+    let resp = app
+        .send(
+            testkit::app::Req::post("/v1/client/sign_ups")
+                .native("")
+                .form(&format!(
+                    "email_address={}&password=plum-tractor-vinegar-42",
+                    encoded(&to)
+                )),
+        )
+        .await;
+    let id = resp.ok()["response"]["id"].as_str().unwrap().to_string();
+    let token = resp.header("authorization").unwrap().to_string();
+    let step = |action: &str, body: &str| {
+        testkit::app::Req::post(format!("/v1/client/sign_ups/{id}/{action}"))
+            .native(&token)
+            .form(body)
+    };
+    app.send(step("prepare_verification", "strategy=email_code"))
+        .await
+        .ok();
+    let sent = get_json(&format!(
+        "{endpoint}/_test/ses/messages?to={}",
+        encoded(&to)
+    ))
+    .await;
+    let sent = sent.as_array().expect("an array");
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0]["source"], from);
+    let body = sent[0]["body"].as_str().expect("a body");
+    let code = shared::email::code_in(body).expect("a code in the message");
+    let done = app
+        .send(step(
+            "attempt_verification",
+            &format!("strategy=email_code&code={code}"),
+        ))
+        .await;
+    assert_eq!(done.ok()["response"]["status"], "complete");
+    let user = done.body["response"]["created_user_id"].as_str().unwrap();
+    let stored = app.store.get_user(user).await.unwrap().expect("the user");
+    assert_eq!(stored.email_addresses[0].email_address, to);
+}

@@ -574,3 +574,54 @@ async fn imported_digests_sign_in_and_a_bcrypt_one_becomes_argon2id(store: Arc<d
         completed(&again);
     }
 }
+
+/// Users stored on DynamoDB before identifiers existed (no identifier items) sign in by
+/// email address once `local-api index-identifiers` (`DynamoDbStore::index_identifiers`)
+/// has run; of two sharing an address the older keeps it; a second run writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamodb_users_from_before_identifiers_are_indexed_once() {
+    use shared::domain::password::PasswordDigest;
+    use shared::domain::{NewUser, User};
+    use shared::store::Write;
+    let Some(store) = testkit::stores::dynamodb().await else {
+        return;
+    };
+    let with = |email: &str, at: i64| {
+        User::create(
+            NewUser {
+                email_addresses: vec![email.into()],
+                password: Some(PasswordDigest::new(PASSWORD).unwrap()),
+                ..NewUser::default()
+            },
+            at,
+        )
+    };
+    let (older, newer) = (
+        with("Old@Example.com", 1_000),
+        with("old@example.com", 2_000),
+    );
+    // Written as before: the users alone.
+    store
+        .commit(vec![Write::user(newer.clone()), Write::user(older.clone())])
+        .await
+        .unwrap();
+    let app = TestApp::on(store.clone()).await;
+    app.send(sign_in(
+        "",
+        &format!("identifier=old@example.com&password={PASSWORD}"),
+    ))
+    .await
+    .assert_param_error(422, "form_identifier_not_found", "identifier");
+
+    assert_eq!(store.index_identifiers().await.unwrap(), (1, 1));
+    assert_eq!(store.index_identifiers().await.unwrap(), (0, 1));
+    let resp = app
+        .send(sign_in(
+            "",
+            &format!("identifier=old@example.com&password={PASSWORD}"),
+        ))
+        .await;
+    let sid = completed(&resp);
+    let session = app.store.get_session(&sid).await.unwrap().unwrap();
+    assert_eq!(session.user_id, older.id);
+}

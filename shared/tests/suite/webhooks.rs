@@ -26,6 +26,7 @@ testkit::each_embedded_store!(
     a_receiver_that_never_answers_delays_only_its_own_endpoint,
     each_endpoint_is_leased_only_what_fits_its_room,
     a_name_resolving_to_loopback_is_refused_at_delivery_unless_allowed,
+    a_sign_up_sends_user_created_and_session_created,
 );
 
 const NOWHERE: &str = "http://127.0.0.1:9/hooks";
@@ -98,6 +99,74 @@ async fn one_event_per_change_however_requests_race(store: Arc<dyn Store>) {
         ],
         "one event per change: none for the touch, the sign-in's user write or the lost ends"
     );
+}
+
+/// A sign-up's user and session, and a password sign-in's session, are reported as a
+/// ticket sign-in's are: in Clerk's payloads, the email address among the user's.
+async fn a_sign_up_sends_user_created_and_session_created(store: Arc<dyn Store>) {
+    let app = TestApp::with_store(config(&[]), Arc::clone(&store)).await;
+    endpoint(&app, NOWHERE, &[]).await;
+    let resp = app
+        .send(
+            Req::post("/v1/client/sign_ups")
+                .native("")
+                .form("email_address=ida@example.com&password=plum-tractor-vinegar-42"),
+        )
+        .await;
+    let id = resp.ok()["response"]["id"].as_str().unwrap().to_string();
+    let token = resp.header("authorization").unwrap().to_string();
+    app.send(
+        Req::post(format!("/v1/client/sign_ups/{id}/prepare_verification"))
+            .native(&token)
+            .form("strategy=email_code"),
+    )
+    .await
+    .ok();
+    let code = app.mail.code("ida@example.com").unwrap();
+    let done = app
+        .send(
+            Req::post(format!("/v1/client/sign_ups/{id}/attempt_verification"))
+                .native(&token)
+                .form(&format!("strategy=email_code&code={code}")),
+        )
+        .await;
+    let r = &done.ok()["response"];
+    let (user, sid) = (
+        r["created_user_id"].as_str().unwrap().to_string(),
+        r["created_session_id"].as_str().unwrap().to_string(),
+    );
+    let signed_in = app
+        .send(
+            Req::post("/v1/client/sign_ins")
+                .native("")
+                .form("identifier=ida@example.com&password=plum-tractor-vinegar-42"),
+        )
+        .await;
+    let second = signed_in.ok()["response"]["created_session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let deliveries = testkit::stores::drain_outbox(store.as_ref(), app.now_ms()).await;
+    let mut events: Vec<(String, String)> = deliveries
+        .iter()
+        .map(|d| (d.event.kind.as_str().to_string(), d.event.key.clone()))
+        .collect();
+    events.sort();
+    let mut expected = vec![
+        ("session.created".to_string(), sid),
+        ("session.created".to_string(), second),
+        ("user.created".to_string(), user),
+    ];
+    expected.sort();
+    assert_eq!(events, expected);
+    let created = deliveries
+        .iter()
+        .find(|d| d.event.kind.as_str() == "user.created")
+        .unwrap();
+    let payload = serde_json::to_value(&created.event).unwrap().to_string();
+    assert!(payload.contains("ida@example.com"), "{payload}");
+    assert!(!payload.contains("plum-tractor"), "{payload}");
 }
 
 async fn one_session_is_delivered_in_order_and_a_dead_letter_frees_it(store: Arc<dyn Store>) {

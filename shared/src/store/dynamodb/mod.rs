@@ -192,6 +192,61 @@ impl DynamoDbStore {
         }
     }
 
+    /// Writes the identifier item of every email address and username of the users stored
+    /// before identifiers existed (an operator's one-off, `local-api index-identifiers`:
+    /// it scans the table, so never on a request). Oldest user first: of two users sharing
+    /// an address, the older keeps it, and the other is counted as a conflict. Answers
+    /// (items written, identifiers another user holds). Safe to run again.
+    pub async fn index_identifiers(&self) -> Result<(usize, usize), StoreError> {
+        let mut users: Vec<User> = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(#pk, :user) AND #sk = :user_sk")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":user", s("USER#"))
+                .expression_attribute_values(":user_sk", s("USER"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in out.items.unwrap_or_default() {
+                users.push(parse(&item)?);
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        users.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        let (mut written, mut conflicts) = (0, 0);
+        for user in &users {
+            for key in user.identifier_keys() {
+                match self.get_identifier(&key).await? {
+                    Some(held) if held.user_id == user.id => {}
+                    Some(_) => conflicts += 1,
+                    None => {
+                        let claim = Write::Identifier(Identifier {
+                            key,
+                            user_id: user.id.clone(),
+                        });
+                        match self.commit(vec![claim]).await {
+                            Ok(()) => written += 1,
+                            // Taken meanwhile by a sign-up: that user keeps it.
+                            Err(StoreError::Conflict) => conflicts += 1,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+            }
+        }
+        Ok((written, conflicts))
+    }
+
     async fn scan_sessions(&self) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
