@@ -119,8 +119,12 @@ fn offer(doc: &mut Value, config: &Config) {
     // An address to verify and no way to send its code: sign-ups are closed in effect.
     let open = auth.sign_up == SignUpMode::Public && (codes || !req.verify_email);
     us["sign_up"]["mode"] = json!(if open { "public" } else { "restricted" });
+    // What `<SignIn/>` asks for after the identifier: the password where there is one
+    // (codes then stay one click away), else the email code.
+    doc["display_config"]["preferred_sign_in_strategy"] =
+        json!(if auth.password { "password" } else { "otp" });
     let rules = &req.password_rules;
-    let ps = &mut us["password_settings"];
+    let ps = &mut doc["user_settings"]["password_settings"];
     ps["min_length"] = json!(rules.min_length);
     ps["max_length"] = json!(rules.max_length);
     ps["min_zxcvbn_strength"] = json!(rules.min_strength);
@@ -177,6 +181,10 @@ mod tests {
         assert_eq!(attrs["password"]["required"], true);
         assert_eq!(attrs["username"]["enabled"], false);
         assert_eq!(dev["user_settings"]["sign_up"]["mode"], "public");
+        assert_eq!(
+            dev["display_config"]["preferred_sign_in_strategy"],
+            "password"
+        );
         // A production instance with no way to send mail offers no codes, and so no
         // sign-up (its address could not be verified).
         let prod = doc(&[]);
@@ -195,6 +203,7 @@ mod tests {
             ("PASSWORD_MIN_LENGTH", "12"),
         ]);
         assert_eq!(off["auth_config"]["first_factors"], json!(["ticket"]));
+        assert_eq!(off["display_config"]["preferred_sign_in_strategy"], "otp");
         let attrs = &off["user_settings"]["attributes"];
         assert_eq!(attrs["password"]["enabled"], false);
         assert_eq!(attrs["username"]["required"], true);

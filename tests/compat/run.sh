@@ -3,7 +3,7 @@
 # Run by scripts/test.sh after the cargo tests (it needs the .venv that script makes);
 # on its own: `bash tests/compat/run.sh` from the repository root after one test run.
 # Starts local-api (embedded store, in memory) on a free port, and one more each for the key
-# rotation, handshake, webhooks and sign-in suites (the browser suite starts its own two), runs every scenario,
+# rotation, handshake, webhooks and sign-in suites (the browser and components suites start their own), runs every scenario,
 # stops them, and prints one line:
 # "compat result: N passed; F failed".
 set -euo pipefail
@@ -137,8 +137,14 @@ echo "== compat: clerk-js browser build in headless Chromium (production and dev
 # screenshots go to target/browser-suite/.
 LOCAL_API_BIN="$local_api_bin" node_suite browser "$here/browser/browser.test.cjs"
 
+echo "== compat: @clerk/ui's prebuilt <SignUp/> and <SignIn/> in headless Chromium (production instance, codes from the SMTP sink)"
+# Its own deployment again (browser/edge.cjs), with email delivery to the sink; screenshots
+# go to target/browser-suite/components-*.
+LOCAL_API_BIN="$local_api_bin" SMTP_SINK_SMTP_URL="$SMTP_SINK_SMTP_URL" SMTP_SINK_URL="$SMTP_SINK_URL" \
+  node_suite components "$here/browser/components.test.cjs"
+
 echo "== compat: clerk-backend-api (Python)"
-if (cd "$here/python" && "$python" -m unittest -v test_clerk_backend_api) >"$work/python.out" 2>&1; then ok=1; else ok=0; fi
+if (cd "$here/python" && "$python" -m unittest -v test_clerk_backend_api test_import_users) >"$work/python.out" 2>&1; then ok=1; else ok=0; fi
 cat "$work/python.out"
 ran=$(sed -n 's/^Ran \([0-9]*\) tests\{0,1\}.*/\1/p' "$work/python.out")
 bad=$(grep -cE '\.\.\. (FAIL|ERROR)$' "$work/python.out" || true)

@@ -28,6 +28,21 @@ pub fn new_client(state: &AppState) -> Client {
     }
 }
 
+/// Writes `client` (at its next version, conditioned on the one read; a new one at
+/// version one) with `sessions` as read: the client as stored, or `None` when another
+/// request changed it first (the caller reads again).
+pub(crate) async fn store(
+    state: &AppState,
+    client: Client,
+    sessions: Vec<crate::domain::Session>,
+) -> Result<Option<ClientState>, ApiError> {
+    let written = state
+        .store
+        .commit(vec![Write::client(client.clone())])
+        .await;
+    Ok(super::landed(written)?.then_some(ClientState { client, sessions }))
+}
+
 /// A new client, stored.
 pub async fn create(state: &AppState) -> Result<ClientState, ApiError> {
     let client = new_client(state);

@@ -114,19 +114,11 @@ pub async fn create(
             }
         };
         let client = cs.client.with_sign_in(Some(attempt.clone()), now);
-        if !landed(
-            state
-                .store
-                .commit(vec![Write::client(client.clone())])
-                .await,
-        )? {
+        let Some(client) = clients::store(state, client, cs.sessions).await? else {
             return Ok(None);
-        }
+        };
         Ok(Some(SignInView {
-            client: ClientState {
-                client,
-                sessions: cs.sessions,
-            },
+            client,
             attempt,
             user,
             session: None,
@@ -265,19 +257,11 @@ async fn prepare_as(
         let code = Some(code);
         let to = address.email_address.clone();
         let client = view.client.client.with_sign_in(Some(attempt.clone()), now);
-        if !landed(
-            state
-                .store
-                .commit(vec![Write::client(client.clone())])
-                .await,
-        )? {
+        let Some(client) = clients::store(state, client, view.client.sessions).await? else {
             return Ok(None);
-        }
+        };
         let view = SignInView {
-            client: ClientState {
-                client,
-                sessions: view.client.sessions,
-            },
+            client,
             attempt,
             ..view
         };

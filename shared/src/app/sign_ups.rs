@@ -261,19 +261,11 @@ pub async fn prepare_verification(
         let now = state.now();
         let (attempt, code) = current.prepare_email_verification(now).map_err(refused)?;
         let client = cs.client.with_sign_up(Some(attempt.clone()), now);
-        if !landed(
-            state
-                .store
-                .commit(vec![Write::client(client.clone())])
-                .await,
-        )? {
+        let Some(client) = clients::store(state, client, cs.sessions).await? else {
             return Ok(None);
-        }
+        };
         let view = SignUpView {
-            client: ClientState {
-                client,
-                sessions: cs.sessions,
-            },
+            client,
             attempt,
             user: None,
             session: None,
@@ -329,19 +321,11 @@ async fn store_or_complete(
     let req = state.config.auth.requirements;
     if !attempt.is_ready(&req) {
         let client = cs.client.with_sign_up(Some(attempt.clone()), now);
-        if !landed(
-            state
-                .store
-                .commit(vec![Write::client(client.clone())])
-                .await,
-        )? {
+        let Some(client) = clients::store(state, client, cs.sessions).await? else {
             return Ok(None);
-        }
+        };
         return Ok(Some(SignUpView {
-            client: ClientState {
-                client,
-                sessions: cs.sessions,
-            },
+            client,
             attempt,
             user: None,
             session: None,

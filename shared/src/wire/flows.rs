@@ -48,12 +48,14 @@ struct Factor<'a> {
     primary: Option<bool>,
 }
 
-/// A code verification (`Stubs.Verification.OTP`), or a password one.
+/// A code verification (`Stubs.Verification.OTP`), or a password one. `strategy` is
+/// `null` until a code was sent: `@clerk/ui` takes an `email_code` strategy for "a code is
+/// on its way" and would not ask for one.
 #[derive(Serialize)]
 struct Verification {
     object: &'static str,
     status: &'static str,
-    strategy: &'static str,
+    strategy: Option<&'static str>,
     attempts: Option<u32>,
     expire_at: Option<Millis>,
 }
@@ -68,7 +70,7 @@ fn code_verification(strategy: &'static str, code: &OneTimeCode, now: Millis) ->
     Verification {
         object: "verification_otp",
         status,
-        strategy,
+        strategy: Some(strategy),
         attempts: Some(code.attempts),
         expire_at: Some(code.expires_at),
     }
@@ -132,7 +134,7 @@ pub fn sign_in(
         (None, Some(Strategy::Password)) => Some(Verification {
             object: "verification_password",
             status: "verified",
-            strategy: "password",
+            strategy: Some("password"),
             attempts: None,
             expire_at: None,
         }),
@@ -272,7 +274,7 @@ pub fn sign_up(attempt: &SignUpAttempt, req: &SignUpRequirements, now: Millis) -
             verification: Verification {
                 object: "verification_otp",
                 status: "unverified",
-                strategy: "email_code",
+                strategy: None,
                 attempts: None,
                 expire_at: None,
             },

@@ -17,6 +17,10 @@
 //   ssr.example.test        a server-rendered app (Express with @clerk/express, ssr-app.cjs)
 //                           on the production instance
 //
+// Each app host serves the page at / (app.html) and at /components (components.html: the
+// same with @clerk/ui's prebuilt components, components.test.cjs), the clerk-js browser build
+// under /clerk-js/ and @clerk/ui's under /clerk-ui/, both from node_modules.
+//
 // TLS, because that is how the cookies are made in production: `Secure` cookies, and clerk-js
 // insists on https without a proxyUrl. The certificate is a throwaway self-signed one for
 // those hosts, made by openssl for each run; Chromium trusts exactly that key
@@ -34,7 +38,10 @@ const { ssrApp } = require('./ssr-app.cjs');
 
 // The package's exports map hides dist/, so it is found beside package.json.
 const clerkJsDist = path.join(__dirname, '..', 'node_modules', '@clerk', 'clerk-js', 'dist');
+// @clerk/ui's browser build (ui.browser.js and its chunks), for the prebuilt components.
+const clerkUiDist = path.join(__dirname, '..', 'node_modules', '@clerk', 'ui', 'dist');
 const appPage = fs.readFileSync(path.join(__dirname, 'app.html'), 'utf8');
+const componentsPage = fs.readFileSync(path.join(__dirname, 'components.html'), 'utf8');
 const site = 'example.test';
 const devFapiHost = 'suite.clerk.accounts.dev';
 
@@ -91,10 +98,13 @@ function forward(req, res, target, pathname) {
 
 const types = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.css': 'text/css', '.json': 'application/json' };
 
-/** Serves the clerk-js browser build (the script and the chunks it loads beside it). */
-function serveClerkJs(res, pathname) {
-  const file = path.join(clerkJsDist, path.basename(pathname));
-  if (!file.startsWith(clerkJsDist + path.sep) || !fs.existsSync(file)) {
+/**
+ * Serves a browser build from `dist`: the clerk-js one (the script and the chunks it loads
+ * beside it) by default, or @clerk/ui's.
+ */
+function serveClerkJs(res, pathname, dist = clerkJsDist) {
+  const file = path.join(dist, path.basename(pathname));
+  if (!file.startsWith(dist + path.sep) || !fs.existsSync(file)) {
     res.writeHead(404).end();
     return;
   }
@@ -163,8 +173,10 @@ async function startDeployment({ bin, secretKey, dir, env = {} }) {
       forward(req, res, production, pathname.slice('/__clerk'.length) + new URL(req.url, 'https://x').search);
     } else if (pathname.startsWith('/clerk-js/')) {
       serveClerkJs(res, pathname);
-    } else if (pathname === '/') {
-      const page = appPage
+    } else if (pathname.startsWith('/clerk-ui/')) {
+      serveClerkJs(res, pathname, clerkUiDist);
+    } else if (pathname === '/' || pathname === '/components') {
+      const page = (pathname === '/' ? appPage : componentsPage)
         .replace('{{PUBLISHABLE_KEY}}', config.publishableKey)
         .replace('{{PROXY_URL}}', config.proxy ? proxyUrl : '');
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(page);
