@@ -37,6 +37,83 @@ async fn readme_walkthrough_over_http() {
     walkthrough(&start(&["--in-memory"])).await;
 }
 
+/// The README's first command (a development instance: `INSTANCE_TYPE=development`, no
+/// mail server) lets a newcomer sign up: the code is printed on the server's console, and
+/// the new user then signs in with the password.
+#[tokio::test]
+async fn a_newcomer_signs_up_with_the_code_printed_on_the_console() {
+    let process = LocalApi::start(
+        Path::new(env!("CARGO_BIN_EXE_local-api")),
+        &["--in-memory"],
+        &[("INSTANCE_TYPE", "development")],
+    )
+    .expect("local-api starts");
+    let (http, base) = (Http::new(), process.url());
+    let form = |body: String| Some(("application/x-www-form-urlencoded", body));
+    let password = "plum-tractor-vinegar-42";
+    let created = http
+        .send(
+            "POST",
+            &format!("{base}/v1/client/sign_ups?_is_native=1"),
+            &[],
+            form(format!(
+                "email_address=newcomer@example.com&password={password}"
+            )),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let id = created.body["response"]["id"].as_str().unwrap().to_string();
+    let token = created.headers["authorization"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let native = [("authorization", token.as_str())];
+    let prepared = http
+        .send(
+            "POST",
+            &format!("{base}/v1/client/sign_ups/{id}/prepare_verification?_is_native=1"),
+            &native,
+            form("strategy=email_code".into()),
+        )
+        .await;
+    assert_eq!(prepared.status, 200, "{}", prepared.body);
+    // "email to newcomer@example.com (verification code for …): 123456"
+    let code = loop {
+        let line = process
+            .next_error_line(std::time::Duration::from_secs(10))
+            .expect("the code on the console");
+        if let Some((_, code)) = line
+            .strip_prefix("email to newcomer@example.com ")
+            .and_then(|rest| rest.rsplit_once(": "))
+        {
+            break code.trim().to_string();
+        }
+    };
+    assert_eq!(code.len(), 6, "{code}");
+    let done = http
+        .send(
+            "POST",
+            &format!("{base}/v1/client/sign_ups/{id}/attempt_verification?_is_native=1"),
+            &native,
+            form(format!("strategy=email_code&code={code}")),
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(done.body["response"]["status"], "complete");
+    let signed_in = http
+        .send(
+            "POST",
+            &format!("{base}/v1/client/sign_ins?_is_native=1"),
+            &[],
+            form(format!(
+                "identifier=newcomer@example.com&password={password}"
+            )),
+        )
+        .await;
+    assert_eq!(signed_in.status, 200, "{}", signed_in.body);
+    assert_eq!(signed_in.body["response"]["status"], "complete");
+}
+
 /// The same walk-through with the local server on DynamoDB (the moto server that
 /// `scripts/test.sh` starts), on a table the server creates.
 #[tokio::test]

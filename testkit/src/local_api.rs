@@ -40,11 +40,14 @@ pub struct LocalApi {
     pub banner: Vec<String>,
     /// What it prints after that, line by line.
     lines: mpsc::Receiver<String>,
+    /// What it prints on standard error (logs; a development instance's emailed codes),
+    /// line by line; each line is also passed on to the caller's standard error.
+    errors: mpsc::Receiver<String>,
 }
 
 impl LocalApi {
     /// Starts `binary --port 0 <args>` with `RUST_LOG=warn` and `env` on top; its standard
-    /// error is the caller's.
+    /// error is passed on to the caller's (and kept: [`LocalApi::next_error_line`]).
     pub fn start(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Self, String> {
         let mut command = Command::new(binary);
         command.args(["--port", "0"]).args(args);
@@ -56,9 +59,18 @@ impl LocalApi {
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("spawn {}: {e}", binary.display()))?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
+        let stderr = child.stderr.take().ok_or("no stderr")?;
+        let (error_tx, errors) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                let _ = error_tx.send(line);
+            }
+        });
         let (tx, lines) = mpsc::channel();
         // Read everything it prints, so that it never blocks on a full pipe.
         std::thread::spawn(move || {
@@ -75,6 +87,7 @@ impl LocalApi {
             secret_key: None,
             banner: Vec::new(),
             lines,
+            errors,
         };
         loop {
             let Some(line) = server.next_line(READY_TIMEOUT) else {
@@ -110,6 +123,11 @@ impl LocalApi {
     /// The next line it prints, if one comes within `timeout`.
     pub fn next_line(&self, timeout: Duration) -> Option<String> {
         self.lines.recv_timeout(timeout).ok()
+    }
+
+    /// The next line it prints on standard error, if one comes within `timeout`.
+    pub fn next_error_line(&self, timeout: Duration) -> Option<String> {
+        self.errors.recv_timeout(timeout).ok()
     }
 
     /// Waits for it to exit.
