@@ -43,6 +43,19 @@ pub(crate) async fn store(
     Ok(super::landed(written)?.then_some(ClientState { client, sessions }))
 }
 
+/// A new client with no sessions, not stored yet (version 0): the first write of it, at
+/// version 1, is conditioned on its absence. For the requests that make a client when the
+/// caller has none (sign-ins, sign-ups).
+pub(crate) fn unstored(state: &AppState) -> ClientState {
+    ClientState {
+        client: Client {
+            version: 0,
+            ..new_client(state)
+        },
+        sessions: Vec::new(),
+    }
+}
+
 /// A new client, stored.
 pub async fn create(state: &AppState) -> Result<ClientState, ApiError> {
     let client = new_client(state);

@@ -1,7 +1,7 @@
 //! Ticket sign-in: redeeming a Backend API sign-in token on the caller's client (or a new
 //! one), in one all-or-nothing commit.
 
-use super::clients::{self, new_client};
+use super::clients;
 use super::{landed, retrying};
 use crate::clock::Millis;
 use crate::domain::{
@@ -80,13 +80,7 @@ pub async fn redeem_ticket(
         if user.banned {
             return Err(ApiError::user_banned());
         }
-        let mut client = existing.unwrap_or_else(|| ClientState {
-            client: Client {
-                version: 0,
-                ..new_client(state)
-            },
-            sessions: Vec::new(),
-        });
+        let mut client = existing.unwrap_or_else(|| clients::unstored(state));
         let user = user.signed_in(now);
         let (session, mut writes) =
             start_session(state, &mut client, &user, seen, origin, now).await?;

@@ -5,7 +5,7 @@
 //! user's lockout and, on success, the session, in one write conditioned on both
 //! versions: of racing steps with one code, exactly one signs in.
 
-use super::clients::{self, new_client};
+use super::clients;
 use super::passwords::{blocking, user_inputs};
 use super::{landed, retrying};
 use crate::clock::Millis;
@@ -16,7 +16,7 @@ use crate::domain::password::PasswordDigest;
 use crate::domain::sign_in_attempt::{
     Credentials, SignInAttempt, SignInRefused, SignInStatus, Stepped, Strategy,
 };
-use crate::domain::{Client, ClientState, Session, SessionActivity, User};
+use crate::domain::{ClientState, Session, SessionActivity, User};
 use crate::email::{CodeEmail, CodePurpose};
 use crate::error::ApiError;
 use crate::http::auth::ClientAuth;
@@ -95,13 +95,7 @@ pub async fn create(
     let started = retrying("sign_in_start", "The sign-in", || async move {
         let now = state.now();
         let (existing, _) = clients::load_or_start_over(state, auth).await?;
-        let cs = existing.unwrap_or_else(|| ClientState {
-            client: Client {
-                version: 0,
-                ..new_client(state)
-            },
-            sessions: Vec::new(),
-        });
+        let cs = existing.unwrap_or_else(|| clients::unstored(state));
         let attempt = SignInAttempt::start(crate::ids::new_id("sia"), &cs.client.id, now);
         let (attempt, user) = match identifier {
             None => (attempt, None),

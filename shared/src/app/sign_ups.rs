@@ -3,7 +3,7 @@
 //! caller's client (`Client::sign_up`), like a sign-in's; its state machine is
 //! `domain::sign_up`.
 
-use super::clients::{self, new_client};
+use super::clients;
 use super::passwords::blocking;
 use super::sign_ins::{send, Seen};
 use super::users::identifier_writes;
@@ -13,7 +13,7 @@ use crate::clock::Millis;
 use crate::domain::identifier::{email_key, username_key, valid_username};
 use crate::domain::one_time_code::CodeRefused;
 use crate::domain::sign_up::{SignUpAttempt, SignUpFields, SignUpRefused};
-use crate::domain::{Client, ClientState, NewUser, Session, User};
+use crate::domain::{ClientState, NewUser, Session, User};
 use crate::email::CodePurpose;
 use crate::error::ApiError;
 use crate::http::auth::ClientAuth;
@@ -182,13 +182,7 @@ pub async fn create(
     retrying("sign_up_start", "The sign-up", || async move {
         let now = state.now();
         let (existing, _) = clients::load_or_start_over(state, auth).await?;
-        let cs = existing.unwrap_or_else(|| ClientState {
-            client: Client {
-                version: 0,
-                ..new_client(state)
-            },
-            sessions: Vec::new(),
-        });
+        let cs = existing.unwrap_or_else(|| clients::unstored(state));
         let attempt = apply(state, None, &cs.client.id, fields, now).await?;
         free(state, &attempt).await?;
         store_or_complete(state, cs, attempt, seen, now).await
@@ -331,7 +325,8 @@ async fn store_or_complete(
             session: None,
         }));
     }
-    free(state, &attempt).await?;
+    // (`identifier_writes` below refuses a taken address or username, as `free` did
+    // when the fields were given, on the reads it needs anyway.)
     let mut user = User::create(
         NewUser {
             first_name: attempt.first_name.clone(),
